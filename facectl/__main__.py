@@ -1,0 +1,3 @@
+from facectl.cli.main import cli
+
+cli()

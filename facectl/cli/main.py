@@ -1,0 +1,30 @@
+"""`facectl`: the entry point. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from facectl import __version__
+from facectl.cli import devices, quarantine, records, serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="facectl")
+def cli() -> None:
+    """Run and manage FCARD HTTPv2 face-recognition access terminals.
+
+    \b
+    Start here:
+      facectl serve                      # devices connect to this server
+      facectl device list                # see who connected; approve them
+      facectl device approve FC-8190H24052799
+
+    Every command reads the same SQLite database: --db PATH, else $FACECTL_DB,
+    else ./facectl.db. Commands queue work; devices pick it up when they poll.
+    """
+
+
+cli.add_command(serve.serve)
+cli.add_command(devices.device)
+cli.add_command(records.records)
+cli.add_command(quarantine.quarantine)

@@ -1,0 +1,100 @@
+"""`facectl records`: access, door and system records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facectl.protocol.codes import DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
+from facectl.protocol.records import RECORD_KINDS
+
+from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
+
+EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
+                "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
+CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "record_date", "time", "user_id", "name",
+               "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+
+
+@click.group()
+def records() -> None:
+    """Read records uploaded by devices.
+
+    \b
+    Examples:
+      facectl records list --sn FC-8190H24052799 --since 2026-11-01
+      facectl records list --kind identify --csv > records.csv
+      facectl records photo FC-8190H24052799 120 -o face.jpg
+    """
+
+
+def _timestamp(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(datetime.fromisoformat(value).astimezone().timestamp())
+    except ValueError:
+        fail(f"{option} takes a date like 2026-11-29 or 2026-11-29T08:00, or unix seconds; got {value!r}", 2)
+        raise
+
+
+def _event(row: dict[str, Any]) -> str:
+    return EVENT_TABLES[row["kind"]].label(row["record_type"]) if row["kind"] in EVENT_TABLES else ""
+
+
+@records.command("list")
+@click.option("--sn", help="Only this device.")
+@click.option("--user", help="Only this UserID.")
+@click.option("--since", help="From this date/time (local) or unix seconds.")
+@click.option("--until", help="Up to this date/time (local) or unix seconds.")
+@click.option("--kind", type=click.Choice(RECORD_KINDS), help="identify, door, system or auth.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
+@db_option
+def list_records(sn: str | None, user: str | None, since: str | None, until: str | None, kind: str | None,
+                 limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
+    """Newest first, event types by name, times in the local time zone."""
+    store = open_store(db_path)
+    rows = store.records.list(sn=sn, user=user, kind=kind, since=_timestamp(since, "--since"),
+                              until=_timestamp(until, "--until"), limit=limit)
+    for row in rows:
+        row["event"] = _event(row)
+        row["time"] = fmt_time(row["record_date"])
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        print_csv(rows, CSV_COLUMNS)
+    elif not rows:
+        console.print("No records match.")
+    else:
+        console.print(table(None, ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"], [
+            (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
+             "yes" if r["photo"] else "") for r in rows
+        ]))
+
+
+@records.command("photo")
+@click.argument("sn")
+@click.argument("record_id", type=int)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="File to write the JPEG to.")
+@db_option
+def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
+    """Save the photo of an identify record."""
+    store = open_store(db_path)
+    row = store.records.get(sn, record_id)
+    if row is None:
+        fail(f"no record {record_id} from {sn}; `facectl records list --sn {sn}` lists them")
+    if not row["photo"]:
+        fail(f"record {record_id} from {sn} has no photo")
+    found = store.files.get(row["photo"])
+    if found is None:
+        fail(f"the photo of record {record_id} is missing from the database")
+    Path(output).write_bytes(found[1])
+    console.print(f"wrote {len(found[1])} bytes to {output}")

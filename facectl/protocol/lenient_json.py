@@ -1,0 +1,156 @@
+"""Lenient JSON for device bodies.
+
+Firmware and the vendor document both produce JSON that strict parsers refuse:
+trailing commas (errata 3.1), a UTF-8 BOM, unquoted keys in examples (3.2) and
+duplicate keys (3.8). Devices retry a refused upload forever, so the server must
+read what they meant, while the inspector must still be able to say what was odd.
+`parse` therefore returns the value together with the list of quirks it had to
+forgive; strict JSON takes the fast path through the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .limits import MAX_JSON_DEPTH
+
+
+class JsonError(ValueError):
+    """The body is not JSON even by lenient rules; the message says where."""
+
+
+@dataclass(slots=True)
+class ParsedJson:
+    value: Any
+    quirks: list[str] = field(default_factory=list)
+    duplicate_keys: list[str] = field(default_factory=list)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse(data: bytes | str) -> ParsedJson:
+    """Parse a device JSON body, forgiving the known firmware quirks."""
+    quirks: list[str] = []
+    if isinstance(data, bytes):
+        if data.startswith(b"\xef\xbb\xbf"):
+            quirks.append("utf-8 BOM")
+            data = data[3:]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonError(f"body is not UTF-8 (byte {exc.start})") from None
+    else:
+        text = data.removeprefix("\ufeff")
+    if not text.strip():
+        raise JsonError("body is empty")
+    duplicates: list[str] = []
+    hook = _pairs_hook(duplicates)
+    try:
+        value = json.loads(text, object_pairs_hook=hook)
+    except json.JSONDecodeError:
+        cleaned, fixes = _clean(text)
+        quirks.extend(fixes)
+        try:
+            value = json.loads(cleaned, object_pairs_hook=hook)
+        except json.JSONDecodeError as exc:
+            raise JsonError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise JsonError("JSON nested too deeply") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if duplicates:
+        quirks.append("duplicate keys: " + ", ".join(duplicates))
+    return ParsedJson(value, quirks, duplicates)
+
+
+def _pairs_hook(duplicates: list[str]):
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                duplicates.append(key)
+            obj[key] = value  # last wins, as standard JSON parsers do (errata 3.8)
+        return obj
+
+    return hook
+
+
+def _clean(text: str) -> tuple[str, list[str]]:
+    """Remove trailing commas and quote bare keys, outside strings only."""
+    out: list[str] = []
+    fixes: set[str] = set()
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
+            continue
+        if ch == ",":
+            j = i + 1
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j < n and text[j] in "}]":
+                fixes.add("trailing comma")
+                i += 1
+                continue
+        elif ch.isalpha() or ch == "_":
+            m = _BARE_KEY.match(text, i)
+            assert m is not None
+            word = m.group(0)
+            j = m.end()
+            while j < n and text[j] in " \t":
+                j += 1
+            if j < n and text[j] == ":" and _prev_significant(out) in "{,":
+                fixes.add("unquoted key")
+                out.append(f'"{word}"')
+                i = m.end()
+                continue
+            out.append(word)
+            i = m.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), sorted(fixes)
+
+
+def _string_end(text: str, start: int) -> int:
+    i = start + 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            return i + 1
+        i += 1
+    return n
+
+
+def _prev_significant(out: list[str]) -> str:
+    for chunk in reversed(out):
+        stripped = chunk.rstrip()
+        if stripped:
+            return stripped[-1]
+    return ""
+
+
+def _depth(value: Any) -> int:
+    """Iterative depth so hostile nesting cannot blow the stack after parsing."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest

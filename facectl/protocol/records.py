@@ -1,0 +1,137 @@
+"""Access and system records as the store keeps them, from the device's JSON.
+
+A record is stored once per (SN, kind, RecordID) (errata 5.1), so RecordID,
+RecordType and RecordDate must be readable integers; anything else makes the
+record unusable and it goes to quarantine (acknowledged, raw bytes kept).
+Over-long strings are kept as sent and reported: dropping a real access event
+over a name one byte too long would lose evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .identity import clean_text
+from .limits import MAX_SYSTEM_RECORDS, RECORD_TEXT_LIMITS
+
+IDENTIFY = "identify"
+DOOR = "door"
+SYSTEM = "system"
+AUTH = "auth"
+#: UploadSystemRecord's top-level RecordType -> record kind.
+SYSTEM_KIND_BY_TYPE = {1: DOOR, 2: SYSTEM}
+RECORD_KINDS = (IDENTIFY, DOOR, SYSTEM, AUTH)
+
+_TEXT_COLUMNS = {
+    "UserID": "user_id",
+    "Code": "code",
+    "Name": "name",
+    "IdentityCard": "identity_card",
+    "Job": "job",
+    "Department": "department",
+    "CardNum": "card_num",
+    "QRCode": "qrcode",
+}
+
+
+class RecordError(ValueError):
+    """The record cannot be stored as a record; it will be quarantined."""
+
+
+@dataclass(slots=True)
+class Record:
+    kind: str
+    record_id: int
+    record_type: int
+    record_date: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:
+    """Read one RecordDetail / recordJson object (UploadIdentifyRecord, RequestAuthorization)."""
+    if not isinstance(detail, dict):
+        raise RecordError(f"record detail must be a JSON object, got {type(detail).__name__}")
+    record = Record(
+        kind=kind,
+        record_id=_required_int(detail, "RecordID"),
+        record_type=_required_int(detail, "RecordType"),
+        record_date=_required_int(detail, "RecordDate"),
+        detail=detail,
+    )
+    for wire, column in _TEXT_COLUMNS.items():
+        if wire in detail and detail[wire] is not None:
+            text = clean_text(detail[wire])
+            record.fields[column] = text
+            limit = RECORD_TEXT_LIMITS.get(wire)
+            if limit and len(text.encode("utf-8")) > limit:
+                record.warnings.append(f"{wire} is {len(text.encode('utf-8'))} bytes, over {limit}")
+    for wire, column in (("IsEntry", "is_entry"), ("BodyTemp", "body_temp"), ("PhotoLen", "photo_len")):
+        if wire in detail:
+            value = _optional_int(detail[wire])
+            if value is None and detail[wire] not in (None, ""):
+                record.warnings.append(f"{wire} is not an integer: {detail[wire]!r}")
+            record.fields[column] = value
+    return record
+
+
+def system_records(body: Any) -> tuple[list[Record], list[tuple[Any, str]]]:
+    """Read an UploadSystemRecord body into records, and the items that could not be read.
+
+    Bad items are returned with their reason rather than failing the batch, so a
+    single broken entry does not hold a thousand good ones hostage.
+    """
+    if not isinstance(body, dict):
+        raise RecordError("body must be a JSON object")
+    batch_type = _required_int(body, "RecordType")
+    kind = SYSTEM_KIND_BY_TYPE.get(batch_type)
+    if kind is None:
+        raise RecordError(f"RecordType {batch_type} is neither 1 (door sensor) nor 2 (system)")
+    items = body.get("Records")
+    if not isinstance(items, list):
+        raise RecordError("Records must be a JSON array")
+    if len(items) > MAX_SYSTEM_RECORDS:
+        raise RecordError(f"Records holds {len(items)} entries, more than {MAX_SYSTEM_RECORDS}")
+    good: list[Record] = []
+    bad: list[tuple[Any, str]] = []
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise RecordError("record is not a JSON object")
+            good.append(Record(
+                kind=kind,
+                record_id=_required_int(item, "RecordID"),
+                record_type=_required_int(item, "RecordType"),
+                record_date=_required_int(item, "RecordDate"),
+                detail=item,
+            ))
+        except RecordError as exc:
+            bad.append((item, str(exc)))
+    return good, bad
+
+
+def _required_int(obj: dict[str, Any], key: str) -> int:
+    if key not in obj:
+        raise RecordError(f"{key} is missing")
+    value = _optional_int(obj[key])
+    if value is None:
+        raise RecordError(f"{key} is not an integer: {obj[key]!r}")
+    if not -(2**63) <= value < 2**63:
+        raise RecordError(f"{key} is out of range: {value}")
+    return value
+
+
+def _optional_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit() and len(text) <= 20:
+            return int(text)
+    return None

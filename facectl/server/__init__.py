@@ -1,0 +1,1 @@
+"""The aiohttp application: one thin handler per endpoint — decode, call the store, encode."""

@@ -1,0 +1,23 @@
+"""Server configuration, built by `facectl serve` and by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facectl.protocol.identity import DEFAULT_SN_PATTERN
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    db: str = "facectl.db"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    #: Base URL devices use to reach this server (for photo and file URLs, errata 5.7).
+    #: None: built from each request's Host header.
+    public_url: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    open_enrollment: bool = False
+    sn_pattern: str = DEFAULT_SN_PATTERN
+    #: Signs expiring file URLs; generated and kept in the database when not given.
+    secret: bytes | None = None

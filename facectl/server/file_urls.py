@@ -1,0 +1,42 @@
+"""Absolute, expiring, signed URLs for stored files (photos, features, firmware; errata 5.7).
+
+Devices download these themselves, so the URL must be absolute and reachable
+from the device: built from `--public-url`, else from the Host header of the
+request that asked for it. Photos and biometrics are personal data, so a URL
+only serves while its HMAC is valid and its expiry has not passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from aiohttp import web
+
+#: How long a handed-out URL stays valid: long enough for a 1000-person page
+#: on a slow device, short enough that a leaked URL soon stops working.
+DEFAULT_TTL_SECONDS = 3600
+
+
+
+def sign(secret: bytes, sha256: str, expires: int) -> str:
+    return hmac.new(secret, f"{sha256}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def verify(secret: bytes, sha256: str, expires: int, signature: str, at: float | None = None) -> bool:
+    if (at or time.time()) > expires:
+        return False
+    return hmac.compare_digest(sign(secret, sha256, expires), signature)
+
+
+def base_url(request: web.Request, public_url: str | None) -> str:
+    if public_url:
+        return public_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"
+
+
+def file_url(request: web.Request, public_url: str | None, secret: bytes, sha256: str,
+             ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    expires = int(time.time()) + ttl
+    return f"{base_url(request, public_url)}/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"

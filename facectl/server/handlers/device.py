@@ -1,0 +1,46 @@
+"""Keepalive, settings and snapshot endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facectl.protocol import responses
+from facectl.protocol.codes import parse_alarms
+from facectl.protocol.limits import MAX_PHOTO_BYTES
+
+from ..registry import Context, handles
+
+
+@handles("Keepalive")
+async def keepalive(ctx: Context) -> dict[str, Any]:
+    """Record the door state; answer Success:1 with the flags that apply (errata 1.1, 6.1)."""
+    doc = ctx.decoded.document
+    status = {key: doc.get(key) for key in
+              ("RelayStatus", "KeepOpenStatus", "DoorSensorStatus", "LockDoorStatus")}
+    status["AlarmStatus"] = ",".join(parse_alarms(doc.get("AlarmStatus") or ""))
+    ctx.store.devices.record_status(ctx.sn, status)
+    return responses.ok(**ctx.store.work.flags(ctx.sn))
+
+
+@handles("UploadWorkSetting")
+async def upload_work_setting(ctx: Context) -> dict[str, Any]:
+    ctx.store.settings.upload(ctx.sn, ctx.decoded.document)
+    return responses.ok()
+
+
+@handles("DownloadWorkSetting")
+async def download_work_setting(ctx: Context) -> dict[str, Any]:
+    """The last upload with pending changes applied, minus read-only fields (errata 5.4)."""
+    return responses.ok(**ctx.store.settings.take_for_download(ctx.sn))
+
+
+@handles("UploadSnapshoot")
+async def upload_snapshot(ctx: Context) -> dict[str, Any]:
+    photo = ctx.decoded.photo
+    if photo is None or not photo.data:
+        return ctx.quarantine("snapshot upload without a photo part")
+    if len(photo.data) > MAX_PHOTO_BYTES:
+        return ctx.quarantine(f"snapshot of {len(photo.data)} bytes exceeds {MAX_PHOTO_BYTES}")
+    stored = ctx.store.files.put(photo.data, photo.content_type or "image/jpeg")
+    ctx.store.snapshots.add(ctx.sn, stored.sha256)
+    return responses.ok()

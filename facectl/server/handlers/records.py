@@ -1,0 +1,55 @@
+"""Record uploads: stored once, photo by content, the unusable quarantined and acknowledged.
+
+The device waits 30 s and retries 10 s after any answer other than Success:1
+(document, 上传打卡记录), so every path here either stores the record, finds it
+already stored, or keeps the raw request in quarantine — and then says 1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from facectl.protocol import responses
+from facectl.protocol.limits import MAX_PHOTO_BYTES
+from facectl.protocol.records import RecordError, identify_record, system_records
+
+from ..registry import Context, handles
+
+
+@handles("UploadIdentifyRecord")
+async def upload_identify_record(ctx: Context) -> dict[str, Any]:
+    decoded = ctx.decoded
+    if decoded.document is None:
+        return ctx.quarantine(f"no JSON part ({' or '.join(decoded.endpoint.json_part)})")
+    try:
+        record = identify_record(decoded.document)
+    except RecordError as exc:
+        return ctx.quarantine(str(exc))
+    photo_hash = None
+    photo = decoded.photo
+    if photo is not None and photo.data:
+        if len(photo.data) > MAX_PHOTO_BYTES:
+            # Keep the record and the evidence, but not an oversized blob in the files table.
+            ctx.quarantine(f"record {record.record_id}: photo of {len(photo.data)} bytes exceeds {MAX_PHOTO_BYTES}")
+            record.warnings.append("photo over the size limit; raw request quarantined")
+        else:
+            photo_hash = ctx.store.files.put(photo.data, photo.content_type or "image/jpeg").sha256
+    record.warnings.extend(decoded.quirks)
+    ctx.store.records.add(ctx.sn, record, photo=photo_hash)
+    return responses.ok()
+
+
+@handles("UploadSystemRecord")
+async def upload_system_record(ctx: Context) -> dict[str, Any]:
+    try:
+        good, bad = system_records(ctx.decoded.document)
+    except RecordError as exc:
+        return ctx.quarantine(str(exc))
+    if good:
+        ctx.store.records.add_many(ctx.sn, good)
+    for item, reason in bad:
+        ctx.store.quarantine.add(ctx.sn, ctx.decoded.endpoint.name, reason,
+                                 json.dumps(item, ensure_ascii=False).encode("utf-8"),
+                                 "application/json", None, ctx.remote)
+    return responses.ok()

@@ -1,0 +1,84 @@
+"""Running the server: sockets, TLS and the connection settings devices need.
+
+Devices keep one HTTP/1.1 connection open while they work through their flags
+(errata 1.4), so idle connections are kept well past a keepalive interval; a
+fleet reconnecting after an outage arrives at once, so the listen backlog is
+large. Bodies are read raw (auto_decompress off) so that whole-body gzip is
+inflated by the project's bounded inflater, the same one the inspector uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable
+
+from aiohttp import web
+
+from facectl.protocol.limits import KEEPALIVE_TIMEOUT_SECONDS
+from facectl.store import Store
+
+from .app import make_app
+from .config import ServerConfig
+
+BACKLOG = 4096
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """TLS 1.2 and 1.3 only (the document: 支持 TLS1.2 TLS1.3)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner and the bound port (useful with port 0)."""
+    store = store or Store(config.db)
+    app = make_app(store, config)
+    runner = web.AppRunner(
+        app, access_log=None, auto_decompress=False,
+        keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
+    )
+    await runner.setup()
+    ssl_ctx = tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=BACKLOG,
+                       reuse_address=True)
+    await site.start()
+    sockets = [s for s in (site._server.sockets if site._server else [])]  # noqa: SLF001
+    port = sockets[0].getsockname()[1] if sockets else config.port
+    return runner, port
+
+
+def device_urls(config: ServerConfig, port: int) -> list[str]:
+    """The base URLs a device could be given (HTTPClient_ServerAddr)."""
+    scheme = "https" if config.tls_cert else "http"
+    if config.public_url:
+        return [config.public_url.rstrip("/")]
+    if config.host not in ("0.0.0.0", "::", ""):
+        return [f"{scheme}://{config.host}:{port}"]
+    hosts: list[str] = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            addr = info[4][0]
+            if addr not in hosts and not addr.startswith("127."):
+                hosts.append(addr)
+    except OSError:
+        pass
+    return [f"{scheme}://{h}:{port}" for h in hosts] or [f"{scheme}://<this-machine's-address>:{port}"]
+
+
+def serve_forever(config: ServerConfig, announce: Callable[[int], None]) -> None:
+    async def main() -> None:
+        runner, port = await start(config)
+        announce(port)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

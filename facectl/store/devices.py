@@ -1,0 +1,179 @@
+"""Devices: identity, approval state, last contact and the door state they report.
+
+A device is created *pending* on first contact (or *approved* with open
+enrollment) and answered 401 until an operator approves it; nothing a pending or
+blocked device sends is applied (errata 5.2). Contact is still recorded, so the
+operator can see who is knocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from .db import now
+
+PENDING = "pending"
+APPROVED = "approved"
+BLOCKED = "blocked"
+STATES = (PENDING, APPROVED, BLOCKED)
+
+#: Keepalive interval assumed until the device has uploaded its settings (document example: 30 s).
+DEFAULT_INTERVAL = 30
+#: Keepalive status columns and the wire fields they come from.
+STATUS_FIELDS = {
+    "RelayStatus": "relay_status",
+    "KeepOpenStatus": "keep_open_status",
+    "DoorSensorStatus": "door_sensor_status",
+    "LockDoorStatus": "lock_door_status",
+    "AlarmStatus": "alarm_status",
+}
+#: Settings-derived columns (see protocol.settings.summary).
+SUMMARY_COLUMNS = (
+    "firmware", "face_version", "fingerprint_version", "keepalive_interval", "protocol_type",
+    "person_capacity", "face_capacity", "card_capacity", "timezone", "device_name",
+)
+
+
+@dataclass(slots=True)
+class Contact:
+    """What the server knows of a device at the moment a request arrives."""
+
+    sn: str
+    state: str
+    created: bool
+
+
+def is_online(last_seen: float | None, interval: int | None, at: float | None = None) -> bool:
+    """Online while the last contact is within two keepalive intervals plus slack.
+
+    The device must keepalive within its interval (调用流程); one missed beat
+    can be a network blip, two are an outage.
+    """
+    if last_seen is None:
+        return False
+    interval = interval or DEFAULT_INTERVAL
+    return ((at or now()) - last_seen) <= 2 * interval + 5
+
+
+class Devices:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def ensure_schema(self) -> None:
+        self.db.execute("""
+            CREATE TABLE IF NOT EXISTS devices (
+                sn TEXT PRIMARY KEY,
+                state TEXT NOT NULL DEFAULT 'pending',
+                first_seen REAL,
+                last_seen REAL,
+                last_endpoint TEXT,
+                remote_addr TEXT,
+                approved_at REAL,
+                relay_status INTEGER,
+                keep_open_status INTEGER,
+                door_sensor_status INTEGER,
+                lock_door_status INTEGER,
+                alarm_status TEXT,
+                status_at REAL,
+                protocol TEXT NOT NULL DEFAULT 'v2',
+                v1_path TEXT,
+                v1_seen_at REAL,
+                settings_requested INTEGER NOT NULL DEFAULT 0,
+                firmware TEXT,
+                face_version TEXT,
+                fingerprint_version TEXT,
+                keepalive_interval INTEGER,
+                protocol_type INTEGER,
+                person_capacity INTEGER,
+                face_capacity INTEGER,
+                card_capacity INTEGER,
+                timezone INTEGER,
+                device_name TEXT,
+                note TEXT
+            )""")
+
+    def contact(self, sn: str, remote_addr: str | None, endpoint: str, open_enrollment: bool) -> Contact:
+        """Record that `sn` called `endpoint`; create it on first contact. One statement when known."""
+        t = now()
+        row = self.db.execute(
+            "UPDATE devices SET last_seen = ?, last_endpoint = ?, remote_addr = ? WHERE sn = ? "
+            "RETURNING state",
+            [t, endpoint, remote_addr, sn],
+        ).fetchone()
+        if row is not None:
+            return Contact(sn, row[0], False)
+        state = APPROVED if open_enrollment else PENDING
+        self.db.execute(
+            "INSERT OR IGNORE INTO devices (sn, state, first_seen, last_seen, last_endpoint, "
+            "remote_addr, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [sn, state, t, t, endpoint, remote_addr, t if state == APPROVED else None],
+        )
+        current = self.db.execute("SELECT state FROM devices WHERE sn = ?", [sn]).fetchone()
+        return Contact(sn, current[0], True)
+
+    def record_status(self, sn: str, status: dict[str, Any]) -> None:
+        """Store the door state of a keepalive; a v2 keepalive also proves the device speaks v2."""
+        columns = {col: status.get(wire) for wire, col in STATUS_FIELDS.items()}
+        sets = ", ".join(f"{col} = ?" for col in columns)
+        self.db.execute(
+            f"UPDATE devices SET {sets}, status_at = ?, protocol = 'v2' WHERE sn = ?",
+            [*columns.values(), now(), sn],
+        )
+
+    def mark_v1(self, sn: str, path: str) -> None:
+        self.db.execute(
+            "UPDATE devices SET protocol = 'v1', v1_path = ?, v1_seen_at = ? WHERE sn = ?",
+            [path, now(), sn],
+        )
+
+    def set_summary(self, sn: str, summary: dict[str, Any]) -> None:
+        values = [summary.get(col) for col in SUMMARY_COLUMNS]
+        sets = ", ".join(f"{col} = ?" for col in SUMMARY_COLUMNS)
+        self.db.execute(f"UPDATE devices SET {sets} WHERE sn = ?", [*values, sn])
+
+    def set_state(self, sn: str, state: str) -> bool:
+        if state not in STATES:
+            raise ValueError(state)
+        cur = self.db.execute(
+            "UPDATE devices SET state = ?, approved_at = CASE WHEN ? = 'approved' THEN ? "
+            "ELSE approved_at END WHERE sn = ?",
+            [state, state, now(), sn],
+        )
+        return cur.rowcount > 0
+
+    def add(self, sn: str, state: str = APPROVED) -> bool:
+        """Pre-register a device before it ever connects (e.g. from an install sheet)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO devices (sn, state, approved_at) VALUES (?, ?, ?)",
+            [sn, state, now() if state == APPROVED else None],
+        )
+        return cur.rowcount > 0
+
+    def forget(self, sn: str) -> bool:
+        cur = self.db.execute("DELETE FROM devices WHERE sn = ?", [sn])
+        return cur.rowcount > 0
+
+    def request_settings(self, sn: str, wanted: bool = True) -> None:
+        self.db.execute("UPDATE devices SET settings_requested = ? WHERE sn = ?", [int(wanted), sn])
+
+    def get(self, sn: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM devices WHERE sn = ?", [sn]))
+        return _with_online(rows[0]) if rows else None
+
+    def list(self, state: str | None = None) -> list[dict[str, Any]]:
+        if state:
+            rows = self.db.query("SELECT * FROM devices WHERE state = ? ORDER BY sn", [state])
+        else:
+            rows = self.db.query("SELECT * FROM devices ORDER BY sn")
+        return [_with_online(row) for row in rows]
+
+    def approved_sns(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT sn FROM devices WHERE state = 'approved' ORDER BY sn")]
+
+
+def _with_online(row: dict[str, Any]) -> dict[str, Any]:
+    row["online"] = is_online(row.get("last_seen"), row.get("keepalive_interval"))
+    return row

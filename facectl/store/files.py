@@ -1,0 +1,62 @@
+"""Content-addressed blobs: photos, snapshots, features, firmware.
+
+Stored once by SHA-256 whatever how many records or people point at them, with
+the upper-case MD5 devices expect (errata 5.6) computed at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from .db import now
+
+
+@dataclass(slots=True)
+class StoredFile:
+    sha256: str
+    md5: str
+    size: int
+    content_type: str
+
+
+class Files:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def ensure_schema(self) -> None:
+        self.db.execute("""
+            CREATE TABLE IF NOT EXISTS files (
+                sha256 TEXT PRIMARY KEY,
+                md5 TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                content_type TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                data BLOB NOT NULL
+            )""")
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> StoredFile:
+        sha = hashlib.sha256(data).hexdigest()
+        md5 = hashlib.md5(data).hexdigest().upper()
+        self.db.execute(
+            "INSERT OR IGNORE INTO files (sha256, md5, size, content_type, created_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [sha, md5, len(data), content_type, now(), data],
+        )
+        return StoredFile(sha, md5, len(data), content_type)
+
+    def get(self, sha256: str) -> tuple[StoredFile, bytes] | None:
+        row = self.db.execute(
+            "SELECT sha256, md5, size, content_type, data FROM files WHERE sha256 = ?", [sha256]
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredFile(row[0], row[1], row[2], row[3]), row[4]
+
+    def info(self, sha256: str) -> StoredFile | None:
+        row = self.db.execute(
+            "SELECT sha256, md5, size, content_type FROM files WHERE sha256 = ?", [sha256]
+        ).fetchone()
+        return StoredFile(*row) if row else None

@@ -1,0 +1,21 @@
+"""Small server-wide values kept in the database (the URL-signing secret)."""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlite_utils
+
+
+class Meta:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def ensure_schema(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+    def secret(self) -> bytes:
+        """The key that signs file URLs; made once, so URLs survive a server restart."""
+        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('url_secret', ?)",
+                        [secrets.token_bytes(32)])
+        return self.db.execute("SELECT value FROM meta WHERE key = 'url_secret'").fetchone()[0]

@@ -1,0 +1,159 @@
+"""Device settings: the last uploaded document, its change history, and operator changes.
+
+An operator's change is *pending* until a DownloadWorkSetting delivers it, then
+*delivered* until the device's next upload shows whether it took: *applied* or
+*not_applied* (with the value the device reported). A newer change of the same
+key supersedes an older undelivered one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from facectl.protocol import settings as rules
+
+from .db import now, transaction
+from .devices import Devices
+
+PENDING = "pending"
+DELIVERED = "delivered"
+APPLIED = "applied"
+NOT_APPLIED = "not_applied"
+SUPERSEDED = "superseded"
+
+
+class Settings:
+    def __init__(self, db: sqlite_utils.Database, devices: Devices) -> None:
+        self.db = db
+        self.devices = devices
+
+    def ensure_schema(self) -> None:
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS settings (
+                sn TEXT PRIMARY KEY REFERENCES devices(sn) ON DELETE CASCADE,
+                document TEXT NOT NULL,
+                uploaded_at REAL NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS settings_history (
+                id INTEGER PRIMARY KEY,
+                sn TEXT NOT NULL REFERENCES devices(sn) ON DELETE CASCADE,
+                at REAL NOT NULL,
+                changes TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS settings_history_sn ON settings_history(sn, at);
+            CREATE TABLE IF NOT EXISTS setting_changes (
+                id INTEGER PRIMARY KEY,
+                sn TEXT NOT NULL REFERENCES devices(sn) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                state TEXT NOT NULL,
+                requested_at REAL NOT NULL,
+                delivered_at REAL,
+                checked_at REAL,
+                device_value TEXT
+            );
+            CREATE INDEX IF NOT EXISTS setting_changes_sn ON setting_changes(sn, state);
+        """)
+
+    def document(self, sn: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT document FROM settings WHERE sn = ?", [sn]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def uploaded_at(self, sn: str) -> float | None:
+        row = self.db.execute("SELECT uploaded_at FROM settings WHERE sn = ?", [sn]).fetchone()
+        return row[0] if row else None
+
+    def upload(self, sn: str, raw: dict[str, Any]) -> dict[str, list[Any]]:
+        """Store an uploaded document; returns what changed since the previous upload."""
+        doc = {key: rules.normalize_value(value) for key, value in raw.items()}
+        t = now()
+        with transaction(self.db):
+            previous = self.document(sn)
+            changes = rules.diff(previous, doc) if previous is not None else {}
+            self.db.execute(
+                "INSERT INTO settings (sn, document, uploaded_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(sn) DO UPDATE SET document = excluded.document, uploaded_at = excluded.uploaded_at",
+                [sn, json.dumps(doc, ensure_ascii=False), t],
+            )
+            if changes:
+                self.db.execute(
+                    "INSERT INTO settings_history (sn, at, changes) VALUES (?, ?, ?)",
+                    [sn, t, json.dumps(changes, ensure_ascii=False)],
+                )
+            self.devices.set_summary(sn, rules.summary(doc))
+            self.devices.request_settings(sn, False)
+            self._check_delivered(sn, doc, t)
+        return changes
+
+    def _check_delivered(self, sn: str, doc: dict[str, Any], t: float) -> None:
+        rows = self.db.execute(
+            "SELECT id, key, value FROM setting_changes WHERE sn = ? AND state = ?", [sn, DELIVERED]
+        ).fetchall()
+        for change_id, key, value in rows:
+            took = doc.get(key) == json.loads(value)
+            self.db.execute(
+                "UPDATE setting_changes SET state = ?, checked_at = ?, device_value = ? WHERE id = ?",
+                [APPLIED if took else NOT_APPLIED, t, json.dumps(doc.get(key), ensure_ascii=False), change_id],
+            )
+
+    def history(self, sn: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT at, changes FROM settings_history WHERE sn = ? ORDER BY at DESC, id DESC LIMIT ?",
+            [sn, limit],
+        )
+        return [{"at": r["at"], "changes": json.loads(r["changes"])} for r in rows]
+
+    def request_change(self, sn: str, changes: dict[str, Any]) -> None:
+        """Queue already-validated changes; the next keepalive answers SyncParameter: 1."""
+        t = now()
+        with transaction(self.db):
+            for key, value in changes.items():
+                self.db.execute(
+                    "UPDATE setting_changes SET state = ? WHERE sn = ? AND key = ? AND state = ?",
+                    [SUPERSEDED, sn, key, PENDING],
+                )
+                self.db.execute(
+                    "INSERT INTO setting_changes (sn, key, value, state, requested_at) VALUES (?, ?, ?, ?, ?)",
+                    [sn, key, json.dumps(value, ensure_ascii=False), PENDING, t],
+                )
+
+    def pending(self, sn: str) -> dict[str, Any]:
+        rows = self.db.execute(
+            "SELECT key, value FROM setting_changes WHERE sn = ? AND state = ? ORDER BY id", [sn, PENDING]
+        ).fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def has_pending(self, sn: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM setting_changes WHERE sn = ? AND state = ? LIMIT 1", [sn, PENDING]
+        ).fetchone() is not None
+
+    def take_for_download(self, sn: str) -> dict[str, Any]:
+        """Build the DownloadWorkSetting answer and mark the pending changes delivered."""
+        t = now()
+        with transaction(self.db):
+            current = self.document(sn) or {}
+            pending = self.pending(sn)
+            self.db.execute(
+                "UPDATE setting_changes SET state = ?, delivered_at = ? WHERE sn = ? AND state = ?",
+                [DELIVERED, t, sn, PENDING],
+            )
+        body = rules.downloadable(current, pending)
+        body[rules.IDENTITY_SETTING] = sn
+        return body
+
+    def changes(self, sn: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT id, key, value, state, requested_at, delivered_at, checked_at, device_value "
+            "FROM setting_changes WHERE sn = ? ORDER BY id DESC LIMIT ?",
+            [sn, limit],
+        )
+        out = []
+        for r in rows:
+            r["value"] = json.loads(r["value"])
+            r["device_value"] = json.loads(r["device_value"]) if r["device_value"] is not None else None
+            out.append(r)
+        return out

@@ -1,0 +1,40 @@
+"""Camera snapshots per device (UploadSnapshoot, errata 4.9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from .db import now
+
+
+class Snapshots:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def ensure_schema(self) -> None:
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS snapshots (
+                id INTEGER PRIMARY KEY,
+                sn TEXT NOT NULL,
+                photo TEXT NOT NULL REFERENCES files(sha256),
+                received_at REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS snapshots_sn ON snapshots(sn, received_at);
+        """)
+
+    def add(self, sn: str, photo: str) -> int:
+        return self.db.execute(
+            "INSERT INTO snapshots (sn, photo, received_at) VALUES (?, ?, ?) RETURNING id",
+            [sn, photo, now()],
+        ).fetchone()[0]
+
+    def latest(self, sn: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM snapshots WHERE sn = ? ORDER BY received_at DESC, id DESC LIMIT 1", [sn]))
+        return rows[0] if rows else None
+
+    def list(self, sn: str, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT * FROM snapshots WHERE sn = ? ORDER BY received_at DESC, id DESC LIMIT ?", [sn, limit]))
