@@ -13,7 +13,15 @@ from facectl.protocol.codes import DOOR_SENSOR_STATUS, LOCK_STATUS
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 
 from .common import (
-    console, db_option, fail, fmt_age, fmt_time, json_option, open_store, print_json, table,
+    console,
+    db_option,
+    fail,
+    fmt_age,
+    fmt_time,
+    json_option,
+    open_store,
+    print_json,
+    table,
 )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import click
 
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
-from .common import DEFAULT_DB, console, fail
+from .common import DEFAULT_DB, EXIT_DB, console, fail
 
 
 @click.command()
@@ -44,8 +45,6 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
 
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together: give both to serve HTTPS", 2)
-    import re
-
     try:
         re.compile(sn_pattern)
     except re.error as exc:
@@ -67,7 +66,11 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                       else "Open enrollment: new devices are approved on first contact.")
         console.print("Stop with Ctrl-C.")
 
+    from facectl.store import StoreError
+
     try:
         serve_forever(config, announce)
+    except StoreError as exc:
+        fail(f"cannot open database {db_path}: {exc}", EXIT_DB)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port")

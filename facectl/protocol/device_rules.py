@@ -1,0 +1,212 @@
+"""What the document asks of the *device* side: retries, pauses, silence, what it refuses.
+
+The server and inspector read the wire from `endpoints`; the simulator also has
+to behave like firmware, and these are the rules it follows. They are written
+here rather than in the simulator because they are facts of the document that
+the server's tests and the docs refer to as well.
+
+- 异常处理 / 网络异常: every request has a timeout and is retried; the document's
+  suggestion is "超时时间2秒，超时重试次数3次". We read "3 tries" (the first
+  attempt included), the reading the project took in `limits.DEVICE_TIMEOUT_SECONDS`.
+- 上传打卡记录 / 上传系统记录: the device waits 30 s for an answer and, after an
+  error code, waits 10 s before uploading the record again.
+- 服务器拒绝连接: Success 401/403 in the body, or HTTP status 401/403/400, make the
+  device stop calling until its next keepalive.
+- 拉取人员授权信息: what a device refuses to import, and with which error code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from .codes import PEOPLE_ERROR_CODES
+from .endpoints import Endpoint
+from .limits import (
+    DEVICE_TIMEOUT_SECONDS,
+    MAX_CARD_NUM,
+    MAX_EXPIRATION_DATE,
+    MAX_PHOTO_BYTES,
+    MAX_USER_ID,
+    PERSON_TEXT_LIMITS,
+    RECORD_TIMEOUT_SECONDS,
+)
+from .responses import BAD_SN, BLOCKED, NOT_ACTIVATED, OK
+
+#: Attempts per ordinary call (document: "超时重试次数3次"), each with DEVICE_TIMEOUT_SECONDS.
+ORDINARY_TRIES = 3
+#: Pause before a record upload is tried again after an error (document: "等待10秒后重新上传记录").
+RECORD_RETRY_PAUSE_SECONDS = 10.0
+#: Success codes after which the device stays quiet until its next keepalive.
+QUIET_SUCCESS_CODES: frozenset[int] = frozenset({NOT_ACTIVATED, BLOCKED, BAD_SN})
+#: HTTP statuses after which the device stays quiet until its next keepalive.
+QUIET_HTTP_STATUSES: frozenset[int] = frozenset({400, 401, 403})
+
+#: People error codes by meaning (values from the document's table, via codes.py).
+ERR_PARAMETERS = int(PEOPLE_ERROR_CODES.value_of("invalid person parameters"))
+ERR_PHOTO_DOWNLOAD = int(PEOPLE_ERROR_CODES.value_of("photo download failed"))
+ERR_PHOTO_TOO_LARGE = int(PEOPLE_ERROR_CODES.value_of("photo too large"))
+ERR_FACE_DOWNLOAD = int(PEOPLE_ERROR_CODES.value_of("face feature download failed"))
+ERR_FINGERPRINT_DOWNLOAD = int(PEOPLE_ERROR_CODES.value_of("fingerprint download failed"))
+ERR_PALM_DOWNLOAD = int(PEOPLE_ERROR_CODES.value_of("palm vein download failed"))
+ERR_DUPLICATE_CARD = int(PEOPLE_ERROR_CODES.value_of("duplicate card number"))
+ERR_STORAGE_FULL = int(PEOPLE_ERROR_CODES.value_of("person storage full"))
+ERR_FACE_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid face feature format"))
+ERR_FINGERPRINT_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid fingerprint format"))
+ERR_PALM_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid palm vein format"))
+ERR_PHOTO_UNRECOGNISABLE = int(PEOPLE_ERROR_CODES.value_of("photo not recognisable"))
+
+JPEG_START = b"\xff\xd8"
+JPEG_END = b"\xff\xd9"
+
+
+def is_record_upload(endpoint: Endpoint) -> bool:
+    """Record uploads wait 30 s and retry after a pause; every other call is 2 s x 3 tries."""
+    return endpoint.device_timeout >= RECORD_TIMEOUT_SECONDS
+
+
+def tries_for(endpoint: Endpoint) -> int:
+    """Attempts within one call; a record upload is not retried at once but after the pause."""
+    return 1 if is_record_upload(endpoint) else ORDINARY_TRIES
+
+
+def timeout_for(endpoint: Endpoint) -> float:
+    return endpoint.device_timeout if endpoint.device_timeout else DEVICE_TIMEOUT_SECONDS
+
+
+def success_code(answer: Any) -> int | None:
+    """The Success field of an answer as an int, or None when there is none."""
+    if not isinstance(answer, dict):
+        return None
+    value = answer.get("Success")
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def is_ok(answer: Any) -> bool:
+    return success_code(answer) == OK
+
+
+def is_quiet(http_status: int | None, answer: Any) -> bool:
+    """True when the device must stay quiet until the next keepalive (服务器拒绝连接)."""
+    if http_status in QUIET_HTTP_STATUSES:
+        return True
+    return success_code(answer) in QUIET_SUCCESS_CODES
+
+
+def flag_set(answer: Any, flag: str) -> bool:
+    """Keepalive flags: ">0 means work to do; 0 or absent means none"."""
+    if not isinstance(answer, dict):
+        return False
+    value = answer.get(flag)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value > 0
+    if isinstance(value, str):
+        text = value.strip()
+        return text.isdigit() and int(text) > 0
+    return False
+
+
+def is_url(value: Any) -> bool:
+    """Photo / feature values: "http或https开头表示使用url地址，否则表示使用base64"."""
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+def decode_inline(value: str) -> bytes | None:
+    """A base64 photo or feature; None when it is not base64."""
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def looks_like_jpeg(data: bytes) -> bool:
+    return data.startswith(JPEG_START) and data.rstrip(b"\x00").endswith(JPEG_END)
+
+
+def photo_error(data: bytes, md5_hex: str | None = None, declared_len: Any = None) -> tuple[int, str] | None:
+    """Check a downloaded person photo as a device would: size, integrity, format."""
+    if len(data) > MAX_PHOTO_BYTES:
+        return ERR_PHOTO_TOO_LARGE, f"photo is {len(data)} bytes, more than {MAX_PHOTO_BYTES}"
+    if md5_hex:
+        actual = hashlib.md5(data).hexdigest()
+        if actual.lower() != str(md5_hex).strip().lower():
+            return ERR_PHOTO_DOWNLOAD, f"photo MD5 {actual.upper()} does not match PhotoMD5 {md5_hex}"
+    if declared_len not in (None, "", 0, "0"):
+        try:
+            if int(declared_len) != len(data):
+                return ERR_PHOTO_DOWNLOAD, f"photo is {len(data)} bytes but PhotoLen says {declared_len}"
+        except (TypeError, ValueError):
+            return ERR_PARAMETERS, f"PhotoLen is not a number: {declared_len!r}"
+    if not looks_like_jpeg(data):
+        return ERR_PHOTO_UNRECOGNISABLE, "photo is not a JPEG image"
+    return None
+
+
+def person_error(person: Any) -> tuple[int, str] | None:
+    """Parameter checks of PeopleJson a device makes before importing (error code 1).
+
+    Limits are errata 5.8's: strings in UTF-8 bytes, Password digits of length 0 or
+    4-8, UserID a uint32, CardNum a uint64, ExpirationDate at most 2099-12-31.
+    """
+    if not isinstance(person, dict):
+        return ERR_PARAMETERS, "person is not a JSON object"
+    uid = _uint(person.get("UserID"))
+    if uid is None or not 0 < uid <= MAX_USER_ID:
+        return ERR_PARAMETERS, f"UserID must be a uint32 above 0, got {person.get('UserID')!r}"
+    for name, limit in PERSON_TEXT_LIMITS.items():
+        value = person.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return ERR_PARAMETERS, f"{name} must be a string"
+        if len(value.encode("utf-8")) > limit:
+            return ERR_PARAMETERS, f"{name} is {len(value.encode('utf-8'))} bytes, at most {limit}"
+    password = person.get("Password")
+    if password not in (None, ""):
+        text = str(password)
+        if not text.isdigit() or not 4 <= len(text) <= 8:
+            return ERR_PARAMETERS, "Password must be 4-8 digits"
+    card = person.get("CardNum")
+    if card not in (None, ""):
+        value = _uint(card)
+        if value is None or value > MAX_CARD_NUM:
+            return ERR_PARAMETERS, f"CardNum must be a uint64, got {card!r}"
+    expiry = person.get("ExpirationDate")
+    if expiry not in (None, ""):
+        value = _uint(expiry)
+        if value is None or value > MAX_EXPIRATION_DATE:
+            return ERR_PARAMETERS, f"ExpirationDate must be unix seconds up to {MAX_EXPIRATION_DATE}"
+    length = person.get("PhotoLen")
+    if length not in (None, "") and (_uint(length) is None):
+        return ERR_PARAMETERS, f"PhotoLen is not a number: {length!r}"
+    return None
+
+
+def person_user_id(person: Any) -> int | None:
+    if not isinstance(person, dict):
+        return None
+    return _uint(person.get("UserID"))
+
+
+def _uint(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit() and len(text) <= 20:
+            return int(text)
+    return None

@@ -1,0 +1,242 @@
+"""The device's HTTP client: one keep-alive connection, the document's timeouts and retries.
+
+Each device owns one `aiohttp.ClientSession` over a `TCPConnector(limit=1)`, so it
+can never hold more than one connection (关于HTTP的连接保持: "一个设备应确保仅和服务器
+保持一个HTTP连接"); requests are strictly sequential. A call is tried up to the
+endpoint's number of tries (2 s x 3 for ordinary calls, 30 s x 1 for record
+uploads, device_rules), never past the time left before the next keepalive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from facectl import __version__
+from facectl.protocol import lenient_json
+from facectl.protocol.device_rules import is_ok, is_quiet, success_code, timeout_for, tries_for
+from facectl.protocol.endpoints import ENDPOINTS, Endpoint
+
+from .stats import Stats
+from .wire import Body
+
+USER_AGENT = f"facectl-sim/{__version__} (FCARD HTTPv2 device simulator)"
+
+SessionFactory = Callable[[], aiohttp.ClientSession]
+
+
+def make_session(keepalive_timeout: float = 30.0) -> aiohttp.ClientSession:
+    """A device's session: one connection at most, kept alive between calls."""
+    connector = aiohttp.TCPConnector(limit=1, limit_per_host=1, force_close=False,
+                                     keepalive_timeout=keepalive_timeout)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+@dataclass(slots=True)
+class Answer:
+    """The outcome of one call, after its tries."""
+
+    endpoint: str
+    status: int | None = None  # HTTP status; None when nothing came back
+    doc: Any = None  # the JSON answer (parsed leniently), else None
+    raw: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # why the call failed, for logs and the check report
+    latency: float = 0.0  # of the last try
+    tries: int = 0
+    quirks: list[str] = field(default_factory=list)  # non-canonical JSON in the answer
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def success(self) -> int | None:
+        return success_code(self.doc)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and is_ok(self.doc)
+
+    @property
+    def quiet(self) -> bool:
+        """401/403/400: stay quiet until the next keepalive (服务器拒绝连接)."""
+        return is_quiet(self.status, self.doc)
+
+
+@dataclass(slots=True)
+class Fetched:
+    """A file the device downloaded, or why it could not."""
+
+    data: bytes | None
+    reason: str | None = None
+    too_large: bool = False
+
+
+class Transport:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, stats: Stats, *,
+        rng: random.Random | None = None, timeout_fault: float = 0.0, timeout_scale: float = 1.0,
+        min_window: float = 0.05,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.stats = stats
+        self.rng = rng or random.Random()
+        self.timeout_fault = timeout_fault
+        self.timeout_scale = timeout_scale
+        self.min_window = min_window
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def url(self, endpoint: Endpoint) -> str:
+        return self.base_url + endpoint.path
+
+    async def call(
+        self, name: str, body: Body, deadline: float, *, path: str | None = None,
+        tries: int | None = None, timeout: float | None = None,
+    ) -> Answer:
+        """POST `body` to the endpoint called `name`, retrying as the device does.
+
+        `deadline` is the loop time of the next keepalive: no try starts after it,
+        and no try waits past it. `path` overrides the catalog path (check runs).
+        """
+        endpoint = ENDPOINTS[name]
+        stats = self.stats.endpoint(name)
+        stats.calls += 1
+        limit = tries if tries is not None else tries_for(endpoint)
+        wait = (timeout if timeout is not None else timeout_for(endpoint)) * self.timeout_scale
+        url = self.base_url + (path or endpoint.path)
+        answer = Answer(name)
+        loop = asyncio.get_running_loop()
+        for attempt in range(limit):
+            left = deadline - loop.time()
+            if left < self.min_window:
+                answer.error = answer.error or "no time left before the next keepalive"
+                break
+            if attempt:
+                stats.retries += 1
+            stats.tries += 1
+            stats.bytes_out += len(body.data)
+            answer.tries = attempt + 1
+            started = time.perf_counter()
+            try:
+                async with self.session.post(
+                    url, data=body.data, headers=body.headers,
+                    timeout=aiohttp.ClientTimeout(total=min(wait, left)),
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    headers = {k: v for k, v in resp.headers.items()}
+            except TimeoutError:
+                stats.timeouts += 1
+                answer.error = f"no answer within {min(wait, left):.1f} s"
+                continue
+            except (aiohttp.ClientError, OSError) as exc:
+                stats.net_errors += 1
+                answer.error = f"connection failed: {exc.__class__.__name__}: {exc}"
+                continue
+            latency = time.perf_counter() - started
+            stats.latencies.append(latency)
+            stats.bytes_in += len(raw)
+            if self.timeout_fault and self.rng.random() < self.timeout_fault:
+                # Injected fault: the answer came, but the device acts as if it did not.
+                stats.injected += 1
+                answer.error = "answer discarded (injected timeout)"
+                continue
+            answer.status, answer.raw, answer.headers, answer.latency = status, raw, headers, latency
+            answer.error = None
+            answer.doc, answer.quirks = _parse(raw)
+            if status != 200:
+                stats.http_errors += 1
+                answer.error = f"HTTP {status}"
+            elif answer.doc is None:
+                answer.error = "answer is not JSON"
+            elif not is_ok(answer.doc):
+                stats.refused += 1
+                msg = answer.doc.get("Message") if isinstance(answer.doc, dict) else None
+                answer.error = f"Success {answer.success}" + (f": {msg}" if msg else "")
+            break
+        if answer.ok:
+            stats.ok += 1
+        return answer
+
+    async def fetch(
+        self, url: str, deadline: float, max_bytes: int, *, tries: int | None = None,
+    ) -> Fetched:
+        """GET a file the server named (photo, feature, firmware), over the same connection.
+
+        More than `max_bytes` is refused without reading the rest (the connection
+        is then dropped and reopened).
+        """
+        stats = self.stats.endpoint("GET file")
+        stats.calls += 1
+        limit = tries if tries is not None else tries_for(ENDPOINTS["DownloadPeopleList"])
+        wait = timeout_for(ENDPOINTS["DownloadPeopleList"]) * self.timeout_scale
+        loop = asyncio.get_running_loop()
+        reason = "no time left before the next keepalive"
+        for attempt in range(limit):
+            left = deadline - loop.time()
+            if left < self.min_window:
+                break
+            if attempt:
+                stats.retries += 1
+            stats.tries += 1
+            started = time.perf_counter()
+            try:
+                async with self.session.get(
+                    url, timeout=aiohttp.ClientTimeout(total=min(wait, left)),
+                ) as resp:
+                    if resp.status != 200:
+                        await resp.read()
+                        stats.http_errors += 1
+                        stats.latencies.append(time.perf_counter() - started)
+                        return Fetched(None, f"HTTP {resp.status}")
+                    data = await _read_bounded(resp, max_bytes)
+            except TimeoutError:
+                stats.timeouts += 1
+                reason = f"no answer within {min(wait, left):.1f} s"
+                continue
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                stats.net_errors += 1
+                reason = f"download failed: {exc.__class__.__name__}: {exc}"
+                continue
+            stats.latencies.append(time.perf_counter() - started)
+            if data is None:
+                return Fetched(None, f"more than {max_bytes} bytes", too_large=True)
+            stats.bytes_in += len(data)
+            stats.ok += 1
+            return Fetched(data)
+        return Fetched(None, reason)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        resp.close()
+        return None
+    out = bytearray()
+    async for chunk in resp.content.iter_chunked(65536):
+        out += chunk
+        if len(out) > max_bytes:
+            resp.close()
+            return None
+    return bytes(out)
+
+
+def _parse(raw: bytes) -> tuple[Any, list[str]]:
+    try:
+        parsed = lenient_json.parse(raw)
+    except lenient_json.JsonError:
+        return None, []
+    return parsed.value, parsed.quirks

@@ -1,0 +1,149 @@
+"""Shared fixtures: the real server on a loopback port, and a device-shaped HTTP client.
+
+The server runs in its own thread with its own event loop, exactly as
+`facectl serve` runs it (same runner, same socket options), so tests talk to
+it over real HTTP from ordinary synchronous test code. Tests check state
+through their own `Store` on the same database file, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facectl.protocol import multipart
+from facectl.server.config import ServerConfig
+from facectl.server.run import start
+from facectl.store import Store
+
+SN = "FC-8190H24052799"
+BOUNDARY = "--------------------------506873351428002157394455"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
+
+
+class LiveServer:
+    """A running server; `stop()` is called by the fixture."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner, self.port = asyncio.run_coroutine_threadsafe(start(config), self.loop).result(10)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class DeviceClient:
+    """One keep-alive HTTP/1.1 connection, like a terminal: raw bytes in, raw bytes out."""
+
+    def __init__(self, port: int, sn: str = SN) -> None:
+        self.sn = sn
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def post(self, path: str, body: bytes, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> Reply:
+        self.conn.request("POST", path, body=body, headers={"Content-Type": content_type, **(headers or {})})
+        resp = self.conn.getresponse()
+        return Reply(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
+
+    def post_json(self, path: str, payload: dict[str, Any] | None = None, **fields: Any) -> Reply:
+        doc = {"SN": self.sn, **(payload or {}), **fields}
+        return self.post(path, json.dumps(doc, ensure_ascii=False).encode())
+
+    def post_parts(self, path: str, parts: list[multipart.Part], boundary: str = BOUNDARY) -> Reply:
+        return self.post(path, multipart.build(parts, boundary), f"multipart/form-data; boundary={boundary}")
+
+    def get(self, path: str) -> Reply:
+        self.conn.request("GET", path)
+        resp = self.conn.getresponse()
+        return Reply(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
+
+    def keepalive(self, **status: Any) -> Reply:
+        doc = {"RelayStatus": 0, "KeepOpenStatus": 0, "DoorSensorStatus": 0, "LockDoorStatus": 0,
+               "AlarmStatus": "", **status}
+        return self.post_json("/Device/Keepalive", doc)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "facectl.db")
+
+
+def _serve(db_path: str, **options: Any) -> Iterator[LiveServer]:
+    server = LiveServer(ServerConfig(db=db_path, host="127.0.0.1", port=0, **options))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server(db_path: str) -> Iterator[LiveServer]:
+    """A server where devices must be approved."""
+    yield from _serve(db_path)
+
+
+@pytest.fixture
+def open_server(db_path: str) -> Iterator[LiveServer]:
+    """A server with open enrollment: devices are approved on first contact."""
+    yield from _serve(db_path, open_enrollment=True)
+
+
+@pytest.fixture
+def store(db_path: str) -> Iterator[Store]:
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def device(server: LiveServer) -> Iterator[DeviceClient]:
+    client = DeviceClient(server.port)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def approved(server: LiveServer, store: Store) -> Iterator[DeviceClient]:
+    """A device already approved, on the approval-required server."""
+    store.devices.add(SN)
+    client = DeviceClient(server.port)
+    yield client
+    client.close()
+
+
+def settings_document(sn: str = SN) -> dict[str, Any]:
+    """The document's UploadWorkSetting example (from examples/requests), for this SN."""
+    from facectl.protocol import lenient_json
+
+    doc = lenient_json.parse((EXAMPLES / "UploadWorkSetting.json").read_bytes()).value
+    doc["DeviceSN"] = sn
+    return doc
