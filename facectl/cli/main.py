@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facectl import __version__
-from facectl.cli import devices, quarantine, records, serve
+from facectl.cli import devices, quarantine, records, serve, watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,3 +28,4 @@ cli.add_command(serve.serve)
 cli.add_command(devices.device)
 cli.add_command(records.records)
 cli.add_command(quarantine.quarantine)
+cli.add_command(watch.watch)

@@ -1,0 +1,118 @@
+"""`facectl watch`: a live dashboard of the fleet, read from the database.
+
+It reads the same database the server writes (WAL lets it read while the
+server works), so it runs anywhere the file is reachable and needs no server
+API. `dashboard()` builds one frame and is what the tests check; the command
+only refreshes it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS
+
+from .common import console, db_option, fmt_age, fmt_time, open_store
+from .records import EVENT_TABLES
+
+
+def _door_cells(row: dict[str, Any]) -> tuple[str, str, Text]:
+    door = DOOR_SENSOR_STATUS.label(row["door_sensor_status"]) if row["door_sensor_status"] is not None else "?"
+    if row["keep_open_status"] == 1:
+        door += " (held open)"
+    lock = LOCK_STATUS.label(row["lock_door_status"]) if row["lock_door_status"] is not None else "?"
+    alarms = [a for a in (row["alarm_status"] or "").split(",") if a]
+    alarm = Text(", ".join(ALARMS.label(a) for a in alarms) or "none", style="bold red" if alarms else "dim")
+    return door, lock, alarm
+
+
+def devices_table(store: Any, now: float) -> Table:
+    t = Table(title="Devices", expand=True, header_style="bold")
+    for col in ("SN", "Name", "State", "Link", "Last contact", "Door", "Lock", "Alarm", "Pending work", "Firmware"):
+        t.add_column(col, overflow="fold")
+    for row in store.devices.list():
+        link = Text("online", style="green") if row["online"] else Text("offline", style="red")
+        age = fmt_age(now - row["last_seen"]) if row["last_seen"] else "never"
+        door, lock, alarm = _door_cells(row)
+        state = Text(row["state"], style={"pending": "yellow", "blocked": "red"}.get(row["state"], ""))
+        if row["protocol"] == "v1":
+            state.append(" (HTTPv1!)", style="bold red")
+        pending = ", ".join(store.work.flags(row["sn"])) if row["state"] == "approved" else ""
+        t.add_row(row["sn"], row["device_name"] or "", state, link, age, door, lock, alarm, pending,
+                  row["firmware"] or "")
+    return t
+
+
+def records_table(store: Any, limit: int) -> Table:
+    t = Table(title="Latest records", expand=True, header_style="bold")
+    for col in ("Time", "SN", "Kind", "Event", "User", "Name", "Decision"):
+        t.add_column(col, overflow="fold")
+    for r in store.records.list(limit=limit):
+        table = EVENT_TABLES.get(r["kind"])
+        event = table.label(r["record_type"]) if table else str(r["record_type"])
+        decision = ""
+        if r["decision"] is not None:
+            decision = ("allowed" if r["decision"] else "denied") + (f": {r['reason']}" if r["reason"] else "")
+        t.add_row(fmt_time(r["record_date"]), r["sn"], r["kind"], event, r["user_id"] or "", r["name"] or "",
+                  decision)
+    return t
+
+
+def dashboard(store: Any, now: float | None = None, feed: int = 15) -> Group:
+    """One frame: a summary line, the devices, and the newest records."""
+    now = now or time.time()
+    devices = store.devices.list()
+    online = sum(1 for d in devices if d["online"])
+    pending = sum(1 for d in devices if d["state"] == "pending")
+    alarms = sum(1 for d in devices if d["alarm_status"])
+    quarantined = store.quarantine.count()
+    summary = Text.assemble(
+        (f"{len(devices)} devices", "bold"), f" · {online} online · {len(devices) - online} offline",
+        (f" · {pending} awaiting approval", "yellow") if pending else "",
+        (f" · {alarms} in alarm", "bold red") if alarms else "",
+        (f" · {quarantined} in quarantine", "yellow") if quarantined else "",
+        f" · {fmt_time(now)}",
+    )
+    return Group(Panel(summary, title="facectl watch", subtitle="Ctrl-C to quit"),
+                 devices_table(store, now), records_table(store, feed))
+
+
+@click.command()
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.2, 3600),
+              help="Seconds between refreshes.")
+@click.option("--feed", default=15, show_default=True, type=click.IntRange(1, 500),
+              help="How many of the latest records to show.")
+@click.option("--once", is_flag=True, help="Print one frame and exit (for scripts and logs).")
+@click.option("--frames", type=click.IntRange(1), help="Stop after this many refreshes.")
+@db_option
+def watch(interval: float, feed: int, once: bool, frames: int | None, db_path: str) -> None:
+    """A live dashboard: devices online/offline, door, lock, alarms, pending work, latest records.
+
+    It refreshes from the database while the server runs; quit with Ctrl-C.
+
+    \b
+    Examples:
+      facectl watch --db site.db
+      facectl watch --once > fleet.txt
+    """
+    store = open_store(db_path)
+    if once:
+        console.print(dashboard(store, feed=feed))
+        return
+    shown = 0
+    try:
+        with Live(dashboard(store, feed=feed), console=console, refresh_per_second=4, screen=False) as live:
+            while frames is None or shown < frames:
+                time.sleep(interval)
+                live.update(dashboard(store, feed=feed))
+                shown += 1
+    except KeyboardInterrupt:
+        pass
