@@ -11,6 +11,7 @@ retry rather than be silently lost.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +65,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await _dispatch(request)
     except web.HTTPException:
         raise
+    except sqlite3.Error as exc:
+        return _storage_failure(request, exc)
     except Exception:  # the last line of defence: log it, never show it
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _answer(request, responses.fail("server error; please retry later"), 200)
@@ -101,10 +104,23 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     ctx = Context(request, store, config, decoded, body, remote)
     try:
         payload = await handler(ctx)
+    except sqlite3.Error as exc:
+        return _storage_failure(request, exc)
     except Exception:
         log.exception("%s from %s failed", endpoint.name, decoded.sn)
         return _answer(request, responses.fail("server error; please retry later"))
     return _answer(request, payload)
+
+
+def _storage_failure(request: web.Request, exc: sqlite3.Error) -> web.Response:
+    """The database refused a write (disk full, read-only file, locked too long).
+
+    The device is told to retry (never Success 1 for something not stored), and
+    the operator gets one log line that names the likely cause.
+    """
+    log.error("database error on %s: %s (disk full, read-only database file, or another process "
+              "holding a long write lock?)", request.path, exc)
+    return _answer(request, responses.fail("server storage unavailable; please retry later"))
 
 
 def _check_identity(request: web.Request, sn: str, endpoint: str) -> web.Response | None:
