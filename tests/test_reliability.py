@@ -53,7 +53,8 @@ def _multipart_bodies() -> st.SearchStrategy[tuple[bytes, str]]:
     built = parts.map(lambda ps: (multipart.build([multipart.text_part("SN", SN), *ps], "bnd"),
                                   "multipart/form-data; boundary=bnd"))
     truncated = st.tuples(built, st.integers(min_value=0, max_value=400)).map(lambda t: (t[0][0][: t[1]], t[0][1]))
-    endless = st.just((b"--bnd\r\n" + b"Content-Disposition: form-data; name=x\r\n" * 400, "multipart/form-data; boundary=bnd"))
+    endless = st.just((b"--bnd\r\n" + b"Content-Disposition: form-data; name=x\r\n" * 400,
+                       "multipart/form-data; boundary=bnd"))
     no_boundary = st.binary(max_size=200).map(lambda b: (b, "multipart/form-data"))
     return st.one_of(built, truncated, endless, no_boundary)
 
