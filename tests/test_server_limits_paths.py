@@ -121,6 +121,7 @@ def _self_signed(tmp: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_tls_serves_1_2_and_refuses_older(tmp_path: Path, db_path: str) -> None:
     cert, key = _self_signed(tmp_path)
     gen = _serve(db_path, tls_cert=cert, tls_key=key)

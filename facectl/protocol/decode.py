@@ -24,6 +24,11 @@ from .settings import QUOTED_EMPTY
 class DecodeError(ValueError):
     """The request cannot be read. `status` is the HTTP status to answer with.
 
+    Only a whole body that is or inflates too large is 413. A part that inflates
+    past the limit is 400: the body itself is small, so the server can keep it
+    in quarantine and acknowledge it, where a 413 would have the device retry
+    the same upload forever.
+
     `sn` is filled when the serial could be read before the failure, so the raw
     bytes can be quarantined under the right device.
     """
@@ -79,8 +84,12 @@ def decode_request(
 ) -> DecodedRequest:
     body, body_gzip = unwrap_body(body, content_encoding)
     if endpoint.body is Body.JSON:
-        return _decode_json(endpoint, body, body_gzip)
-    return _decode_multipart(endpoint, body, content_type, body_gzip)
+        decoded = _decode_json(endpoint, body, body_gzip)
+    else:
+        decoded = _decode_multipart(endpoint, body, content_type, body_gzip)
+    if "gzip" in (content_encoding or "").lower() and not body_gzip:
+        decoded.quirks.append("body declares Content-Encoding: gzip but is not gzip")
+    return decoded
 
 
 def _decode_json(endpoint: Endpoint, body: bytes, body_gzip: bool) -> DecodedRequest:

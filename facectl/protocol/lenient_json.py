@@ -44,20 +44,26 @@ def parse(data: bytes | str) -> ParsedJson:
         except UnicodeDecodeError as exc:
             raise JsonError(f"body is not UTF-8 (byte {exc.start})") from None
     else:
-        text = data.removeprefix("\ufeff")
+        text = data
+        if text.startswith("\ufeff"):
+            quirks.append("utf-8 BOM")
+            text = text[1:]
     if not text.strip():
         raise JsonError("body is empty")
     duplicates: list[str] = []
     hook = _pairs_hook(duplicates)
     try:
-        value = json.loads(text, object_pairs_hook=hook)
-    except json.JSONDecodeError:
-        cleaned, fixes = _clean(text)
-        quirks.extend(fixes)
         try:
-            value = json.loads(cleaned, object_pairs_hook=hook)
-        except json.JSONDecodeError as exc:
-            raise JsonError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+            value = json.loads(text, object_pairs_hook=hook)
+        except json.JSONDecodeError:
+            duplicates.clear()
+            cleaned, fixes, shifts = _clean(text)
+            quirks.extend(fixes)
+            try:
+                value = json.loads(cleaned, object_pairs_hook=hook)
+            except json.JSONDecodeError as exc:
+                line, col = _position(text, exc.pos + _shift_at(shifts, exc.pos))
+                raise JsonError(f"invalid JSON at line {line} column {col}: {exc.msg}") from None
     except RecursionError:
         raise JsonError("JSON nested too deeply") from None
     if _depth(value) > MAX_JSON_DEPTH:
@@ -79,16 +85,25 @@ def _pairs_hook(duplicates: list[str]):
     return hook
 
 
-def _clean(text: str) -> tuple[str, list[str]]:
-    """Remove trailing commas and quote bare keys, outside strings only."""
+def _clean(text: str) -> tuple[str, list[str], list[tuple[int, int]]]:
+    """Remove trailing commas and quote bare keys, outside strings only.
+
+    Returns the cleaned text, the fixes made, and the shifts: (position in the
+    cleaned text, how far the original is ahead from there) so an error in the
+    cleaned text can be reported at its place in what the device sent.
+    """
     out: list[str] = []
     fixes: set[str] = set()
+    shifts: list[tuple[int, int]] = []
+    written = 0  # length of the cleaned text so far
+    ahead = 0  # original position minus cleaned position
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == '"':
             j = _string_end(text, i)
             out.append(text[i:j])
+            written += j - i
             i = j
             continue
         if ch == ",":
@@ -97,26 +112,48 @@ def _clean(text: str) -> tuple[str, list[str]]:
                 j += 1
             if j < n and text[j] in "}]":
                 fixes.add("trailing comma")
+                ahead += 1
+                shifts.append((written, ahead))
                 i += 1
                 continue
-        elif ch.isalpha() or ch == "_":
+        else:
             m = _BARE_KEY.match(text, i)
-            assert m is not None
-            word = m.group(0)
-            j = m.end()
-            while j < n and text[j] in " \t":
-                j += 1
-            if j < n and text[j] == ":" and _prev_significant(out) in "{,":
-                fixes.add("unquoted key")
-                out.append(f'"{word}"')
+            if m is not None:
+                word = m.group(0)
+                j = m.end()
+                while j < n and text[j] in " \t":
+                    j += 1
+                if j < n and text[j] == ":" and _prev_significant(out) in "{,":
+                    fixes.add("unquoted key")
+                    out.append(f'"{word}"')
+                    written += len(word) + 2
+                    ahead -= 2
+                    shifts.append((written, ahead))
+                else:
+                    out.append(word)
+                    written += len(word)
                 i = m.end()
                 continue
-            out.append(word)
-            i = m.end()
-            continue
         out.append(ch)
+        written += 1
         i += 1
-    return "".join(out), sorted(fixes)
+    return "".join(out), sorted(fixes), shifts
+
+
+def _shift_at(shifts: list[tuple[int, int]], pos: int) -> int:
+    ahead = 0
+    for at, value in shifts:
+        if at > pos:
+            break
+        ahead = value
+    return ahead
+
+
+def _position(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of `pos` in `text`, as json.JSONDecodeError counts them."""
+    pos = max(0, min(pos, len(text)))
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 def _string_end(text: str, start: int) -> int:

@@ -167,11 +167,15 @@ def _find_header_end(body: bytes, pos: int) -> tuple[int, int]:
 
 
 def _find_next_delimiter(body: bytes, delim: bytes, start: int) -> tuple[int, int]:
-    """Find the line break that precedes the next delimiter; the break belongs to the delimiter."""
+    """Find the line break that precedes the next delimiter; the break belongs to the delimiter.
+
+    The nearer of CRLF and LF wins, so a body with mixed line endings still ends
+    each part at its own boundary.
+    """
     crlf = body.find(b"\r\n" + delim, start)
-    if crlf >= 0:
-        return crlf, 2
     lf = body.find(b"\n" + delim, start)
+    if crlf >= 0 and (lf < 0 or crlf + 1 <= lf):
+        return crlf, 2
     if lf >= 0:
         return lf, 1
     return -1, 0

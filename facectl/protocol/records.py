@@ -9,6 +9,7 @@ over a name one byte too long would lose evidence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ AUTH = "auth"
 #: UploadSystemRecord's top-level RecordType -> record kind.
 SYSTEM_KIND_BY_TYPE = {1: DOOR, 2: SYSTEM}
 RECORD_KINDS = (IDENTIFY, DOOR, SYSTEM, AUTH)
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 _TEXT_COLUMNS = {
     "UserID": "user_id",
@@ -130,8 +132,6 @@ def _optional_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) <= 20:
-            return int(text)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
     return None

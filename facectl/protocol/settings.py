@@ -106,9 +106,8 @@ def _coerce(key: str, old: Any, value: Any) -> tuple[Any, str | None]:
 
 def downloadable(current: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
     """The DownloadWorkSetting body: last upload with pending changes applied, minus read-only."""
-    out = {k: v for k, v in current.items() if k not in READ_ONLY_SETTINGS}
-    out.update(pending)
-    return out
+    merged = {**current, **pending}
+    return {k: v for k, v in merged.items() if k not in READ_ONLY_SETTINGS}
 
 
 def _int(value: Any) -> int | None:
