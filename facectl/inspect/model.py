@@ -145,6 +145,8 @@ class Exchange:
     #: mitmproxy client connection id (or any id of the TCP connection) and peer address.
     client: str | None = None
     peer: str | None = None
+    #: Why there is no answer (connection refused, timeout), from the proxy.
+    error: str | None = None
     fields: list[FieldValue] = field(default_factory=list)
     photos: list[Photo] = field(default_factory=list)
     files: list[FileRef] = field(default_factory=list)
@@ -202,6 +204,7 @@ class Exchange:
             "client": self.client,
             "peer": self.peer,
             "download": self.download,
+            "error": self.error,
             "request": _message_dict(self.request),
             "response": None if self.response is None else _message_dict(self.response),
             "labels": self.labels(),

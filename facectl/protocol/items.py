@@ -101,3 +101,10 @@ LENGTH_PARTNER: dict[str, str] = {"Photo": "PhotoLen"}
 
 #: Where an HTTPv1 body carries the serial (errata 2.1: v1 says DeviceID).
 V1_SN_FIELDS: tuple[str, ...] = ("DeviceID", "SN")
+
+#: Person value ranges from the PeopleJson table that limits.py does not carry
+#: (MAX_USER_ID and MAX_CARD_NUM are there): OpenTimes "0-65535", Timegroup "1-64; 0",
+#: Password "纯数字, 长度 0 / 4-8".
+MAX_OPEN_TIMES = 65535
+MAX_TIMEGROUP = 64
+PASSWORD_LENGTHS: frozenset[int] = frozenset({0, 4, 5, 6, 7, 8})
