@@ -10,7 +10,7 @@ from conftest import EXAMPLES, SN, DeviceClient, settings_document
 
 from facectl.cli.main import cli
 from facectl.protocol import multipart
-from facectl.protocol.codes import DOOR_EVENT_TYPES
+from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES
 from facectl.store import Store
 
 
@@ -113,3 +113,13 @@ def test_quarantine_list_and_show(approved: DeviceClient, db_path: str, tmp_path
     assert shown.exit_code == 0 and "RecordID is missing" in shown.output
     assert b'"RecordType": 3' in body_file.read_bytes()
 
+
+
+def test_records_table_shows_authorization_decisions_with_reasons(approved: DeviceClient, db_path: str) -> None:
+    ctype = (EXAMPLES / "RequestAuthorization.content-type").read_text().strip()
+    reply = approved.post("/Device/RequestAuthorization", (EXAMPLES / "RequestAuthorization.body").read_bytes(), ctype)
+    assert reply.json["Success"] == 0  # nobody is registered: denied
+    out = CliRunner(env={"COLUMNS": "240"}).invoke(cli, ["records", "list", "--db", db_path]).output
+    assert "Decision" in out and AUTH_RESULTS.label(0) in out
+    plain = run(db_path, "records", "list", "--kind", "identify")
+    assert "Decision" not in plain.output

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from facectl.protocol.codes import DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
+from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
 from facectl.protocol.records import RECORD_KINDS
 
 from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
@@ -43,6 +43,14 @@ def _timestamp(value: str | None, option: str) -> int | None:
         raise
 
 
+def decision_label(row: dict[str, Any]) -> str:
+    """Authorization records only: the answer the device got, and why."""
+    if row["decision"] is None:
+        return ""
+    label = AUTH_RESULTS.label(row["decision"])
+    return f"{label}: {row['reason']}" if row["reason"] else label
+
+
 def _event(row: dict[str, Any]) -> str:
     return EVENT_TABLES[row["kind"]].label(row["record_type"]) if row["kind"] in EVENT_TABLES else ""
 
@@ -73,9 +81,11 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
     elif not rows:
         console.print("No records match.")
     else:
-        console.print(table(None, ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"], [
+        columns = ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"]
+        with_decisions = any(r["decision"] is not None for r in rows)
+        console.print(table(None, columns + (["Decision"] if with_decisions else []), [
             (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
-             "yes" if r["photo"] else "") for r in rows
+             "yes" if r["photo"] else "", *([decision_label(r)] if with_decisions else [])) for r in rows
         ]))
 
 

@@ -21,7 +21,7 @@ from rich.text import Text
 from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS
 
 from .common import console, db_option, fmt_age, fmt_time, open_store
-from .records import EVENT_TABLES
+from .records import EVENT_TABLES, decision_label
 
 
 def _door_cells(row: dict[str, Any]) -> tuple[str, str, Text]:
@@ -58,11 +58,8 @@ def records_table(store: Any, limit: int) -> Table:
     for r in store.records.list(limit=limit):
         table = EVENT_TABLES.get(r["kind"])
         event = table.label(r["record_type"]) if table else str(r["record_type"])
-        decision = ""
-        if r["decision"] is not None:
-            decision = ("allowed" if r["decision"] else "denied") + (f": {r['reason']}" if r["reason"] else "")
         t.add_row(fmt_time(r["record_date"]), r["sn"], r["kind"], event, r["user_id"] or "", r["name"] or "",
-                  decision)
+                  decision_label(r))
     return t
 
 
