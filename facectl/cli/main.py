@@ -5,7 +5,18 @@ from __future__ import annotations
 import click
 
 from facectl import __version__
-from facectl.cli import devices, quarantine, records, serve, watch
+from facectl.cli import (
+    commands,
+    device_commands,  # noqa: F401  (adds restart, snapshot, enroll, … to the `device` group)
+    devices,
+    door,
+    inspect,
+    people,
+    quarantine,
+    records,
+    serve,
+    watch,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,8 +35,17 @@ def cli() -> None:
     """
 
 
-cli.add_command(serve.serve)
-cli.add_command(devices.device)
-cli.add_command(records.records)
-cli.add_command(quarantine.quarantine)
-cli.add_command(watch.watch)
+for command in (
+    serve.serve,
+    devices.device,
+    people.people,
+    door.door,
+    door.alarm,
+    door.elevator,
+    commands.commands,
+    records.records,
+    quarantine.quarantine,
+    watch.watch,
+    inspect.inspect,
+):
+    cli.add_command(command)

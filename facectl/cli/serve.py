@@ -11,6 +11,7 @@ import click
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
+from .commands import auth_options
 from .common import DEFAULT_DB, EXIT_DB, console, fail
 
 
@@ -28,9 +29,10 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail
               help="Approve unknown devices on first contact (lab use; default: pending until approved).")
 @click.option("--sn-pattern", default=DEFAULT_SN_PATTERN, show_default=True, metavar="REGEX",
               help="Rule a serial must match; others get Success 400.")
+@auth_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, verbose: bool) -> None:
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, verbose: bool, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
@@ -52,7 +54,7 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
-                          tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern)
+                          tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "

@@ -21,3 +21,7 @@ class ServerConfig:
     sn_pattern: str = DEFAULT_SN_PATTERN
     #: Signs expiring file URLs; generated and kept in the database when not given.
     secret: bytes | None = None
+    #: Online authorization (RequestAuthorization): operator's webhook URL, its timeout (s), Success 2 for allows.
+    auth_webhook: str | None = None
+    auth_timeout: float = 1.0
+    auth_silent: bool = False

@@ -7,10 +7,12 @@ these repositories.
 
 from __future__ import annotations
 
+from .commands import Commands
 from .db import StoreError, connect
 from .devices import Devices
 from .files import Files
 from .meta import Meta
+from .people import People
 from .quarantine import Quarantine
 from .records import Records
 from .settings import Settings
@@ -35,6 +37,8 @@ class Store:
         for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
                      self.snapshots):
             repo.ensure_schema()
+        self.commands = Commands.attach(self)  # schema + the Keepalive flag Remote
+        self.people = People.attach(self)  # schema + the Keepalive flags DeletePeople, AddPeople
 
     def close(self) -> None:
         self.db.close()

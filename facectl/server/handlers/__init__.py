@@ -1,3 +1,3 @@
 """Endpoint handlers; importing this package registers them all."""
 
-from . import device, records  # noqa: F401
+from . import authorization, device, people, records, remote  # noqa: F401

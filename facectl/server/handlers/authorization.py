@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +44,6 @@ from facectl.protocol.codes import ACCESS_TYPES, AUTH_RESULTS
 from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PHOTO_BYTES
 from facectl.protocol.records import AUTH, RecordError, identify_record
-from facectl.store.commands import PeopleLookup
 
 from .. import webhook
 from ..registry import Context, handles
@@ -154,16 +152,6 @@ def _welcome(person: dict[str, Any] | None) -> str:
     return f"Welcome, {clean_text(person.get('Name')) or 'user ' + clean_text(person.get('UserID'))}"
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[Any, PeopleLookup] = weakref.WeakKeyDictionary()
-
-
-def _lookup(store: Any) -> PeopleLookup:
-    lookup = _LOOKUPS.get(store)
-    if lookup is None:
-        lookup = _LOOKUPS[store] = PeopleLookup(store.db)
-    return lookup
-
-
 def _deny_unreadable(ctx: Context, reason: str) -> dict[str, Any]:
     """Keep the raw request for review, and deny: an unreadable request never opens a door."""
     ctx.store.quarantine.add(ctx.sn or None, ctx.decoded.endpoint.name, reason, ctx.body,
@@ -190,7 +178,7 @@ async def request_authorization(ctx: Context) -> dict[str, Any]:
         at = server_now
     detail = decoded.document
     user_id, card, qrcode = (_present(detail.get(k)) for k in ("UserID", "CardNum", "QRCode"))
-    matches, matched_by = _lookup(ctx.store).find(user_id, card, qrcode)
+    matches, matched_by = ctx.store.people.find_by_credential(user_id, card, qrcode)
     ident = {"UserID": user_id, "CardNum": card, "QRCode": qrcode}.get(matched_by, "")
     verdict = evaluate(matches, matched_by, ident, ctx.store.settings.document(ctx.sn), at)
     reason = verdict.reason

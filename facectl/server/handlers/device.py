@@ -42,5 +42,5 @@ async def upload_snapshot(ctx: Context) -> dict[str, Any]:
     if len(photo.data) > MAX_PHOTO_BYTES:
         return ctx.quarantine(f"snapshot of {len(photo.data)} bytes exceeds {MAX_PHOTO_BYTES}")
     stored = ctx.store.files.put(photo.data, photo.content_type or "image/jpeg")
-    ctx.store.snapshots.add(ctx.sn, stored.sha256)
+    ctx.store.commands.snapshot_uploaded(ctx.sn, ctx.store.snapshots.add(ctx.sn, stored.sha256))
     return responses.ok()
