@@ -50,6 +50,7 @@ from .limits import (
     MAX_USER_ID,
     PERSON_TEXT_LIMITS,
 )
+from .numbers import as_uint
 
 #: Person fields the server keeps: wire name -> store column, in the PeopleJson table's order.
 COLUMNS: dict[str, str] = {
@@ -437,7 +438,7 @@ def delete_answer(user_ids: list[int], delete_all: bool = False) -> dict[str, An
 
 def page_limit(value: Any, default: int, maximum: int = MAX_PEOPLE_PAGE) -> int:
     """Limit of DownloadPeopleList / DeletePeopleList: 1..1000; missing or unusable = default."""
-    number = _uint(value)
+    number = as_uint(value)
     if number is None or number < 1:
         return default
     return min(number, maximum)
@@ -469,7 +470,7 @@ def read_device_person(detail: Any) -> DevicePerson | None:
     """Leniently read a device's person object; None when it is not an object."""
     if not isinstance(detail, dict):
         return None
-    person = DevicePerson(user_id=_uint(detail.get("UserID")))
+    person = DevicePerson(user_id=as_uint(detail.get("UserID")))
     for name in COLUMNS:
         if name not in detail or detail[name] is None:
             continue
@@ -477,7 +478,7 @@ def read_device_person(detail: Any) -> DevicePerson | None:
         try:
             value = _CHECKS[name](name, raw)
         except _Bad as exc:
-            if name == "ExpirationDate" and _uint(raw) is not None:
+            if name == "ExpirationDate" and as_uint(raw) is not None:
                 value = MAX_EXPIRATION_DATE  # errata 6.7: clamp what a device reports
                 person.notes.append(f"ExpirationDate {raw} clamped to {MAX_EXPIRATION_DATE}")
             else:
@@ -509,7 +510,7 @@ def read_device_person(detail: Any) -> DevicePerson | None:
             if not isinstance(item, dict):
                 person.notes.append(f"{wire}[{i}] is not an object")
                 continue
-            num = _uint(item.get("Num"))
+            num = as_uint(item.get("Num"))
             if num is None:
                 person.notes.append(f"{wire}[{i}] has no usable Num")
                 continue
@@ -569,12 +570,12 @@ def read_fail_list(doc: Mapping[str, Any]) -> tuple[list[Failure], list[str]]:
         if not isinstance(item, dict):
             notes.append(f"FailList[{i}] is not an object")
             continue
-        uid = _uint(item.get("UserID"))
+        uid = as_uint(item.get("UserID"))
         if uid is None:
             notes.append(f"FailList[{i}] has no usable UserID: {item.get('UserID')!r}")
             continue
         repeat = clean_text(item.get("RepeatID")) or None
-        failures.append(Failure(uid, _uint(item.get("ErrorCode")), repeat, clean_text(item.get("ErrMsg"))))
+        failures.append(Failure(uid, as_uint(item.get("ErrorCode")), repeat, clean_text(item.get("ErrMsg"))))
     return failures, notes
 
 
@@ -582,13 +583,13 @@ def declared_fail_count(doc: Mapping[str, Any]) -> int:
     value = doc.get("FailCount")
     if isinstance(value, list):
         return len(value)
-    return _uint(value) or 0
+    return as_uint(value) or 0
 
 
 def read_delete_result(doc: Mapping[str, Any]) -> tuple[bool, list[int], list[str]]:
     """(DeleteAll, user ids, notes) of DeletePeopleListResult; DeleteList or DeletList (errata 4.5)."""
     notes: list[str] = []
-    delete_all = _uint(doc.get("DeleteAll")) == 1
+    delete_all = as_uint(doc.get("DeleteAll")) == 1
     items = doc.get("DeleteList")
     if items is None and "DeletList" in doc:
         items = doc.get("DeletList")
@@ -597,28 +598,9 @@ def read_delete_result(doc: Mapping[str, Any]) -> tuple[bool, list[int], list[st
     if isinstance(items, str):
         items = [x for x in items.split(",") if x.strip()]
     for item in items or ():
-        uid = _uint(item)
+        uid = as_uint(item)
         if uid is None:
             notes.append(f"DeleteList item {item!r} is not a user id")
         else:
             ids.append(uid)
     return delete_all, ids, notes
-
-
-def _uint(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 20:
-            return int(text)
-    return None
-
-
-def read_uint(value: Any) -> int | None:
-    """A non-negative integer from a wire value (number or digit string), else None."""
-    return _uint(value)

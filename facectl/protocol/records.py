@@ -9,12 +9,12 @@ over a name one byte too long would lose evidence.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .identity import clean_text
 from .limits import MAX_SYSTEM_RECORDS, RECORD_TEXT_LIMITS
+from .numbers import as_int
 
 IDENTIFY = "identify"
 DOOR = "door"
@@ -23,7 +23,6 @@ AUTH = "auth"
 #: UploadSystemRecord's top-level RecordType -> record kind.
 SYSTEM_KIND_BY_TYPE = {1: DOOR, 2: SYSTEM}
 RECORD_KINDS = (IDENTIFY, DOOR, SYSTEM, AUTH)
-_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 _TEXT_COLUMNS = {
     "UserID": "user_id",
@@ -72,7 +71,7 @@ def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:
                 record.warnings.append(f"{wire} is {len(text.encode('utf-8'))} bytes, over {limit}")
     for wire, column in (("IsEntry", "is_entry"), ("BodyTemp", "body_temp"), ("PhotoLen", "photo_len")):
         if wire in detail:
-            value = _optional_int(detail[wire])
+            value = as_int(detail[wire], allow_bool=True)
             if value is None and detail[wire] not in (None, ""):
                 record.warnings.append(f"{wire} is not an integer: {detail[wire]!r}")
             record.fields[column] = value
@@ -117,21 +116,9 @@ def system_records(body: Any) -> tuple[list[Record], list[tuple[Any, str]]]:
 def _required_int(obj: dict[str, Any], key: str) -> int:
     if key not in obj:
         raise RecordError(f"{key} is missing")
-    value = _optional_int(obj[key])
+    value = as_int(obj[key], allow_bool=True)
     if value is None:
         raise RecordError(f"{key} is not an integer: {obj[key]!r}")
     if not -(2**63) <= value < 2**63:
         raise RecordError(f"{key} is out of range: {value}")
     return value
-
-
-def _optional_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None

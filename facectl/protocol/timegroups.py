@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from .numbers import as_int
+
 WEEK_KEYS = ("Week1", "Week2", "Week3", "Week4", "Week5", "Week6", "Week7")  # Monday .. Sunday
 DEFAULT_TZ_HOURS = 8
 UNUSED_SLOT = (0, 0)  # "00:00-00:00" (vendor reference server: an empty slot)
@@ -114,7 +116,7 @@ def find_group(settings: dict[str, Any] | None, number: int) -> dict[str, Any] |
     if not isinstance(groups, list):
         return None
     for group in groups:
-        if isinstance(group, dict) and _as_int(group.get("Num")) == number:
+        if isinstance(group, dict) and as_int(group.get("Num")) == number:
             return group
     return None
 
@@ -170,11 +172,11 @@ def _holiday(entry: Any, position: int, tz: timezone | None) -> Holiday | None:
         return Holiday(position, day, day) if day else None
     if not isinstance(entry, dict):
         return None
-    number = _as_int(entry.get("Num", entry.get("Number", entry.get("Index", position))))
+    number = as_int(entry.get("Num", entry.get("Number", entry.get("Index", position))))
     if number is None:
         return None
     if "Month" in entry and "Day" in entry:
-        month, day_, year = _as_int(entry["Month"]), _as_int(entry["Day"]), _as_int(entry.get("Year"))
+        month, day_, year = as_int(entry["Month"]), as_int(entry["Day"]), as_int(entry.get("Year"))
         if month is None or day_ is None or not _valid(month, day_, year):
             return None
         return Holiday(number, (month, day_, year), (month, day_, year))
@@ -240,7 +242,7 @@ def person_holidays(value: Any) -> set[int] | str | None:
         if text == "*":
             return "*"
         items = text.split(",")
-    numbers = {n for n in (_as_int(i) for i in items) if n is not None}
+    numbers = {n for n in (as_int(i) for i in items) if n is not None}
     return numbers or None
 
 
@@ -252,16 +254,4 @@ def holiday_restriction(person_value: Any, holidays: Holidays, day: date) -> int
     for number in holidays.on(day):
         if restricted == "*" or number in restricted:
             return number
-    return None
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
     return None

@@ -74,6 +74,7 @@ import sqlite_utils
 
 from facectl.protocol import people as rules
 from facectl.protocol.codes import PEOPLE_ERROR_CODES, REGISTER_RESULTS
+from facectl.protocol.numbers import as_uint
 
 from .db import transaction
 from .files import Files
@@ -978,8 +979,8 @@ class People:
         t = time.time()
         raw = json.dumps(doc, ensure_ascii=False, sort_keys=True)
         raw_sha = hashlib.sha256(raw.encode() + (photo or b"")).hexdigest()
-        uid = rules.read_uint(doc.get("UserID"))
-        result = rules.read_uint(doc.get("Result"))
+        uid = as_uint(doc.get("UserID"))
+        result = as_uint(doc.get("Result"))
         notes: list[str] = []
         person = rules.read_device_person(doc.get("UserDetail"))
         if person is not None:
@@ -996,7 +997,7 @@ class People:
             enrolment_id = self.db.execute(
                 "INSERT INTO enrolments (sn, user_id, result, repetition_user_id, photo, raw, raw_sha256, notes, "
                 "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [sn, uid, result, rules.read_uint(doc.get("RepetitionUserID")), photo_sha, raw, raw_sha,
+                [sn, uid, result, as_uint(doc.get("RepetitionUserID")), photo_sha, raw, raw_sha,
                  json.dumps(notes, ensure_ascii=False) if notes else None, t]).fetchone()[0]
             if result == 1 and uid:
                 self._merge_enrolment(sn, uid, person, photo_sha, t)

@@ -18,6 +18,7 @@ from facectl.protocol import people as rules
 from facectl.protocol import responses
 from facectl.protocol.codes import PUSH_TYPES
 from facectl.protocol.limits import DEFAULT_DELETE_PAGE
+from facectl.protocol.numbers import as_uint
 from facectl.store.people import PageFile, PagePerson
 
 from ..file_urls import file_url
@@ -121,7 +122,7 @@ async def push_people(ctx: Context) -> dict[str, Any]:
     """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged."""
     decoded = ctx.decoded
     doc = decoded.document if isinstance(decoded.document, dict) else None
-    push_type = rules.read_uint(decoded.form.get("PushType", doc.get("PushType") if doc else None))
+    push_type = as_uint(decoded.form.get("PushType", doc.get("PushType") if doc else None))
     if push_type is None or push_type not in PUSH_TYPES:
         return ctx.quarantine(f"PushType {decoded.form.get('PushType')!r} is not one of 1-4")
     raw_uid = decoded.form.get("UserID") or (doc.get("UserID") if doc else None)
@@ -166,10 +167,10 @@ async def register_identify_ticket_result(ctx: Context) -> dict[str, Any]:
         return ctx.quarantine("no ResultJson part")
     enrolment_id = ctx.store.people.record_enrolment(ctx.sn, doc, data)
     # Issue 4: the result completes the RegisterIdentifyTicket command that asked for it.
-    user_id, result = rules.read_uint(doc.get("UserID")), rules.read_uint(doc.get("Result"))
+    user_id, result = as_uint(doc.get("UserID")), as_uint(doc.get("Result"))
     detail = {"enrolment": enrolment_id}
-    if rules.read_uint(doc.get("RepetitionUserID")) is not None:
-        detail["RepetitionUserID"] = rules.read_uint(doc.get("RepetitionUserID"))
+    if as_uint(doc.get("RepetitionUserID")) is not None:
+        detail["RepetitionUserID"] = as_uint(doc.get("RepetitionUserID"))
     command_ids = ctx.store.commands.ticket_result(ctx.sn, user_id, result, detail)
     if command_ids:
         ctx.store.people.link_enrolment(enrolment_id, command_ids[0])
