@@ -15,6 +15,7 @@ from facectl.cli import (
     quarantine,
     records,
     serve,
+    sim,
     watch,
 )
 
@@ -47,5 +48,6 @@ for command in (
     quarantine.quarantine,
     watch.watch,
     inspect.inspect,
+    sim.sim,
 ):
     cli.add_command(command)

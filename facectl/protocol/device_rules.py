@@ -12,27 +12,22 @@ the server's tests and the docs refer to as well.
   error code, waits 10 s before uploading the record again.
 - 服务器拒绝连接: Success 401/403 in the body, or HTTP status 401/403/400, make the
   device stop calling until its next keepalive.
-- 拉取人员授权信息: what a device refuses to import, and with which error code.
+- 拉取人员授权信息: what a device refuses to import, and with which error code (the
+  field limits themselves are `people.normalize`'s, the ones operator input meets).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from typing import Any
 
 from .codes import PEOPLE_ERROR_CODES
 from .endpoints import Endpoint
-from .limits import (
-    DEVICE_TIMEOUT_SECONDS,
-    MAX_CARD_NUM,
-    MAX_EXPIRATION_DATE,
-    MAX_PHOTO_BYTES,
-    MAX_USER_ID,
-    PERSON_TEXT_LIMITS,
-    RECORD_TIMEOUT_SECONDS,
-)
+from .limits import DEVICE_TIMEOUT_SECONDS, MAX_PHOTO_BYTES, RECORD_TIMEOUT_SECONDS
+from .numbers import as_uint
+from .people import COLUMNS as PERSON_COLUMNS
+from .people import PersonError, as_base64, check_user_id, is_jpeg, normalize
 from .responses import BAD_SN, BLOCKED, NOT_ACTIVATED, OK
 
 #: Attempts per ordinary call (document: "超时重试次数3次"), each with DEVICE_TIMEOUT_SECONDS.
@@ -57,10 +52,6 @@ ERR_FACE_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid face feature format")
 ERR_FINGERPRINT_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid fingerprint format"))
 ERR_PALM_FORMAT = int(PEOPLE_ERROR_CODES.value_of("invalid palm vein format"))
 ERR_PHOTO_UNRECOGNISABLE = int(PEOPLE_ERROR_CODES.value_of("photo not recognisable"))
-
-JPEG_START = b"\xff\xd8"
-JPEG_END = b"\xff\xd9"
-
 
 def is_record_upload(endpoint: Endpoint) -> bool:
     """Record uploads wait 30 s and retry after a pause; every other call is 2 s x 3 tries."""
@@ -123,14 +114,8 @@ def is_url(value: Any) -> bool:
 
 def decode_inline(value: str) -> bytes | None:
     """A base64 photo or feature; None when it is not base64."""
-    try:
-        return base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def looks_like_jpeg(data: bytes) -> bool:
-    return data.startswith(JPEG_START) and data.rstrip(b"\x00").endswith(JPEG_END)
+    text = as_base64(value)
+    return None if text is None else base64.b64decode(text)
 
 
 def photo_error(data: bytes, md5_hex: str | None = None, declared_len: Any = None) -> tuple[int, str] | None:
@@ -147,7 +132,7 @@ def photo_error(data: bytes, md5_hex: str | None = None, declared_len: Any = Non
                 return ERR_PHOTO_DOWNLOAD, f"photo is {len(data)} bytes but PhotoLen says {declared_len}"
         except (TypeError, ValueError):
             return ERR_PARAMETERS, f"PhotoLen is not a number: {declared_len!r}"
-    if not looks_like_jpeg(data):
+    if not is_jpeg(data):
         return ERR_PHOTO_UNRECOGNISABLE, "photo is not a JPEG image"
     return None
 
@@ -155,39 +140,19 @@ def photo_error(data: bytes, md5_hex: str | None = None, declared_len: Any = Non
 def person_error(person: Any) -> tuple[int, str] | None:
     """Parameter checks of PeopleJson a device makes before importing (error code 1).
 
-    Limits are errata 5.8's: strings in UTF-8 bytes, Password digits of length 0 or
-    4-8, UserID a uint32, CardNum a uint64, ExpirationDate at most 2099-12-31.
+    The limits are the ones operator input is held to (`people.normalize`, errata 5.8):
+    strings in UTF-8 bytes, Password digits of length 0 or 4-8, UserID a uint32,
+    CardNum a uint64, ExpirationDate at most 2099-12-31.
     """
     if not isinstance(person, dict):
         return ERR_PARAMETERS, "person is not a JSON object"
-    uid = _uint(person.get("UserID"))
-    if uid is None or not 0 < uid <= MAX_USER_ID:
-        return ERR_PARAMETERS, f"UserID must be a uint32 above 0, got {person.get('UserID')!r}"
-    for name, limit in PERSON_TEXT_LIMITS.items():
-        value = person.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            return ERR_PARAMETERS, f"{name} must be a string"
-        if len(value.encode("utf-8")) > limit:
-            return ERR_PARAMETERS, f"{name} is {len(value.encode('utf-8'))} bytes, at most {limit}"
-    password = person.get("Password")
-    if password not in (None, ""):
-        text = str(password)
-        if not text.isdigit() or not 4 <= len(text) <= 8:
-            return ERR_PARAMETERS, "Password must be 4-8 digits"
-    card = person.get("CardNum")
-    if card not in (None, ""):
-        value = _uint(card)
-        if value is None or value > MAX_CARD_NUM:
-            return ERR_PARAMETERS, f"CardNum must be a uint64, got {card!r}"
-    expiry = person.get("ExpirationDate")
-    if expiry not in (None, ""):
-        value = _uint(expiry)
-        if value is None or value > MAX_EXPIRATION_DATE:
-            return ERR_PARAMETERS, f"ExpirationDate must be unix seconds up to {MAX_EXPIRATION_DATE}"
+    try:
+        check_user_id(person.get("UserID"))
+        normalize({k: v for k, v in person.items() if k in PERSON_COLUMNS})
+    except PersonError as exc:
+        return ERR_PARAMETERS, str(exc)
     length = person.get("PhotoLen")
-    if length not in (None, "") and (_uint(length) is None):
+    if length not in (None, "") and (as_uint(length) is None):
         return ERR_PARAMETERS, f"PhotoLen is not a number: {length!r}"
     return None
 
@@ -195,18 +160,4 @@ def person_error(person: Any) -> tuple[int, str] | None:
 def person_user_id(person: Any) -> int | None:
     if not isinstance(person, dict):
         return None
-    return _uint(person.get("UserID"))
-
-
-def _uint(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit() and len(text) <= 20:
-            return int(text)
-    return None
+    return as_uint(person.get("UserID"))

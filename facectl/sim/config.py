@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from facectl.protocol.device_rules import RECORD_RETRY_PAUSE_SECONDS
 from facectl.protocol.endpoints import ENDPOINTS
 
+from .settings_doc import EXAMPLE_PERSON_CAPACITY
+
 _RECORD = ENDPOINTS["UploadIdentifyRecord"]
 _DELETE_RESULT = ENDPOINTS["DeletePeopleListResult"]
 
@@ -115,7 +117,7 @@ class SimConfig:
     photo_bytes: int = 30 * 1024
     #: DownloadPeopleList / DeletePeopleList Limit the device asks for.
     people_limit: int = 100
-    people_capacity: int = 20000
+    people_capacity: int = EXAMPLE_PERSON_CAPACITY
     #: Most records one UploadSystemRecord carries.
     system_batch: int = 100
     variants: Variants = field(default_factory=Variants)
@@ -128,5 +130,7 @@ class SimConfig:
     #: Timing of the document, overridable only to make tests fast.
     record_retry_pause: float = RECORD_RETRY_PAUSE_SECONDS
     timeout_scale: float = 1.0
+    #: Check the server's TLS certificate (https servers); off for self-signed lab servers.
+    verify_tls: bool = True
     #: Do not start a request with less than this much time before the next keepalive.
     min_request_window: float = 0.05

@@ -32,6 +32,14 @@ MIN_JPEG_BYTES = len(_HEAD) + len(_TAIL)
 _MAX_COM_DATA = 0xFFFF - 2
 
 
+def jpeg_size(size: int) -> int:
+    """The length `make_jpeg(size)` returns."""
+    padding = max(0, size - MIN_JPEG_BYTES)
+    if 0 < padding < 4:
+        padding = 4
+    return MIN_JPEG_BYTES + padding
+
+
 def make_jpeg(size: int = 0, seed: int | None = None) -> bytes:
     """A valid JPEG of `size` bytes: exact, except that it is never below MIN_JPEG_BYTES
     and a remainder of 1-3 bytes (too small for a segment) rounds up to 4."""

@@ -11,7 +11,6 @@ fingerprint or palm data loses them, as real firmware does (errata 6.5).
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,7 @@ from facectl.protocol.device_rules import (
 )
 from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PHOTO_BYTES
+from facectl.protocol.people import md5_hex
 
 from .transport import Fetched
 
@@ -84,11 +84,11 @@ class StoredPerson:
         out["UserID"] = str(self.user_id)
         if self.photo is not None:
             out["Photo"] = DEVICE_PHOTO_PATH.format(uid=self.user_id)
-            out["PhotoMD5"] = hashlib.md5(self.photo).hexdigest().upper()
+            out["PhotoMD5"] = md5_hex(self.photo)
             out["PhotoLen"] = len(self.photo)
         if self.face_feature:
             out["FaceFeature"] = self.face_feature
-            out["FaceFeatureMD5"] = hashlib.md5(self.face_feature.encode()).hexdigest().upper()
+            out["FaceFeatureMD5"] = md5_hex(self.face_feature.encode())
         out["Fingerprints"] = [dict(f) for f in self.fingerprints]
         out["Palmveins"] = [dict(p) for p in self.palmveins]
         return out
@@ -170,8 +170,16 @@ class PeopleStore:
         }
 
 
+class ImportInterrupted(Exception):
+    """A download was cut short by the device's own keepalive deadline: finish this person later."""
+
+
 async def import_person(store: PeopleStore, person: Any, fetch: Fetch) -> Failure | None:
-    """Check and store one PeopleJson; None on success, else the FailList entry."""
+    """Check and store one PeopleJson; None on success, else the FailList entry.
+
+    Raises ImportInterrupted when the keepalive deadline cut a download short: that is
+    not the person's fault, so nothing is stored or reported for them yet.
+    """
     raw_id = clean_text(person.get("UserID")) if isinstance(person, dict) else ""
     problem = person_error(person)
     if problem is not None:
@@ -219,7 +227,7 @@ async def import_person(store: PeopleStore, person: Any, fetch: Fetch) -> Failur
             if failure is not None:
                 return failure
             target.append({"Num": item.get("Num", len(target) + 1), "Data": text,
-                           "MD5": hashlib.md5(text.encode()).hexdigest().upper()})
+                           "MD5": md5_hex(text.encode())})
     store.put(stored)
     return None
 
@@ -228,6 +236,8 @@ async def _get(value: Any, fetch: Fetch, limit: int, download_err: int, large_er
                format_err: int, raw_id: str, label: str) -> tuple[bytes, Failure | None]:
     if is_url(value):
         got = await fetch(value.strip(), limit)
+        if got.interrupted:
+            raise ImportInterrupted(got.reason)
         if got.too_large:
             return b"", Failure(raw_id, large_err, f"{label} is larger than {limit} bytes")
         if got.data is None:
@@ -243,14 +253,16 @@ async def _get(value: Any, fetch: Fetch, limit: int, download_err: int, large_er
     return data, None
 
 
-async def _feature(value: Any, md5_hex: Any, fetch: Fetch, download_err: int, format_err: int,
+async def _feature(value: Any, expected_md5: Any, fetch: Fetch, download_err: int, format_err: int,
                    raw_id: str, label: str) -> tuple[str, Failure | None]:
     """A feature is base64 text, inline or as the content of a downloaded file."""
     if is_url(value):
         got = await fetch(value.strip(), MAX_FEATURE_BYTES)
+        if got.interrupted:
+            raise ImportInterrupted(got.reason)
         if got.data is None:
             return "", Failure(raw_id, download_err, f"{label} download failed: {got.reason}")
-        if md5_hex and hashlib.md5(got.data).hexdigest().lower() != str(md5_hex).strip().lower():
+        if expected_md5 and md5_hex(got.data) != str(expected_md5).strip().upper():
             return "", Failure(raw_id, download_err, f"{label} MD5 does not match")
         text = got.data.decode("ascii", "replace").strip()
     elif isinstance(value, str):

@@ -322,11 +322,13 @@ DOCUMENT_EXAMPLE = r"""
 			"Websocket_V2":	true
 		}
 }
-"""
+"""  # noqa: E101 (verbatim: the document mixes tabs and spaces)
 
-_FIRST_SN = "FC-8200H12345675"
+EXAMPLE_FIRST_SN = "FC-8200H12345675"
 _SECOND_SN = "FC-8190H24052799"
 _PARSED: dict[str, Any] = json.loads(DOCUMENT_EXAMPLE)
+#: People the example device holds at most (PeopleStorageInfo.Person.Max): 20,000.
+EXAMPLE_PERSON_CAPACITY: int = _PARSED["PeopleStorageInfo"]["Person"]["Max"]
 
 
 def default_settings(
@@ -350,4 +352,4 @@ def default_settings(
 
 def example_text(sn: str) -> str:
     """The document's example text with both of its DeviceSN values set to `sn` (errata 3.8)."""
-    return DOCUMENT_EXAMPLE.replace(_FIRST_SN, sn).replace(_SECOND_SN, sn)
+    return DOCUMENT_EXAMPLE.replace(EXAMPLE_FIRST_SN, sn).replace(_SECOND_SN, sn)

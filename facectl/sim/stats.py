@@ -33,11 +33,7 @@ class EndpointStats:
         return self.calls - self.ok
 
     def percentile(self, q: float) -> float | None:
-        if not self.latencies:
-            return None
-        data = sorted(self.latencies)
-        k = max(0, min(len(data) - 1, math.ceil(q / 100.0 * len(data)) - 1))
-        return data[k]
+        return _percentile(self.latencies, q)
 
 
 @dataclass(slots=True)
@@ -48,6 +44,8 @@ class Stats:
     max_keepalive_lateness: float = 0.0
     events: Counter = field(default_factory=Counter)
     devices: int = 0
+    #: How late the simulator's own event loop woke up (seconds), sampled by the fleet.
+    loop_lag: array = field(default_factory=lambda: array("d"))
     started: float = 0.0
     finished: float = 0.0
 
@@ -100,6 +98,8 @@ class Stats:
             "keepalives": self.keepalives,
             "missed_keepalive_deadlines": self.missed_keepalives,
             "max_keepalive_lateness_ms": _ms(self.max_keepalive_lateness),
+            "sim_loop_lag_p99_ms": _ms(_percentile(self.loop_lag, 99)),
+            "sim_loop_lag_max_ms": _ms(max(self.loop_lag) if self.loop_lag else None),
             "requests": totals.get("tries", 0),
             "requests_per_second": round(totals.get("tries", 0) / elapsed, 1) if elapsed else None,
             "retries": totals.get("retries", 0),
@@ -108,6 +108,15 @@ class Stats:
             "events": dict(sorted(self.events.items())),
             "endpoints": rows,
         }
+
+
+def _percentile(values: array, q: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    data = sorted(values)
+    k = max(0, min(len(data) - 1, math.ceil(q / 100.0 * len(data)) - 1))
+    return data[k]
 
 
 def _ms(seconds: float | None) -> float | None:

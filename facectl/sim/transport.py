@@ -31,10 +31,11 @@ USER_AGENT = f"facectl-sim/{__version__} (FCARD HTTPv2 device simulator)"
 SessionFactory = Callable[[], aiohttp.ClientSession]
 
 
-def make_session(keepalive_timeout: float = 30.0) -> aiohttp.ClientSession:
+def make_session(keepalive_timeout: float = 30.0, verify_tls: bool = True) -> aiohttp.ClientSession:
     """A device's session: one connection at most, kept alive between calls."""
     connector = aiohttp.TCPConnector(limit=1, limit_per_host=1, force_close=False,
-                                     keepalive_timeout=keepalive_timeout)
+                                     keepalive_timeout=keepalive_timeout,
+                                     ssl=None if verify_tls else False)
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
@@ -55,6 +56,7 @@ class Answer:
     latency: float = 0.0  # of the last try
     tries: int = 0
     quirks: list[str] = field(default_factory=list)  # non-canonical JSON in the answer
+    deferred: bool = False  # not sent at all: no time left before the next keepalive
 
     @property
     def answered(self) -> bool:
@@ -81,6 +83,8 @@ class Fetched:
     data: bytes | None
     reason: str | None = None
     too_large: bool = False
+    #: Cut short by the next keepalive, not by the server: try again later, report nothing.
+    interrupted: bool = False
 
 
 class Transport:
@@ -168,6 +172,11 @@ class Transport:
                 msg = answer.doc.get("Message") if isinstance(answer.doc, dict) else None
                 answer.error = f"Success {answer.success}" + (f": {msg}" if msg else "")
             break
+        if answer.tries == 0:
+            # Nothing was sent: the work waits for the next keepalive; not an error of the call.
+            stats.calls -= 1
+            answer.deferred = True
+            self.stats.count("calls deferred to the next keepalive")
         if answer.ok:
             stats.ok += 1
         return answer
@@ -186,10 +195,12 @@ class Transport:
         wait = timeout_for(ENDPOINTS["DownloadPeopleList"]) * self.timeout_scale
         loop = asyncio.get_running_loop()
         reason = "no time left before the next keepalive"
+        interrupted = True
         for attempt in range(limit):
             left = deadline - loop.time()
             if left < self.min_window:
                 break
+            interrupted = False
             if attempt:
                 stats.retries += 1
             stats.tries += 1
@@ -207,6 +218,7 @@ class Transport:
             except TimeoutError:
                 stats.timeouts += 1
                 reason = f"no answer within {min(wait, left):.1f} s"
+                interrupted = left < wait  # the deadline, not the device timeout, ended it
                 continue
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 stats.net_errors += 1
@@ -218,7 +230,7 @@ class Transport:
             stats.bytes_in += len(data)
             stats.ok += 1
             return Fetched(data)
-        return Fetched(None, reason)
+        return Fetched(None, reason, interrupted=interrupted)
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:

@@ -17,6 +17,7 @@ from typing import Any
 from facectl.protocol import multipart
 
 from .config import Variants
+from .settings_doc import EXAMPLE_FIRST_SN
 
 JSON_CT = "application/json"
 JPEG_CT = "image/jpeg"
@@ -54,7 +55,6 @@ def json_body(
     """A JSON request body; `quirk` is one of JSON_QUIRKS (the quirky-json fault)."""
     doc = dict(doc)
     trailing = variants.trailing_comma or quirk == "trailing comma"
-    prefix = ""
     if quirk == "quoted empty AlarmStatus" and doc.get("AlarmStatus") == "":
         doc["AlarmStatus"] = '""'
     if quirk == "padded SN":
@@ -64,8 +64,7 @@ def json_body(
     text = dumps(doc, trailing_comma=trailing)
     if quirk == "duplicate DeviceSN" and "DeviceSN" in doc:
         # The document's own example holds DeviceSN twice; the last one is the device's.
-        prefix = '{\n\t"DeviceSN":\t"FC-8200H12345675",'
-        text = prefix + text[1:]
+        text = '{\n\t"DeviceSN":\t"' + EXAMPLE_FIRST_SN + '",' + text[1:]
     data = text.encode("utf-8")
     if quirk == "utf-8 BOM":
         data = b"\xef\xbb\xbf" + data

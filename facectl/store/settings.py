@@ -69,6 +69,7 @@ class Settings:
     def upload(self, sn: str, raw: dict[str, Any]) -> dict[str, list[Any]]:
         """Store an uploaded document; returns what changed since the previous upload."""
         doc = {key: rules.normalize_value(value) for key, value in raw.items()}
+        doc[rules.IDENTITY_SETTING] = sn  # as identified (stripped, errata 3.6), not as padded on the wire
         t = now()
         with transaction(self.db):
             previous = self.document(sn)
