@@ -33,12 +33,19 @@ class Store:
         self.records = Records(self.db)
         self.quarantine = Quarantine(self.db)
         self.snapshots = Snapshots(self.db)
-        self.work = Work(self.db, self.devices, self.settings)
+        self.commands = Commands(self.db)
+        self.people = People(self.db, self.files)
         for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
-                     self.snapshots):
+                     self.snapshots, self.commands, self.people):
             repo.ensure_schema()
-        self.commands = Commands.attach(self)  # schema + the Keepalive flag Remote
-        self.people = People.attach(self)  # schema + the Keepalive flags DeletePeople, AddPeople
+        #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).
+        self.work = Work({
+            "UploadWorkParameter": self.settings.needs_upload,
+            "Remote": self.commands.has_queued,
+            "SyncParameter": self.settings.has_pending,
+            "DeletePeople": self.people.needs_delete,
+            "AddPeople": self.people.needs_add,
+        })
 
     def close(self) -> None:
         self.db.close()

@@ -32,7 +32,7 @@ from facectl.protocol.codes import PUSH_TYPES, REGISTER_RESULTS
 from .db import now, transaction
 
 if TYPE_CHECKING:
-    from . import Store
+    pass
 
 QUEUED = "queued"
 SENT = "sent"
@@ -60,14 +60,6 @@ class Commands:
     def __init__(self, db: sqlite_utils.Database, clock: Callable[[], float] = now) -> None:
         self.db = db
         self.clock = clock
-
-    @classmethod
-    def attach(cls, store: Store) -> Commands:
-        """Create the repository on a Store: schema, and the Keepalive flag `Remote`."""
-        repo = cls(store.db)
-        repo.ensure_schema()
-        store.work.register("Remote", repo.has_queued)
-        return repo
 
     def ensure_schema(self) -> None:
         self.db.executescript("""

@@ -176,21 +176,6 @@ class People:
         #: Seconds before an in-flight person is handed out again (tests set it small).
         self.redelivery_timeout = REDELIVERY_SECONDS
 
-    @classmethod
-    def attach(cls, store: Any) -> People:
-        """Create the schema and register the Keepalive flags DeletePeople and AddPeople on `store`.
-
-        One call from Store.__init__ (after the shared tables exist), so the Store facade
-        needs one line for this repository.
-        """
-        people = cls(store.db, store.files)
-        people.ensure_schema()
-        store.work.register("DeletePeople", people.needs_delete)
-        store.work.register("AddPeople", people.needs_add)
-        return people
-
-    # --- schema -------------------------------------------------------------------------
-
     def ensure_schema(self) -> None:
         field_cols = ",\n".join(
             f"{col} {'INTEGER' if wire in rules.INT_FIELDS else 'TEXT'}" for wire, col in _COLS.items())

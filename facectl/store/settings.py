@@ -100,6 +100,15 @@ class Settings:
                 [APPLIED if took else NOT_APPLIED, t, json.dumps(doc.get(key), ensure_ascii=False), change_id],
             )
 
+    def needs_upload(self, sn: str) -> bool:
+        """UploadWorkParameter: no settings held yet (errata 1.3), or an operator asked for them."""
+        row = self.db.execute(
+            "SELECT d.settings_requested, s.sn IS NULL FROM devices d LEFT JOIN settings s ON s.sn = d.sn "
+            "WHERE d.sn = ?",
+            [sn],
+        ).fetchone()
+        return bool(row and (row[0] or row[1]))
+
     def history(self, sn: str, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.query(
             "SELECT at, changes FROM settings_history WHERE sn = ? ORDER BY at DESC, id DESC LIMIT ?",

@@ -8,39 +8,20 @@ document's priority (errata 1.1); the device follows them in that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import sqlite_utils
+from collections.abc import Callable, Mapping
 
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS
-
-from .devices import Devices
-from .settings import Settings
 
 FlagCheck = Callable[[str], bool]
 
 
 class Work:
-    def __init__(self, db: sqlite_utils.Database, devices: Devices, settings: Settings) -> None:
-        self.db = db
-        self.checks: dict[str, FlagCheck] = {
-            "UploadWorkParameter": self._needs_settings_upload,
-            "SyncParameter": settings.has_pending,
-        }
-
-    def register(self, flag: str, check: FlagCheck) -> None:
-        """Let a repository (people, commands) say when its flag is due."""
-        if flag not in KEEPALIVE_FLAGS:
-            raise KeyError(flag)
-        self.checks[flag] = check
+    def __init__(self, checks: Mapping[str, FlagCheck]) -> None:
+        unknown = set(checks) - set(KEEPALIVE_FLAGS)
+        if unknown:
+            raise KeyError(f"not Keepalive flags: {sorted(unknown)}")
+        self._checks = [(flag, checks[flag]) for flag in KEEPALIVE_FLAGS if flag in checks]
 
     def flags(self, sn: str) -> dict[str, int]:
-        return {flag: 1 for flag in KEEPALIVE_FLAGS if flag in self.checks and self.checks[flag](sn)}
-
-    def _needs_settings_upload(self, sn: str) -> bool:
-        row = self.db.execute(
-            "SELECT d.settings_requested, s.sn IS NULL FROM devices d LEFT JOIN settings s ON s.sn = d.sn "
-            "WHERE d.sn = ?",
-            [sn],
-        ).fetchone()
-        return bool(row and (row[0] or row[1]))
+        """The flags due for `sn`, in priority order, as the Keepalive answer carries them."""
+        return {flag: 1 for flag, check in self._checks if check(sn)}
