@@ -75,6 +75,9 @@ Examples:
 @click.option("--capacity", type=click.IntRange(1), default=EXAMPLE_PERSON_CAPACITY, show_default=True,
               help="People the device can hold.")
 @click.option("--seed", type=int, help="Seed for reproducible runs.")
+@click.option("--online-auth", is_flag=True,
+              help="Online authorization: each identify event first asks the server (RequestAuthorization) "
+                   "and the door opens only if it allows.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "
@@ -84,8 +87,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         records_per_min: float, photo_bytes: int, gzip_mode: str, duration: float,
         report_path: Path | None, json_part: str, photo_part: str, delete_list: str,
         json_part_as_file: bool, sn_space: bool, trailing_comma: bool, doc_examples: bool,
-        faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, insecure: bool,
-        check: bool, as_json: bool) -> None:
+        faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, online_auth: bool,
+        insecure: bool, check: bool, as_json: bool) -> None:
     """Simulated FCARD terminals that follow the HTTPv2 call flow against a server.
 
     Each device boots (Keepalive, then UploadWorkSetting), sends a keepalive every
@@ -119,7 +122,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         fail(str(exc), 2)
     config = SimConfig(server=server, interval=interval, records_per_min=records_per_min,
                        photo_bytes=photo_bytes, people_limit=people_limit, people_capacity=capacity,
-                       variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure)
+                       variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure,
+                       online_auth=online_auth)
     sns = [sn.strip()] if sn else serials(devices, sn_prefix)
     if not as_json:
         console.print(f"[bold]{len(sns)} device{'s' if len(sns) > 1 else ''}[/bold] "
@@ -133,7 +137,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     report = run.report()
     report["config"] = {"server": server, "interval": interval, "records_per_min": records_per_min,
                         "photo_bytes": photo_bytes, "gzip": gzip_mode, "duration": duration,
-                        "faults": fault_config.active(),
+                        "faults": fault_config.active(), "online_auth": online_auth,
                         "variants": {"json_part": variants.record_json_part,
                                      "photo_part": variants.record_photo_part,
                                      "delete_list": variants.delete_list_name,

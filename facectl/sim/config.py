@@ -134,3 +134,6 @@ class SimConfig:
     verify_tls: bool = True
     #: Do not start a request with less than this much time before the next keepalive.
     min_request_window: float = 0.05
+    #: Online authorization (在线鉴权): each identify event first asks the server
+    #: (RequestAuthorization), and the door opens only when it allows.
+    online_auth: bool = False

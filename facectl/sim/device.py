@@ -26,6 +26,7 @@ from typing import Any
 
 from facectl.protocol import multipart
 from facectl.protocol.codes import (
+    AUTH_RESULTS,
     DOOR_EVENT_TYPES,
     IDENTIFY_RECORD_TYPES,
     OPENDOOR,
@@ -42,6 +43,7 @@ from facectl.protocol.items import REGISTER_TICKET_FLAT_USER
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
+from facectl.protocol.responses import OK
 from facectl.protocol.settings import IDENTITY_SETTING, READ_ONLY_SETTINGS, normalize_value
 
 from . import wire
@@ -72,6 +74,7 @@ REC_CARD = _v(IDENTIFY_RECORD_TYPES, "card verification")
 REC_FACE = _v(IDENTIFY_RECORD_TYPES, "face verification")
 REC_PASSWORD = _v(IDENTIFY_RECORD_TYPES, "password (user id + password)")
 REC_UNREGISTERED = _v(IDENTIFY_RECORD_TYPES, "unregistered user")
+REC_UNREGISTERED_CARD = _v(IDENTIFY_RECORD_TYPES, "unregistered card")
 KIND_DOOR = _v(SYSTEM_RECORD_KINDS, "door sensor record")
 KIND_SYSTEM = _v(SYSTEM_RECORD_KINDS, "system record")
 DOOR_OPENED = _v(DOOR_EVENT_TYPES, "door sensor: open")
@@ -102,6 +105,9 @@ PUSH_ADDED = _v(PUSH_TYPES, "added")
 PUSH_UPDATED = _v(PUSH_TYPES, "updated")
 PUSH_DELETED = _v(PUSH_TYPES, "deleted")
 PUSH_QUERIED = _v(PUSH_TYPES, "queried")
+AUTH_DENY = _v(AUTH_RESULTS, "deny")
+#: Success values of a RequestAuthorization answer (0 deny, 1 allow with message, 2 allow silently).
+AUTH_ANSWERS = frozenset(int(c.value) for c in AUTH_RESULTS)
 
 #: Alarm name -> the system event that records its clearing (Closealarm).
 ALARM_CLEARED = {
@@ -129,6 +135,16 @@ class PendingRecord:
         if self.photo_seed is None:
             return None
         return make_jpeg(self.photo_size, self.photo_seed)
+
+
+@dataclass(slots=True)
+class AuthDecision:
+    """One identify event in online-authorization mode, and what came of it."""
+
+    record: PendingRecord
+    success: int | None  # the server's Success (0 deny, 1 or 2 allow); None: no answer, decided offline
+    message: str = ""
+    opened: bool = False
 
 
 @dataclass(slots=True)
@@ -193,6 +209,10 @@ class SimDevice:
         self.identify_backlog: deque[PendingRecord] = deque()
         self.system_backlog: dict[int, deque[PendingRecord]] = {KIND_DOOR: deque(), KIND_SYSTEM: deque()}
         self.history: deque[PendingRecord] = deque(maxlen=HISTORY_SIZE)
+        # online authorization (config.online_auth): events waiting for the server's decision, and decisions
+        self.auth_queue: deque[PendingRecord] = deque()
+        self.auth_log: deque[AuthDecision] = deque(maxlen=HISTORY_SIZE)
+        self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
         self.next_record_id = int(self.clock()) * 1000
         self.record_pause_until = 0.0  # loop time
         self._record_carry = self.rng.random()  # a random phase, so a fleet does not fire in step
@@ -449,9 +469,24 @@ class SimDevice:
     def make_identify_record(self, when: float) -> PendingRecord:
         """One access event: a known person (face, card or password) or a stranger."""
         person = self.people.pick(self.rng.random()) if self.rng.random() < 0.9 else None
+        return self._identify_record(person, when)
+
+    def identify_event(self, user_id: int | None = None, *, card: str | None = None,
+                       when: float | None = None) -> PendingRecord:
+        """Someone presents themselves now: the person `user_id` held by the device, else a stranger
+        (with `card`: an unregistered card). The record is queued as `generate_records` queues its own
+        (asked to the server first in online-authorization mode)."""
+        when = self.clock() if when is None else when
+        person = self.people.get(user_id) if user_id is not None else None
+        rec = self._identify_record(person, when, card)
+        self._queue_event(rec, when)
+        return rec
+
+    def _identify_record(self, person: StoredPerson | None, when: float, card: str | None = None) -> PendingRecord:
         detail: dict[str, Any] = {"RecordID": self.next_id(), "RecordDate": int(when)}
         if person is None:
-            detail.update(RecordType=REC_UNREGISTERED, UserID="0", Name="", CardNum="0")
+            kind = REC_UNREGISTERED_CARD if card else REC_UNREGISTERED
+            detail.update(RecordType=kind, UserID="0", Name="", CardNum=card or "0")
         else:
             d = person.detail
             kind = REC_FACE
@@ -488,14 +523,43 @@ class SimDevice:
         self._record_carry -= count
         for i in range(count):
             when = now - elapsed + elapsed * (i + 1) / (count + 1)
-            rec = self.make_identify_record(when)
-            self.identify_backlog.append(rec)
-            if self.config.door_records and rec.detail["RecordType"] != REC_UNREGISTERED:
-                self._door_event(DOOR_OPENED, when)
-                self._door_event(DOOR_CLOSED, when + self._release_seconds())
+            self._queue_event(self.make_identify_record(when), when)
         if count:
             self.stats.count("records generated", count)
         return count
+
+    def _queue_event(self, rec: PendingRecord, when: float) -> None:
+        """An identify event: to the server for a decision first (online auth), else decided here."""
+        if self.config.online_auth:
+            self.auth_queue.append(rec)
+            return
+        self.identify_backlog.append(rec)
+        if _registered(rec):
+            self._door_passed(when)
+
+    def _door_passed(self, when: float) -> None:
+        """Someone was let in: the door sensor opens and closes again (with --door-records)."""
+        if self.config.door_records:
+            self._door_event(DOOR_OPENED, when)
+            self._door_event(DOOR_CLOSED, when + self._release_seconds())
+
+    def decide(self, rec: PendingRecord, answer: Answer | None) -> AuthDecision:
+        """Act on a RequestAuthorization answer; no usable answer: the device decides offline, as
+        it does without online authorization (people it holds pass). The event is then logged
+        (uploaded with UploadIdentifyRecord) like any other."""
+        success = answer.success if answer is not None and answer.status == 200 else None
+        if answer is not None and success in AUTH_ANSWERS:
+            message = clean_text(answer.doc.get("Message")) if isinstance(answer.doc, dict) else ""
+            decision = AuthDecision(rec, success, message, success != AUTH_DENY)
+            self.stats.count("authorization: " + ("allowed" if decision.opened else "denied"))
+        else:
+            decision = AuthDecision(rec, None, "", _registered(rec))
+            self.stats.count("authorization: no answer, decided offline")
+        self.auth_log.append(decision)
+        self.identify_backlog.append(rec)
+        if decision.opened:
+            self._door_passed(rec.detail["RecordDate"])
+        return decision
 
     # ----------------------------------------------------------- life cycle
 
@@ -517,21 +581,36 @@ class SimDevice:
             q.clear()
         self.history.clear()
         self.push_queue.clear()
+        self.auth_queue.clear()
         self.alarms.clear()
         self.locked = 0
         self.interval = float(self.config.interval)
         self.settings = self._fresh_settings()
         self._system_event(SYS_FORMATTED)
 
+    async def start(self, session_factory: SessionFactory | None = None) -> None:
+        """Open the device's connection and power on, as `run()` begins; then drive it with `step()`
+        (and `close()` it at the end)."""
+        self._session_factory = session_factory or (
+            lambda: make_session(max(30.0, 2 * self.interval), self.config.verify_tls))
+        self._open_transport()
+        self.boot()
+
+    async def step(self, deadline: float) -> Flow:
+        """One keepalive period, `cycle(deadline)`, and the restart it may end with carried out
+        (as `run()` does, without the boot delay: the caller paces the next keepalive)."""
+        try:
+            return await self.cycle(deadline)
+        except DeviceRestart as exc:
+            await self.restart(str(exc))
+            return Flow.STOP
+
     async def run(self, session_factory: SessionFactory | None, until: float,
                   start_at: float | None = None) -> None:
         """Run until loop time `until`: boot, then a keepalive every interval, work in between."""
         loop = asyncio.get_running_loop()
-        self._session_factory = session_factory or (
-            lambda: make_session(max(30.0, 2 * self.interval), self.config.verify_tls))
-        self._open_transport()
+        await self.start(session_factory)
         due = loop.time() if start_at is None else start_at
-        self.boot()
         try:
             while due < until - self.config.min_request_window:
                 delay = due - loop.time()
@@ -573,12 +652,16 @@ class SimDevice:
         self.generate_records()
         ka = await self.keepalive(deadline)
         if not ka.ok:
+            while self.auth_queue:  # the server is out of reach: nobody waits at the door for it
+                self.decide(self.auth_queue.popleft(), None)
             return Flow.STOP
         uploaded_now = False
         if not self.settings_uploaded:
             if await self.upload_settings(deadline) is Flow.STOP:
                 return Flow.STOP
             uploaded_now = True
+        if await self.authorize_pending(deadline) is Flow.STOP:
+            return Flow.STOP
         for flag in KEEPALIVE_FLAGS:
             name = endpoint_for_flag(flag).name
             if not flag_set(ka.doc, flag) and not (name == "DownloadPeopleList" and self.page):
@@ -626,11 +709,12 @@ class SimDevice:
             name, wire.json_body(doc, self.variants, quirk=self._quirk(doc)), deadline)
         return self.last_answer
 
-    async def _post_parts(self, name: str, parts: list, deadline: float) -> Answer:
+    async def _post_parts(self, name: str, parts: list, deadline: float,
+                          answers: frozenset[int] = frozenset({OK})) -> Answer:
         assert self.transport is not None, "run() or open a transport first"
         self.calls.append(name)
         self.last_answer = await self.transport.call(
-            name, wire.multipart_body(parts, self.variants, self.rng), deadline)
+            name, wire.multipart_body(parts, self.variants, self.rng), deadline, answers=answers)
         return self.last_answer
 
     def _failed(self, answer: Answer) -> Flow:
@@ -731,6 +815,7 @@ class SimDevice:
 
     async def upload_snapshot(self, deadline: float) -> Flow:
         photo = make_jpeg(self.config.photo_bytes or 20000, self.rng.getrandbits(32))
+        self.last_snapshot = photo
         parts = [wire.sn_part(self.sn, self.variants), wire.photo_part("Photo", photo, "snapshot.jpg")]
         answer = await self._post_parts("UploadSnapshoot", parts, deadline)
         return Flow.CONTINUE if answer.ok else self._failed(answer)
@@ -918,6 +1003,10 @@ class SimDevice:
         return Flow.CONTINUE
 
     async def _send_identify(self, rec: PendingRecord, deadline: float) -> Answer:
+        return await self._post_parts("UploadIdentifyRecord", self._record_parts(rec), deadline)
+
+    def _record_parts(self, rec: PendingRecord) -> list[multipart.Part]:
+        """SN, the record's JSON part and its photo: UploadIdentifyRecord and RequestAuthorization alike."""
         parts = [wire.sn_part(self.sn, self.variants),
                  wire.json_part(self.variants.record_json_part, rec.detail, self.variants,
                                 quirk=self._json_part_quirk())]
@@ -925,7 +1014,24 @@ class SimDevice:
         if photo is not None:
             filename = "Postman_file.jpg" if self.variants.record_photo_part != "Photo" else "Photo.jpg"
             parts.append(wire.photo_part(self.variants.record_photo_part, photo, filename))
-        return await self._post_parts("UploadIdentifyRecord", parts, deadline)
+        return parts
+
+    async def authorize_pending(self, deadline: float) -> Flow:
+        """Online authorization: ask the server about each waiting identify event, oldest first."""
+        while self.auth_queue and self._has_time(deadline):
+            answer = await self.request_authorization(self.auth_queue[0], deadline)
+            if answer.deferred:
+                return Flow.STOP
+            self.decide(self.auth_queue.popleft(), answer)
+            if answer.quiet:
+                self.stats.count("quiet until next keepalive")
+                return Flow.STOP
+        return Flow.CONTINUE
+
+    async def request_authorization(self, rec: PendingRecord, deadline: float) -> Answer:
+        """RequestAuthorization (在线鉴权): the record, as uploaded later, with its photo."""
+        return await self._post_parts("RequestAuthorization", self._record_parts(rec), deadline,
+                                      answers=AUTH_ANSWERS)
 
     async def upload_system_records(self, kind: int, deadline: float) -> Flow:
         queue = self.system_backlog[kind]
@@ -955,6 +1061,11 @@ def _ticket(answer: dict[str, Any]) -> tuple[int, int | None, int | None] | None
     return None
 
 
+def _registered(rec: PendingRecord) -> bool:
+    """A record of a person the device holds (a stranger's UserID is "0")."""
+    return as_int(rec.detail.get("UserID")) not in (None, 0)
+
+
 def _ports(value: Any) -> set[int]:
     if isinstance(value, list):
         items = value
@@ -969,4 +1080,4 @@ def _md5_matches(data: bytes, expected: Any) -> bool:
     return bool(expected) and hashlib.md5(data).hexdigest().lower() == str(expected).strip().lower()
 
 
-__all__ = ["SimDevice", "Flow", "DeviceRestart", "PendingRecord", "Enrolment", "RemotePlan"]
+__all__ = ["SimDevice", "Flow", "DeviceRestart", "PendingRecord", "AuthDecision", "Enrolment", "RemotePlan"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from facectl import __version__
 from facectl.protocol import lenient_json
 from facectl.protocol.device_rules import is_ok, is_quiet, success_code, timeout_for, tries_for
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint
+from facectl.protocol.responses import OK
 
 from .stats import Stats
 from .wire import Body
@@ -109,12 +110,14 @@ class Transport:
 
     async def call(
         self, name: str, body: Body, deadline: float, *, path: str | None = None,
-        tries: int | None = None, timeout: float | None = None,
+        tries: int | None = None, timeout: float | None = None, answers: Collection[int] = (OK,),
     ) -> Answer:
         """POST `body` to the endpoint called `name`, retrying as the device does.
 
         `deadline` is the loop time of the next keepalive: no try starts after it,
         and no try waits past it. `path` overrides the catalog path (check runs).
+        `answers`: the Success values that are a proper answer (RequestAuthorization:
+        0, 1 and 2); any other is counted as refused.
         """
         endpoint = ENDPOINTS[name]
         stats = self.stats.endpoint(name)
@@ -167,7 +170,7 @@ class Transport:
                 answer.error = f"HTTP {status}"
             elif answer.doc is None:
                 answer.error = "answer is not JSON"
-            elif not is_ok(answer.doc):
+            elif answer.success not in answers:
                 stats.refused += 1
                 msg = answer.doc.get("Message") if isinstance(answer.doc, dict) else None
                 answer.error = f"Success {answer.success}" + (f": {msg}" if msg else "")
@@ -177,7 +180,7 @@ class Transport:
             stats.calls -= 1
             answer.deferred = True
             self.stats.count("calls deferred to the next keepalive")
-        if answer.ok:
+        if answer.status == 200 and answer.success in answers:
             stats.ok += 1
         return answer
 
