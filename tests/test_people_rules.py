@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from facectl.protocol import people as rules
+from facectl.protocol.codes import PEOPLE_ERROR_CODES, TRANSIENT_PEOPLE_ERRORS, is_transient_people_error
 from facectl.protocol.limits import MAX_EXPIRATION_DATE, MAX_PHOTO_BYTES, PERSON_TEXT_LIMITS
 from facectl.sim.jpeg import make_jpeg
 
@@ -129,10 +130,26 @@ def test_fail_list_in_both_shapes() -> None:
     assert rules.declared_fail_count(example) == 2 and rules.declared_fail_count(table) == 1
 
 
+def test_only_passing_causes_are_retried_by_the_server() -> None:
+    """Downloads and the device's own storage errors are transient; the person's data never is."""
+    assert TRANSIENT_PEOPLE_ERRORS == {2, 4, 5, 6, 25, 26, 31, 32}
+    assert all(code in PEOPLE_ERROR_CODES for code in TRANSIENT_PEOPLE_ERRORS)
+    for label in ("invalid person parameters", "photo too large", "duplicate face", "duplicate card number",
+                  "person storage full", "invalid face feature format", "photo not recognisable"):
+        assert not is_transient_people_error(PEOPLE_ERROR_CODES.value_of(label)), label
+    assert is_transient_people_error("2") and is_transient_people_error(4.0)  # as wire values arrive
+    assert not is_transient_people_error(99) and not is_transient_people_error(None)  # unknown: not retried
+    failures, _ = rules.read_fail_list({"FailList": [{"UserID": 1, "ErrorCode": "2"}, {"UserID": 2, "ErrorCode": 23},
+                                                     {"UserID": 3}]})
+    assert [f.transient for f in failures] == [True, False, False]
+
+
 def test_delete_result_spellings() -> None:
     assert rules.read_delete_result({"DeleteAll": 0, "DeletList": [1, "2"]})[:2] == (False, [1, 2])
     assert rules.read_delete_result({"DeleteAll": "1"})[:2] == (True, [])
     assert rules.read_delete_result({"DeleteList": "3,4"})[:2] == (False, [3, 4])
+    assert rules.read_delete_result({"DeleteList": 5})[:2] == (False, [5])  # one id, not in a list
+    assert rules.read_delete_result({"DeleteList": 1.5}) == (False, [], ["DeleteList item 1.5 is not a user id"])
 
 
 def test_device_person_keeps_only_inline_biometrics() -> None:

@@ -25,7 +25,8 @@ _IMAGE_MAGIC = {b"\xff\xd8\xff": (".jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": (
 
 
 def _simple(name: str, field: str, help_text: str, confirm: str | None = None) -> click.Command:
-    @click.command(name, help=help_text + " Expires after 24 h by default.")
+    example = f"facectl device {name} FC-8190H24052799" + (" --yes" if confirm else " --wait")
+    @click.command(name, help=f"{help_text} Expires after 24 h by default.\n\n\b\nExample:\n  {example}")
     @click.argument("sn")
     @ttl_option("24h")
     @click.option("--wait", is_flag=True, help="Block until the device has taken the command or it expired.")
@@ -43,7 +44,8 @@ def _simple(name: str, field: str, help_text: str, confirm: str | None = None) -
 restart = _simple("restart", rules.RESTART, "Restart the device (Restart).")
 factory_reset = _simple(
     "factory-reset", rules.RECOVER,
-    "Reset the device to factory settings (Recover): it forgets its settings, people and records.",
+    "Reset the device to factory settings (Recover): it forgets its settings, people and records; "
+    "the server then sends it its people again and asks for its (factory) settings.",
     confirm="Factory-reset {sn}? It loses its settings, people and records, and must be set up again")
 clear_records = _simple(
     "clear-records", rules.CLEAR_RECORD,
@@ -64,7 +66,12 @@ repost_records = _simple(
               help="With --wait: how long to wait for the picture.")
 @db_option
 def snapshot(sn: str, ttl: float | None, wait_for: bool, output: str | None, timeout: float, db_path: str) -> None:
-    """Take a camera snapshot (Snapshoot); the device uploads it with UploadSnapshoot."""
+    """Take a camera snapshot (Snapshoot); the device uploads it with UploadSnapshoot.
+
+    \b
+    Example:
+      facectl device snapshot FC-8190H24052799 --wait -o door.jpg
+    """
     if output and not wait_for:
         fail("-o/--output needs --wait", 2)
     store = open_store(db_path)
@@ -105,6 +112,11 @@ def enroll(sn: str, user_id: str, credential: str, index: int | None, ttl: float
     The person presents the credential at the device, which reports the result
     (RegisterIdentifyTicketResult, linked to this command) and pushes the
     updated person. The user must already be on the device.
+
+    \b
+    Examples:
+      facectl device enroll FC-8190H24052799 1001 --credential face
+      facectl device enroll FC-8190H24052799 1001 --credential fingerprint --index 0
     """
     try:
         field, value = rules.register_ticket(credential, user_id, index)
@@ -120,7 +132,12 @@ def enroll(sn: str, user_id: str, credential: str, index: int | None, ttl: float
 @ttl_option("24h")
 @db_option
 def upgrade(sn: str, file: str, version: str, ttl: float | None, db_path: str) -> None:
-    """Offer FILE as new firmware (PushSoftware); the device downloads, checks the MD5, and restarts."""
+    """Offer FILE as new firmware (PushSoftware); the device downloads, checks the MD5, and restarts.
+
+    \b
+    Example:
+      facectl device upgrade FC-8190H24052799 fw-8.47.bin --version 8.47
+    """
     data = Path(file).read_bytes()
     if not data:
         fail(f"{file} is empty")

@@ -199,7 +199,13 @@ def _where_it_goes(store: Any, user_id: int) -> str:
 @_person_options(update=False)
 @db_option
 def add(user_id: str, db_path: str, **opts: Any) -> None:
-    """Add a person (USER_ID: 1-4294967295). Unset fields get the device defaults."""
+    """Add a person (USER_ID: 1-4294967295). Unset fields get the device defaults.
+
+    \b
+    Examples:
+      facectl people add 1001 --name "张三" --card 3801234567 --photo examples/photos/1001.jpg
+      facectl people add 1006 --name Visitor --expires 2026-12-31 --device FC-8190H24052799
+    """
     store = open_store(db_path, must_exist=False)
     uid = _user_id(user_id)
     try:
@@ -218,7 +224,13 @@ def add(user_id: str, db_path: str, **opts: Any) -> None:
 @_person_options(update=True)
 @db_option
 def update(user_id: str, db_path: str, **opts: Any) -> None:
-    """Change a person: only the options given change. Biometrics enrolled at devices are kept."""
+    """Change a person: only the options given change. Biometrics enrolled at devices are kept.
+
+    \b
+    Examples:
+      facectl people update 1001 --department 研发部 --photo new.jpg
+      facectl people update 1003 --all-devices
+    """
     store = open_store(db_path)
     uid = _user_id(user_id)
     try:
@@ -242,6 +254,11 @@ def rm(user_ids: tuple[str, ...], everyone: bool, yes: bool, db_path: str) -> No
 
     A USER_ID the server does not know but a device reported holding (see `people diff`)
     is deleted from those devices.
+
+    \b
+    Examples:
+      facectl people rm 1004 1005
+      facectl people rm --all --yes
     """
     store = open_store(db_path)
     if everyone:
@@ -281,7 +298,13 @@ def _scope(scope: Any) -> str:
 @db_option
 @json_option
 def list_people(search: str | None, limit: int, offset: int, db_path: str, as_json: bool) -> None:
-    """People with their delivery: devices holding the current version / wanting it."""
+    """People with their delivery: devices holding the current version / wanting it.
+
+    \b
+    Examples:
+      facectl people list --search 张
+      facectl people list --limit 0 --json > people.json
+    """
     store = open_store(db_path)
     rows = store.people.list(search, limit, offset)
     if as_json:
@@ -309,7 +332,12 @@ def list_people(search: str | None, limit: int, offset: int, db_path: str, as_js
 @db_option
 @json_option
 def show(user_id: str, db_path: str, as_json: bool) -> None:
-    """One person: fields, photo, biometrics, scope, and the delivery state on each device."""
+    """One person: fields, photo, biometrics, scope, and the delivery state on each device.
+
+    \b
+    Example:
+      facectl people show 1001
+    """
     store = open_store(db_path)
     uid = _user_id(user_id)
     person = store.people.get(uid)
@@ -416,6 +444,11 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
     """Add or update people from a CSV file (format: examples/people.csv, docs/people.md).
 
     Bad rows are reported with their line and reason; good rows are imported.
+
+    \b
+    Examples:
+      facectl people import examples/people.csv --dry-run
+      facectl people import staff.csv --photos ./photos
     """
     store = open_store(db_path, must_exist=False)
     base = Path(photos_dir) if photos_dir else Path(csv_file).resolve().parent
@@ -516,7 +549,12 @@ def _export_value(option: str, value: Any) -> str:
               help="Write photos and face features here (default: photos/ beside the CSV).")
 @db_option
 def export(csv_file: str, photos_dir: str | None, db_path: str) -> None:
-    """Write everyone to a CSV file in the import format, photos and face features beside it."""
+    """Write everyone to a CSV file in the import format, photos and face features beside it.
+
+    \b
+    Example:
+      facectl people export backup/people.csv
+    """
     store = open_store(db_path)
     target = Path(csv_file)
     if photos_dir:
@@ -563,6 +601,12 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
     """Reconcile devices with the server: schedule what each lacks and what it must drop.
 
     Failed deliveries are tried again. Devices act at their next keepalive.
+
+    \b
+    Examples:
+      facectl people sync
+      facectl people sync --all --dry-run
+      facectl people sync FC-8190H24052799 --full
     """
     store = open_store(db_path)
     if sns and all_devices:
@@ -598,7 +642,13 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
 @db_option
 @json_option
 def status(sn: str | None, db_path: str, as_json: bool) -> None:
-    """Per device: delivered, pending, in flight, failed (with reasons), to delete."""
+    """Per device: delivered, pending, in flight, failed (with reasons), to delete.
+
+    \b
+    Examples:
+      facectl people status
+      facectl people status FC-8190H24052799 --json
+    """
     store = open_store(db_path)
     if sn and store.devices.get(sn) is None:
         fail(f"no device {sn}; `facectl device list` shows the known ones")
@@ -621,9 +671,12 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
         for f in r["failures"]:
             code = f"{f['code']} " if f["code"] is not None else ""
             example = f" (e.g. {f['example']})" if f["example"] else ""
-            console.print(f"{r['sn']}: {f['count']} failed: {code}{f['label']}{example}")
-        if r["failures"]:
-            console.print(f"{r['sn']}: failed people are not retried until they change or "
+            retrying = f"; {f['retrying']} retried by the server" if f.get("retrying") else ""
+            console.print(f"{r['sn']}: {f['count']} failed: {code}{f['label']}{example}{retrying}")
+        if r.get("retrying"):
+            console.print(f"{r['sn']}: next automatic retry {fmt_time(r['next_retry_at'])}")
+        if r["failed"] > r.get("retrying", 0):
+            console.print(f"{r['sn']}: other failed people are not retried until they change or "
                           f"`facectl people sync {r['sn']}`")
         if r["unknown_reported"]:
             console.print(f"{r['sn']}: holds {r['unknown_reported']} people the server does not know: "
@@ -635,7 +688,12 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
 @db_option
 @json_option
 def diff(sn: str, db_path: str, as_json: bool) -> None:
-    """Where the device's own reports (PushPeople) and the server disagree."""
+    """Where the device's own reports (PushPeople) and the server disagree.
+
+    \b
+    Example:
+      facectl people diff FC-8190H24052799
+    """
     store = open_store(db_path)
     if store.devices.get(sn) is None:
         fail(f"no device {sn}; `facectl device list` shows the known ones")

@@ -29,10 +29,15 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail
               help="Approve unknown devices on first contact (lab use; default: pending until approved).")
 @click.option("--sn-pattern", default=DEFAULT_SN_PATTERN, show_default=True, metavar="REGEX",
               help="Rule a serial must match; others get Success 400.")
+@click.option("--retry-failed", default=0, show_default=True, type=click.IntRange(0, 10), metavar="N",
+              help="Retry a person a device could not take for a passing cause (photo download failed, device "
+                   "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
+                   "the person changes or `facectl people sync` (errata 5.3).")
 @auth_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, verbose: bool, **auth: object) -> None:
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
+          **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
@@ -54,7 +59,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
-                          tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern, **auth)
+                          tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
+                          retry_failed=retry_failed, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "

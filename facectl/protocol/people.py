@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
-from .codes import ACCESS_TYPES
+from .codes import ACCESS_TYPES, is_transient_people_error
 from .endpoints import PERSON_FIELDS
 from .identity import clean_text
 from .limits import (
@@ -551,10 +551,17 @@ def _add_biometric(person: DevicePerson, kind: str, num: int, value: str, md5: A
 
 @dataclass(frozen=True, slots=True)
 class Failure:
+    """One FailList entry of a DownloadPeopleListResult."""
+
     user_id: int
     code: int | None
     repeat_id: str | None
     message: str
+
+    @property
+    def transient(self) -> bool:
+        """A passing cause (a download, the device's storage): the server retries it by itself."""
+        return is_transient_people_error(self.code)
 
 
 def read_fail_list(doc: Mapping[str, Any]) -> tuple[list[Failure], list[str]]:
@@ -597,10 +604,12 @@ def read_delete_result(doc: Mapping[str, Any]) -> tuple[bool, list[int], list[st
     ids: list[int] = []
     if isinstance(items, str):
         items = [x for x in items.split(",") if x.strip()]
+    elif items is not None and not isinstance(items, list):
+        items = [items]  # one id sent bare instead of in a list; anything else is noted below
     for item in items or ():
         uid = as_uint(item)
         if uid is None:
-            notes.append(f"DeleteList item {item!r} is not a user id")
+            notes.append(f"DeleteList item {item!r:.40} is not a user id")
         else:
             ids.append(uid)
     return delete_all, ids, notes

@@ -25,3 +25,6 @@ class ServerConfig:
     auth_webhook: str | None = None
     auth_timeout: float = 1.0
     auth_silent: bool = False
+    #: Automatic retries of a person whose delivery failed for a passing cause (a photo the device
+    #: could not download); 0 keeps errata 5.3: a failure waits for a change or `people sync`.
+    retry_failed: int = 0

@@ -36,6 +36,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner and the bound port (useful with port 0)."""
     store = store or Store(config.db)
+    store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,

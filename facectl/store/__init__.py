@@ -7,6 +7,8 @@ these repositories.
 
 from __future__ import annotations
 
+from facectl.protocol.commands import RECOVER
+
 from .commands import Commands
 from .db import StoreError, connect
 from .devices import Devices
@@ -33,7 +35,7 @@ class Store:
         self.records = Records(self.db)
         self.quarantine = Quarantine(self.db)
         self.snapshots = Snapshots(self.db)
-        self.commands = Commands(self.db)
+        self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
         for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
                      self.snapshots, self.commands, self.people):
@@ -46,6 +48,18 @@ class Store:
             "DeletePeople": self.people.needs_delete,
             "AddPeople": self.people.needs_add,
         })
+
+    def _factory_reset_sent(self, sn: str, at: float) -> None:
+        """Recover handed out: the device holds no people and has factory settings.
+
+        People: every person it should hold is delivered again (store/people/factory_reset.py,
+        "After a factory reset"). Settings: the next keepalive asks for an upload (UploadWorkParameter),
+        so the stored document, and the settings history's diff, show the factory values.
+        Changes an operator had applied are not sent again by themselves: the reset asked
+        for the factory state; `facectl device set` applies them again if wanted.
+        """
+        self.people.factory_reset(sn, at)
+        self.devices.request_settings(sn, True)
 
     def close(self) -> None:
         self.db.close()

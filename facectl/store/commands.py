@@ -16,13 +16,20 @@ a write transaction, so a cancel and a delivery cannot both win.
 
 Times come from `clock` (injectable) or an explicit `at`, so tests can make a
 command expire without waiting for it.
+
+Some commands change what the server must believe about the device the moment they
+are handed out: after Recover (factory reset) the device holds no people and has
+factory settings. `on_sent` maps such a field to the function that says so (the
+Store wires them: store/__init__.py); it runs inside the transaction that marks the
+command sent, so the server's belief and the command's state cannot disagree after a
+crash. Sent is the only moment there is: the protocol acknowledges none of them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlite_utils
 
@@ -30,9 +37,6 @@ from facectl.protocol import commands as rules
 from facectl.protocol.codes import PUSH_TYPES, REGISTER_RESULTS
 
 from .db import now, transaction
-
-if TYPE_CHECKING:
-    pass
 
 QUEUED = "queued"
 SENT = "sent"
@@ -56,10 +60,19 @@ class UnknownDevice(LookupError):
     """Commands are queued only for devices the server knows."""
 
 
+#: What the server does when a command of a field is handed out: on_sent[field](sn, at).
+SentEffect = Callable[[str, float], None]
+
+
 class Commands:
-    def __init__(self, db: sqlite_utils.Database, clock: Callable[[], float] = now) -> None:
+    def __init__(self, db: sqlite_utils.Database, clock: Callable[[], float] = now,
+                 on_sent: Mapping[str, SentEffect] | None = None) -> None:
         self.db = db
         self.clock = clock
+        unknown = set(on_sent or ()) - set(rules.SPECS)
+        if unknown:
+            raise rules.CommandError(f"not RemoteCommand fields: {sorted(unknown)}")
+        self.on_sent: dict[str, SentEffect] = dict(on_sent or {})
 
     def ensure_schema(self) -> None:
         self.db.executescript("""
@@ -140,8 +153,9 @@ class Commands:
         `render(field, stored value)` gives the wire value (file URLs are built by
         the server); a command it cannot render (rules.CommandError) is marked
         failed with the reason and is not sent. Expired commands are marked first
-        and never considered. One write transaction: a concurrent cancel either
-        happens before (and the command is not sent) or finds it sent.
+        and never considered. One write transaction, which also runs the `on_sent`
+        effect of each command sent: a concurrent cancel either happens before (and
+        the command is not sent) or finds it sent.
         """
         t = self._now(at)
         taken: list[tuple[dict[str, Any], Any]] = []
@@ -163,6 +177,9 @@ class Commands:
                                 [SENT, t, batch, row["id"], QUEUED])
                 row.update(state=SENT, sent_at=t, batch=batch)
                 taken.append((row, wire))
+                effect = self.on_sent.get(row["field"])
+                if effect is not None:
+                    effect(sn, t)
         return taken
 
     def cancel(self, command_id: int, at: float | None = None) -> tuple[bool, str | None]:

@@ -1,0 +1,207 @@
+"""AddPeople: people handed to a device as numbered pages, what its result confirms, and retries.
+
+- **Pages in flight**: DownloadPeopleListResult names only failures, so success means "every
+  person of the last page handed to this device, minus FailList". Each page gets a number;
+  a result confirms the latest page only. A page whose result never came stays in flight
+  and is handed out again after the timeout. Failures keep their code; what happens next
+  depends on the code (next item).
+- **Failures that are retried**: errata 5.3 says a failure waits until the person changes
+  (new `want`) or the operator asks (`people sync`), and that is the default: most causes
+  (the person's data, a duplicate, storage full) would fail the same way again. An operator
+  may ask in advance for failures with a passing cause (protocol.codes
+  TRANSIENT_PEOPLE_ERRORS: a file the device could not download, its own storage error) to
+  be retried by themselves: `retry_limit` (`facectl serve --retry-failed N`) times, after
+  `retry_delay` (60 s) doubling at each attempt (1, 2, 4, 8, 16 minutes for N = 5), so a
+  server restart or a network drop heals without an operator and a cause that does not pass
+  (the device cannot reach `--public-url` at all) stops costing pages. `people sync` gives
+  retried ones a fresh budget. A failed row keeps `fail_version = want` either way, so it
+  counts as failed; `retry_at` says when it goes out again (partial index
+  device_people_retry), and the page that takes it turns it back into a pending row.
+- **FailList unreadable**: when FailCount says there were failures but none can be read,
+  nothing of the page is confirmed (the caller quarantines the body); the page is handed
+  out again after the timeout rather than marking failed people delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from facectl.protocol import people as rules
+
+from ..db import transaction
+from .base import COLS
+from .factory_reset import FactoryReset
+from .state import PENDING_ADD
+from .wants import Wants
+
+
+@dataclass(slots=True)
+class PageFile:
+    sha256: str
+    md5: str
+    size: int | None
+    data: bytes | None = None  # only in inline mode
+
+
+@dataclass(slots=True)
+class PagePerson:
+    user_id: int
+    version: int
+    fields: dict[str, Any]
+    photo: PageFile | None = None
+    face: PageFile | None = None
+    fingerprints: list[tuple[int, PageFile]] = field(default_factory=list)
+    palmveins: list[tuple[int, PageFile]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Page:
+    number: int
+    people: list[PagePerson]
+    inline: bool = False
+
+
+class AddPages(Wants, FactoryReset):
+    """The AddPeople flag, DownloadPeopleList pages (by URL or inline) and DownloadPeopleListResult."""
+
+    def needs_add(self, sn: str) -> bool:
+        """AddPeople: indexed lookups (pending, retry due); reconciles a newly approved device first (rare)."""
+        sql = (
+            "SELECT EXISTS (SELECT 1 FROM device_people WHERE sn = :sn AND " + PENDING_ADD
+            + " AND inflight_at <= :cutoff) OR EXISTS (SELECT 1 FROM device_people WHERE sn = :sn "
+            "AND retry_at IS NOT NULL AND retry_at <= :now), "
+            "EXISTS (SELECT 1 FROM devices d WHERE d.sn = :sn AND d.state = 'approved' AND NOT EXISTS "
+            "(SELECT 1 FROM people_sync s WHERE s.sn = d.sn AND s.approved_at IS d.approved_at))"
+        )
+        t = time.time()
+        args = {"sn": sn, "cutoff": t - self.redelivery_timeout, "now": t}
+        pending, stale_scope = self.db.execute(sql, args).fetchone()
+        if stale_scope:
+            self.reconcile_device(sn)
+            pending = self.db.execute(sql, args).fetchone()[0]
+        return bool(pending)
+
+    def take_add_page(self, sn: str, limit: int, now: float | None = None) -> Page:
+        """The next people to hand out, marked in flight as one numbered page. A few queries.
+
+        Failures whose retry is due become pending first (and count one retry), so they go
+        out in this page or the next ones of the same loop. Nothing goes out to a device
+        that was sent a factory reset and has not come back since.
+        """
+        t = time.time() if now is None else now
+        cutoff = t - self.redelivery_timeout
+        with transaction(self.db):
+            sync = self._ensure_sync_row(sn)
+            inline = bool(sync["inline_files"])
+            if self._reset_under_way(sn, sync):
+                return Page(0, [], inline)
+            self.db.execute(
+                "UPDATE device_people INDEXED BY device_people_retry SET fail_version = NULL, retry_at = NULL, "
+                "retries = retries + 1, inflight_at = 0 WHERE sn = ? AND retry_at IS NOT NULL AND retry_at <= ?",
+                [sn, t])
+            rows = self.db.execute(
+                "SELECT user_id, want FROM device_people WHERE sn = ? AND " + PENDING_ADD
+                + " AND inflight_at <= ? ORDER BY inflight_at LIMIT ?", [sn, cutoff, limit]).fetchall()
+            if not rows:
+                return Page(0, [], inline)
+            ids = json.dumps([r[0] for r in rows])
+            people = {r["user_id"]: r for r in self.db.query(
+                "SELECT p.*, f.md5 AS photo_md5, f.size AS photo_size FROM people p "
+                "LEFT JOIN files f ON f.sha256 = p.photo WHERE p.user_id IN (SELECT value FROM json_each(?))",
+                [ids])}
+            bios: dict[int, list[dict[str, Any]]] = {}
+            for b in self.db.query(
+                "SELECT b.user_id, b.kind, b.num, b.file, b.md5, f.size FROM biometrics b "
+                "LEFT JOIN files f ON f.sha256 = b.file "
+                "WHERE b.user_id IN (SELECT value FROM json_each(?)) ORDER BY b.user_id, b.kind, b.num", [ids]):
+                bios.setdefault(b["user_id"], []).append(b)
+            page_people: list[PagePerson] = []
+            budget = rules.INLINE_PAGE_BYTES
+            for uid, want in rows:
+                p = people.get(uid)
+                if p is None:
+                    continue
+                person = PagePerson(uid, want, {wire: p[col] for wire, col in COLS.items()})
+                if p["photo"]:
+                    person.photo = PageFile(p["photo"], p["photo_md5"], p["photo_size"])
+                for b in bios.get(uid, ()):
+                    ref = PageFile(b["file"], b["md5"], b["size"])
+                    if b["kind"] == rules.FACE:
+                        person.face = ref
+                    elif b["kind"] == rules.FINGERPRINT:
+                        person.fingerprints.append((b["num"], ref))
+                    elif b["kind"] == rules.PALMVEIN:
+                        person.palmveins.append((b["num"], ref))
+                if inline:
+                    size = sum(f.size or 0 for f in _files_of(person)) * 4 // 3
+                    if page_people and size > budget:
+                        break
+                    budget -= size
+                page_people.append(person)
+            if inline:
+                self._fill_inline(page_people)
+            number = self.db.execute(
+                "UPDATE people_sync SET add_page = add_page + 1, last_page_at = ? WHERE sn = ? RETURNING add_page",
+                [t, sn]).fetchone()[0]
+            self.db.execute(
+                "UPDATE device_people SET inflight = want, inflight_at = ?, inflight_page = ? "
+                "WHERE sn = ? AND user_id IN (SELECT value FROM json_each(?))",
+                [t, number, sn, json.dumps([p.user_id for p in page_people])])
+        return Page(number, page_people, inline)
+
+    def _fill_inline(self, page_people: list[PagePerson]) -> None:
+        files = {f.sha256: f for p in page_people for f in _files_of(p)}
+        for sha, data in self.db.execute(
+                "SELECT sha256, data FROM files WHERE sha256 IN (SELECT value FROM json_each(?))",
+                [json.dumps(list(files))]):
+            files[sha].data = data
+        for p in page_people:
+            for f in _files_of(p):
+                f.data = files[f.sha256].data
+
+    def add_result(self, sn: str, failures: Sequence[rules.Failure], now: float | None = None) -> dict[str, int]:
+        """DownloadPeopleListResult: the latest page is delivered, minus the failures (kept with their code).
+
+        A transient failure (`Failure.transient`) of the version still wanted gets a
+        `retry_at`: `retry_delay` doubled for each retry already made, while fewer than
+        `retry_limit` were (none by default, errata 5.3). A failure of a version no longer
+        wanted needs none: the row is pending for the new version anyway.
+        """
+        t = time.time() if now is None else now
+        with transaction(self.db):
+            sync = self._ensure_sync_row(sn)
+            failed = 0
+            for f in failures:
+                failed += self.db.execute(
+                    "UPDATE device_people SET fail_code = :code, fail_repeat = :repeat, fail_message = :message, "
+                    "fail_at = :t, fail_version = CASE WHEN inflight > 0 THEN inflight ELSE want END, "
+                    "retry_at = CASE WHEN :transient AND retries < :limit "
+                    "AND (CASE WHEN inflight > 0 THEN inflight ELSE want END) IS want "
+                    "THEN :t + :delay * (1 << retries) END, "
+                    "inflight = NULL, inflight_at = 0 WHERE sn = :sn AND user_id = :uid",
+                    {"code": f.code, "repeat": f.repeat_id, "message": f.message or None, "t": t,
+                     "transient": int(f.transient), "limit": self.retry_limit, "delay": self.retry_delay,
+                     "sn": sn, "uid": f.user_id}).rowcount
+            confirmed = self.db.execute(
+                "UPDATE device_people INDEXED BY device_people_inflight SET have = inflight, have_at = ?, "
+                "inflight = NULL, inflight_at = 0, fail_version = NULL, fail_code = NULL, fail_message = NULL, "
+                "fail_repeat = NULL, retry_at = NULL, retries = 0 WHERE sn = ? AND inflight_page = ? "
+                "AND inflight IS NOT NULL AND inflight > 0",
+                [t, sn, sync["add_page"]]).rowcount
+            if failures:
+                self.db.execute(
+                    "DELETE FROM device_people WHERE sn = ? AND user_id IN (SELECT value FROM json_each(?)) "
+                    "AND want IS NULL AND have IS NULL AND inflight IS NULL",
+                    [sn, json.dumps([f.user_id for f in failures])])
+            self.db.execute("UPDATE people_sync SET last_result_at = ? WHERE sn = ?", [t, sn])
+        return {"confirmed": confirmed, "failed": failed, "unknown": len(failures) - failed}
+
+
+def _files_of(person: PagePerson) -> list[PageFile]:
+    out = [f for f in (person.photo, person.face) if f is not None]
+    out += [f for _, f in person.fingerprints] + [f for _, f in person.palmveins]
+    return out

@@ -1,0 +1,61 @@
+"""A device that holds nobody: after a factory reset (Recover), and after DeleteAll (delete_pages.py).
+
+- **After a factory reset**: the document's Recover is "恢复出厂设置", restore the factory
+  state; the device then holds no people (its settings: store/__init__.py asks for them).
+  The protocol has no acknowledgement for it, so the answer that carries Recover is the
+  moment the server acts on (`factory_reset`, called in the transaction that marks the
+  command sent): every `have` of the device is cleared, like after DeleteAll, with its
+  failures and a waiting DeleteAll, and its own reports are marked not present. Until the
+  device's next keepalive (`devices.status_at` later than `reset_at`) no page is handed
+  out: a firmware that went on with the flags of the keepalive that led to Recover would
+  otherwise confirm people it is about to wipe. If the device ignored the command, the
+  resend costs a full sync and loses nothing (every biometric is sent with every person).
+  ClearRecord and RepostRecord touch records only: no effect here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..db import transaction
+from .base import PeopleBase
+
+#: What a device that holds nobody any more (DeleteAll done, factory reset) has of each row.
+_HOLDS_NOBODY = ("have = NULL, have_at = :t, inflight = NULL, inflight_at = 0, fail_version = NULL, "
+                 "fail_code = NULL, fail_message = NULL, fail_repeat = NULL, retry_at = NULL, retries = 0")
+
+
+class FactoryReset(PeopleBase):
+    """Empties a device's rows, and holds its pages back until it has reset."""
+
+    def factory_reset(self, sn: str, at: float | None = None) -> int:
+        """A factory reset was handed to the device: it holds nobody now; returns the rows cleared.
+
+        Called by the command store in the transaction that marks Recover sent (module
+        docstring, "After a factory reset"): everyone the device should hold is pending
+        again, and no page goes out until the device's next keepalive.
+        """
+        t = time.time() if at is None else at
+        with transaction(self.db):
+            cleared = self._holds_nobody(sn, t)
+            self.db.execute("UPDATE people_sync SET reset_at = ? WHERE sn = ?", [t, sn])
+        return cleared
+
+    def _holds_nobody(self, sn: str, t: float) -> int:
+        """The device is empty (DeleteAll done, factory reset): nothing held, failed or in flight, no DeleteAll due."""
+        cleared = self.db.execute(f"UPDATE device_people SET {_HOLDS_NOBODY} WHERE sn = :sn",
+                                  {"sn": sn, "t": t}).rowcount
+        self.db.execute("DELETE FROM device_people WHERE sn = ? AND want IS NULL", [sn])
+        self._ensure_sync_row(sn)
+        self.db.execute("UPDATE people_sync SET wipe = 0, wipe_at = 0 WHERE sn = ?", [sn])
+        self.db.execute("UPDATE device_reports SET present = 0, received_at = ? WHERE sn = ? AND present = 1",
+                        [t, sn])
+        return cleared
+
+    def _reset_under_way(self, sn: str, sync: dict[str, Any]) -> bool:
+        """Recover was sent and the device has not sent a keepalive since: it has not reset yet."""
+        if sync.get("reset_at") is None:
+            return False
+        row = self.db.execute("SELECT status_at FROM devices WHERE sn = ?", [sn]).fetchone()
+        return row is not None and (row[0] or 0) <= sync["reset_at"]

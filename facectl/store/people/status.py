@@ -1,0 +1,100 @@
+"""Delivery state for the operator: per person and device (`people show`), per device (`people status`).
+
+Both use the redelivery timeout that hands pages out again, so what shows as "in flight"
+is exactly what is not handed out again yet.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from facectl.protocol.codes import PEOPLE_ERROR_CODES
+
+from .base import PeopleBase
+from .state import FAILED, PENDING_ADD, PENDING_DELETE, delivery_state
+
+
+class Status(PeopleBase):
+    """Counts and state words from `device_people`, with the devices' own reports beside them."""
+
+    def deliveries(self, user_id: int) -> list[dict[str, Any]]:
+        """Per device: want/have/in flight/failure and a state word, plus the device's own report."""
+        cutoff = time.time() - self.redelivery_timeout
+        rows = list(self.db.query(
+            "SELECT d.*, r.present AS reported_present, r.push_type AS reported_type, "
+            "r.received_at AS reported_at FROM device_people d "
+            "LEFT JOIN device_reports r ON r.sn = d.sn AND r.user_id = d.user_id "
+            "WHERE d.user_id = ? ORDER BY d.sn", [user_id]))
+        seen = {r["sn"] for r in rows}
+        for r in self.db.query("SELECT sn, present AS reported_present, push_type AS reported_type, "
+                               "received_at AS reported_at FROM device_reports WHERE user_id = ?", [user_id]):
+            if r["sn"] not in seen:
+                rows.append({"sn": r["sn"], "want": None, "have": None, "inflight": None, "inflight_at": 0,
+                             "fail_code": None, "fail_version": None, **r})
+        for row in rows:
+            row["state"] = delivery_state(row, cutoff)
+            row["fail_label"] = PEOPLE_ERROR_CODES.label(row["fail_code"]) if row.get("fail_code") is not None \
+                else None
+        return rows
+
+    def status(self, sn: str | None = None) -> list[dict[str, Any]]:
+        """Per device: wanted, delivered, pending, in flight, failed (with reasons), to delete.
+
+        `retrying` counts the failed people that go out again by themselves (transient
+        failures within their retry budget), the first at `next_retry_at`; each reason
+        says how many of its people are retried that way.
+        """
+        cutoff = time.time() - self.redelivery_timeout
+        where = "WHERE sn = :sn" if sn else ""
+        sql = f"""
+            SELECT sn,
+              total(want IS NOT NULL) AS wanted,
+              total(want IS NOT NULL AND want IS have) AS delivered,
+              total({FAILED}) AS failed,
+              total({PENDING_ADD} AND ifnull(inflight, -1) > 0 AND inflight_at > :cutoff) AS in_flight,
+              total({PENDING_ADD} AND NOT (ifnull(inflight, -1) > 0 AND inflight_at > :cutoff)) AS pending,
+              total({PENDING_DELETE}) AS to_delete,
+              total({FAILED} AND retry_at IS NOT NULL) AS retrying,
+              min(CASE WHEN {FAILED} THEN retry_at END) AS next_retry_at
+            FROM device_people {where} GROUP BY sn"""
+        counts = {r["sn"]: r for r in self.db.query(sql, {"sn": sn, "cutoff": cutoff})}
+        reasons: dict[str, list[dict[str, Any]]] = {}
+        for r in self.db.query(
+            f"SELECT sn, fail_code, count(*) AS n, min(fail_message) AS example, "
+            f"total(retry_at IS NOT NULL) AS retrying FROM device_people "
+            f"{'WHERE sn = :sn AND' if sn else 'WHERE'} "
+            f"{FAILED} "
+            "GROUP BY sn, fail_code ORDER BY n DESC", {"sn": sn}):
+            reasons.setdefault(r["sn"], []).append({
+                "code": r["fail_code"], "label": PEOPLE_ERROR_CODES.label(r["fail_code"])
+                if r["fail_code"] is not None else "no error code", "count": r["n"], "example": r["example"],
+                "retrying": int(r["retrying"])})
+        unknown = {r["sn"]: r["n"] for r in self.db.query(
+            "SELECT r.sn, count(*) AS n FROM device_reports r WHERE r.present = 1 "
+            f"{'AND r.sn = :sn' if sn else ''} AND NOT EXISTS (SELECT 1 FROM people p WHERE p.user_id = r.user_id) "
+            "GROUP BY r.sn", {"sn": sn})}
+        syncs = {r["sn"]: r for r in self.db.query(
+            f"SELECT * FROM people_sync {'WHERE sn = :sn' if sn else ''}", {"sn": sn})}
+        devices = {r["sn"]: r for r in self.db.query(
+            f"SELECT sn, state FROM devices {'WHERE sn = :sn' if sn else ''}", {"sn": sn})}
+        out = []
+        for name in sorted(set(counts) | set(devices) | set(unknown)):
+            c = counts.get(name, {})
+            s = syncs.get(name, {})
+            if name not in counts and devices.get(name, {}).get("state") != "approved" and name not in unknown:
+                continue
+            out.append({
+                "sn": name,
+                "device_state": devices.get(name, {}).get("state", "unknown"),
+                **{k: int(c.get(k) or 0) for k in ("wanted", "delivered", "pending", "in_flight", "failed",
+                                                    "retrying", "to_delete")},
+                "next_retry_at": c.get("next_retry_at"),
+                "failures": reasons.get(name, []),
+                "unknown_reported": unknown.get(name, 0),
+                "wipe_requested": bool(s.get("wipe")),
+                "files": "inline" if s.get("inline_files") else "url",
+                "last_page_at": s.get("last_page_at"),
+                "last_result_at": s.get("last_result_at"),
+            })
+        return out

@@ -1,0 +1,110 @@
+"""Which devices should hold which version of each person (`want`), and what a device's own word does to `have`.
+
+- **Versions** come from one counter (`people_seq`), one value per write transaction. A
+  version only has to grow for each person; a global counter also keeps it growing when a
+  user id is deleted and added again, so a deleted person needs no tombstone row.
+- **Scope**: a person goes to every *approved* device (scope_all) or to the listed devices
+  (in any state; they receive people once approved). A device approved after people were
+  added is reconciled at its first keepalive: the AddPeople check notices that the device's
+  `approved_at` differs from the one its wants were computed for.
+
+A device's own report about a known person (PushPeople, an enrolment) sets `have`: to 0
+where it was NULL when the device holds the person (a version the server did not send,
+so the next page sends the wanted one, or the person is deleted if the device must not
+hold them), to NULL when it does not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..db import transaction
+from .base import PeopleBase
+
+#: A person's scope: every approved device.
+ALL = "all"
+
+#: Set with every new `want`: automatic retries belong to the version that failed.
+_NEW_WANT = "retry_at = NULL, retries = 0"
+
+
+class Wants(PeopleBase):
+    """Keeps `want` of every (device, person) equal to what the people, their versions and scopes say."""
+
+    def reconcile_device(self, sn: str) -> None:
+        """Recompute the device's wants from every person's scope (newly approved devices, `sync`)."""
+        with transaction(self.db):
+            state = self.db.execute("SELECT state, approved_at FROM devices WHERE sn = ?", [sn]).fetchone()
+            approved = bool(state and state[0] == "approved")
+            desired = (
+                "WITH desired(user_id, version) AS ("
+                "SELECT user_id, version FROM people WHERE scope_all = 1 AND :approved "
+                "UNION ALL SELECT p.user_id, p.version FROM person_devices s JOIN people p "
+                "ON p.user_id = s.user_id WHERE s.sn = :sn AND p.scope_all = 0) "
+            )
+            args = {"sn": sn, "approved": int(approved)}
+            self.db.execute(desired + "UPDATE device_people SET want = NULL, " + _NEW_WANT + " WHERE sn = :sn "
+                            "AND want IS NOT NULL AND user_id NOT IN (SELECT user_id FROM desired)", args)
+            self.db.execute(desired + "INSERT INTO device_people (sn, user_id, want) "
+                            "SELECT :sn, user_id, version FROM desired WHERE true "
+                            "ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, " + _NEW_WANT
+                            + " WHERE device_people.want IS NOT excluded.want", args)
+            self.db.execute("DELETE FROM device_people WHERE sn = ? AND want IS NULL AND have IS NULL "
+                            "AND inflight IS NULL", [sn])
+            self._ensure_sync_row(sn)
+            self.db.execute("UPDATE people_sync SET approved_at = ? WHERE sn = ?",
+                            [state[1] if approved else None, sn])
+
+    def _next_version(self) -> int:
+        return self.db.execute("UPDATE people_seq SET value = value + 1 WHERE id = 1 RETURNING value").fetchone()[0]
+
+    def _bump(self, user_ids: list[int], t: float) -> None:
+        """A new version for people changed by a device report; their wants follow."""
+        version = self._next_version()
+        js = json.dumps(user_ids)
+        self.db.execute("UPDATE people SET version = ?, updated_at = ? WHERE user_id IN "
+                        "(SELECT value FROM json_each(?))", [version, t, js])
+        self._apply_scope(user_ids)
+
+    def _apply_scope(self, user_ids: Sequence[int]) -> None:
+        """Make `want` of every (device, person) for these people match their scope and version."""
+        if not user_ids:
+            return
+        args = {"ids": json.dumps(list(user_ids))}
+        desired = (
+            "WITH ids(user_id) AS (SELECT value FROM json_each(:ids)), "
+            "desired(sn, user_id, version) AS ("
+            "SELECT d.sn, p.user_id, p.version FROM ids JOIN people p ON p.user_id = ids.user_id "
+            "JOIN devices d ON d.state = 'approved' WHERE p.scope_all = 1 "
+            "UNION ALL SELECT s.sn, p.user_id, p.version FROM ids JOIN people p ON p.user_id = ids.user_id "
+            "JOIN person_devices s ON s.user_id = p.user_id WHERE p.scope_all = 0) "
+        )
+        self.db.execute(
+            desired + "UPDATE device_people SET want = NULL, " + _NEW_WANT + " WHERE user_id IN "
+            "(SELECT user_id FROM ids) AND want IS NOT NULL AND NOT EXISTS (SELECT 1 FROM desired x "
+            "WHERE x.sn = device_people.sn AND x.user_id = device_people.user_id)", args)
+        self.db.execute(
+            desired + "INSERT INTO device_people (sn, user_id, want) SELECT sn, user_id, version FROM desired "
+            "WHERE true ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, " + _NEW_WANT
+            + " WHERE device_people.want IS NOT excluded.want", args)
+        self.db.execute(
+            "DELETE FROM device_people WHERE user_id IN (SELECT value FROM json_each(:ids)) "
+            "AND want IS NULL AND have IS NULL AND inflight IS NULL", args)
+
+    def _note_holding(self, sn: str, uid: int, present: bool, known: bool) -> None:
+        """A device's report that it holds (or not) a person updates `have` for known people only."""
+        if present:
+            if not known:
+                return
+            cur = self.db.execute("UPDATE device_people SET have = 0 WHERE sn = ? AND user_id = ? AND have IS NULL",
+                                  [sn, uid])
+            if cur.rowcount == 0 and self.db.execute(
+                    "SELECT 1 FROM device_people WHERE sn = ? AND user_id = ?", [sn, uid]).fetchone() is None:
+                self.db.execute("INSERT INTO device_people (sn, user_id, want, have) VALUES (?, ?, NULL, 0)",
+                                [sn, uid])
+                self._apply_scope([uid])
+        else:
+            self.db.execute("UPDATE device_people SET have = NULL WHERE sn = ? AND user_id = ?", [sn, uid])
+            self.db.execute("DELETE FROM device_people WHERE sn = ? AND user_id = ? AND want IS NULL "
+                            "AND have IS NULL AND inflight IS NULL", [sn, uid])
