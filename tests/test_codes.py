@@ -233,9 +233,15 @@ def test_table_validation() -> None:
         ("fire,,doorSensor", ["fire", "doorSensor"]),
         ('"fire,anti"', ["fire", "anti"]),
         ("smoke", ["smoke"]),  # unknown names are kept, not dropped
+        # a type-confused firmware: never an error, the keepalive still gets its flags
+        (None, []),
+        (["fire", " anti ", {"x": 1}], ["fire", "anti"]),
+        (7, ["7"]),
+        (True, ["1"]),
+        ({"fire": 1}, []),
     ],
 )
-def test_parse_alarms(raw: str, expected: list[str]) -> None:
+def test_parse_alarms(raw: object, expected: list[str]) -> None:
     assert parse_alarms(raw) == expected
 
 

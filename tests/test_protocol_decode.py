@@ -431,3 +431,11 @@ def test_multipart_module_used_for_parts():
     req = decode_example("PushPeople.body")
     assert all(isinstance(p, multipart.Part) for p in req.parts)
     assert len(req.parts) == 5
+
+
+def test_lone_surrogate_in_a_json_part_is_replaced_and_reported_with_the_part_name():
+    record = b'{"RecordID": 1, "RecordType": 3, "RecordDate": 1700000000, "Name": "\\udfff"}'
+    body = build([text_part("SN", SN), text_part("RecordDetail", record)], "b")
+    decoded = decode_request(ENDPOINTS["UploadIdentifyRecord"], body, "multipart/form-data; boundary=b")
+    assert decoded.document["Name"] == "\ufffd"
+    assert "RecordDetail: 1 lone surrogate(s) replaced with U+FFFD" in decoded.quirks

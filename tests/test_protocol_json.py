@@ -299,3 +299,28 @@ def test_deep_input_on_the_lenient_path_refused_without_recursion_error():
         pytest.fail("RecursionError escaped from the lenient path of lenient_json.parse")
     else:  # pragma: no cover
         pytest.fail("100k-deep input accepted")
+
+
+# --- lone surrogate escapes --------------------------------------------------------------
+
+
+def test_lone_surrogate_escapes_become_the_replacement_character_and_are_reported():
+    parsed = parse(rb'{"Name": "a\udfffb", "\ud800": ["\udc00", 1]}')
+    assert parsed.value == {"Name": "a\ufffdb", "\ufffd": ["\ufffd", 1]}
+    assert parsed.quirks == ["3 lone surrogate(s) replaced with U+FFFD"]
+    json.dumps(parsed.value, ensure_ascii=False).encode("utf-8")  # encodes: what the store needs
+
+
+def test_surrogate_pair_is_one_character_and_not_a_quirk():
+    parsed = parse(rb'{"Name": "\ud83d\ude00 \ud842\udfb7"}')
+    assert parsed.value == {"Name": "\U0001f600 \U00020bb7"} and parsed.quirks == []
+
+
+def test_escaped_backslash_before_u_is_not_a_surrogate():
+    parsed = parse(rb'{"Path": "C:\\udfff"}')
+    assert parsed.value == {"Path": "C:\\udfff"} and parsed.quirks == []
+
+
+def test_lone_surrogate_on_the_lenient_path_and_in_a_str_input():
+    assert parse(b'{Name: "\\udfff",}').value == {"Name": "\ufffd"}
+    assert parse('{"Name": "x\udfff"}').value == {"Name": "x\ufffd"}

@@ -12,6 +12,7 @@ import pytest
 from facectl.protocol import lenient_json, responses
 from facectl.protocol.identity import DEFAULT_SN_PATTERN, SnRule, clean_text
 from facectl.protocol.limits import MAX_SN_BYTES, MAX_SYSTEM_RECORDS
+from facectl.protocol.numbers import as_int, as_uint
 from facectl.protocol.records import (
     DOOR,
     IDENTIFY,
@@ -158,9 +159,45 @@ def test_malformed_numeric_strings_are_record_errors(bad):
         identify_record(detail(RecordID=bad))
 
 
-def test_record_id_out_of_range_refused():
-    with pytest.raises(RecordError, match="range"):
-        identify_record(detail(RecordID=2**64))
+@pytest.mark.parametrize("big", [2**63, -(2**63) - 1, 2**64, 1e30, "99999999999999999999"])
+def test_record_id_beyond_64_bits_refused(big):
+    with pytest.raises(RecordError, match="RecordID is not a 64-bit integer"):
+        identify_record(detail(RecordID=big))
+
+
+def test_record_id_at_the_64_bit_limits_accepted():
+    assert identify_record(detail(RecordID=2**63 - 1)).record_id == 2**63 - 1
+    assert identify_record(detail(RecordID=str(-(2**63)))).record_id == -(2**63)
+
+
+@pytest.mark.parametrize("big", [2**64, -(2**64), 1e30])
+def test_optional_integer_beyond_64_bits_kept_as_unknown_with_a_warning(big):
+    # The store cannot bind it (SQLite INTEGER is 64-bit): NULL column, the value stays in the detail.
+    record = identify_record(detail(IsEntry=big, BodyTemp=big))
+    assert record.fields["is_entry"] is None and record.fields["body_temp"] is None
+    assert record.detail["IsEntry"] == big
+    assert any("IsEntry is not a 64-bit integer" in w for w in record.warnings)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (2**63 - 1, 2**63 - 1), (-(2**63), -(2**63)), (2**63, None), (-(2**63) - 1, None), (10**30, None),
+    (1e19, None), (7.0, 7), (" 42 ", 42), ("١٢٣", None), ("²", None), (float("nan"), None),
+    (float("inf"), None), (True, None), ([1], None),
+])
+def test_as_int_reads_64_bit_integers_only(value, expected):
+    assert as_int(value) == expected
+
+
+def test_as_uint_refuses_negative_and_beyond_64_bits():
+    assert (as_uint("5"), as_uint(-1), as_uint(2**64), as_uint(True)) == (5, None, None, None)
+
+
+def test_settings_summary_ignores_numbers_beyond_64_bits():
+    doc = {"HTTPClient_KeepaliveTime": 2**64, "TimeZone": "99999999999999999999999", "HTTPClient_ProtocolType": 200,
+           "PeopleStorageInfo": {"Person": {"Max": 10**30}}}
+    got = summary(doc)
+    assert (got["keepalive_interval"], got["timezone"], got["protocol_type"], got["person_capacity"]) == \
+        (None, None, 200, None)
 
 
 @pytest.mark.parametrize("bad", [None, [], "text", 5])

@@ -1,12 +1,30 @@
-"""`facectl quarantine`: what devices sent that could not be used, with the raw bytes."""
+"""`facectl quarantine`: what devices sent that could not be used, with the raw bytes, and replaying it."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+import sqlite3
 from pathlib import Path
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .common import console, db_option, fail, fmt_time, json_option, open_store, print_json, table
+from facectl.protocol.identity import DEFAULT_SN_PATTERN
+
+from .common import (
+    EXIT_FAILED,
+    console,
+    db_option,
+    err_console,
+    fail,
+    fmt_time,
+    json_option,
+    open_store,
+    print_json,
+    table,
+)
 
 
 @click.group()
@@ -14,30 +32,46 @@ def quarantine() -> None:
     """Inspect uploads the server kept but could not use.
 
     The device was told Success 1 so its queue moves on; the raw bytes are here.
+    Once the cause is fixed, `replay` runs them through the server again.
 
     \b
     Examples:
       facectl quarantine list
       facectl quarantine show 3 --body-to item3.bin
+      facectl quarantine replay --all --dry-run
     """
 
 
 @quarantine.command("list")
 @click.option("--sn", help="Only this device.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--all", "include_replayed", is_flag=True, help="Include items already replayed.")
 @db_option
 @json_option
-def list_items(sn: str | None, limit: int, db_path: str, as_json: bool) -> None:
-    """Quarantined uploads, newest first."""
+def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str, as_json: bool) -> None:
+    """Quarantined uploads, newest first.
+
+    Items a replay applied have left the quarantine; --all shows them too.
+
+    \b
+    Examples:
+      facectl quarantine list
+      facectl quarantine list --sn FC-8190H24052799
+      facectl quarantine list --all
+    """
     store = open_store(db_path)
-    rows = store.quarantine.list(sn, limit)
+    rows = store.quarantine.list(sn, limit, include_replayed)
     if as_json:
         print_json(rows)
     elif not rows:
         console.print("Quarantine is empty.")
     else:
-        console.print(table(None, ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason"], [
-            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"])
+        columns = ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason", "Replays"]
+        console.print(table(None, columns + (["Replayed"] if include_replayed else []), [
+            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
+             r["attempts"] or "",
+             *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
+               if include_replayed else []))
             for r in rows
         ]))
 
@@ -48,7 +82,12 @@ def list_items(sn: str | None, limit: int, db_path: str, as_json: bool) -> None:
 @db_option
 @json_option
 def show(item_id: int, body_to: str | None, db_path: str, as_json: bool) -> None:
-    """One item: why it was kept, its headers, and the start of its body."""
+    """One item: why it was kept, its headers, and the start of its body.
+
+    \b
+    Example:
+      facectl quarantine show 3 --body-to item3.bin
+    """
     store = open_store(db_path)
     item = store.quarantine.get(item_id)
     if item is None:
@@ -61,7 +100,88 @@ def show(item_id: int, body_to: str | None, db_path: str, as_json: bool) -> None
         print_json(item)
         return
     console.print(table(f"Quarantine item {item_id}", ["Field", "Value"],
-                        [(k, fmt_time(v) if k == "received_at" else v) for k, v in item.items()]))
+                        [(k, fmt_time(v) if k.endswith("_at") else v) for k, v in item.items()]))
     console.print(body[:2048].decode("utf-8", "replace"), markup=False, highlight=False)
     if body_to:
         console.print(f"raw body ({len(body)} bytes) written to {body_to}")
+
+
+@quarantine.command("replay")
+@click.argument("item_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="Every item still in quarantine, oldest first.")
+@click.option("--sn", help="With --all: only this device's items.")
+@click.option("--dry-run", is_flag=True, help="Run them and report, but write nothing.")
+@click.option("--sn-pattern", default=DEFAULT_SN_PATTERN, show_default=True, metavar="REGEX",
+              help="The serial rule the server runs with (`facectl serve --sn-pattern`).")
+@db_option
+@json_option
+def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run: bool, sn_pattern: str,
+           db_path: str, as_json: bool) -> None:
+    """Run quarantined requests again through the server's own code, once the cause is fixed.
+
+    Each item goes through exactly what a device request goes through (decode, device
+    identity, handler), in this process, while the server keeps running. Records are
+    stored once: an item whose records are already stored counts as "already stored".
+    An item that applies is marked replayed and leaves `quarantine list` (see --all);
+    one that fails again stays, with the new reason and its replay count.
+
+    The device must be approved now: a pending or blocked device's items fail again
+    until `facectl device approve SN`. Not replayed (skipped, kept as they are):
+    authorization requests, answered at the door when they arrived (deciding them
+    again would store a decision the door never made), and keepalives or other
+    requests that ask something at one moment (the device asks again by itself).
+
+    Exit code 1 when any item failed again.
+
+    \b
+    Examples:
+      facectl quarantine replay --all --dry-run
+      facectl quarantine replay 3 7
+      facectl quarantine replay --all --sn FC-8190H24052799 --json
+    """
+    from facectl.server import replay as replaying
+    from facectl.server.config import ServerConfig
+
+    if bool(item_ids) == replay_all:
+        fail("give item IDs or --all (`facectl quarantine list` shows them)", 2)
+    if sn and not replay_all:
+        fail("--sn selects among --all; with IDs, name the items", 2)
+    try:
+        re.compile(sn_pattern)
+    except re.error as exc:
+        fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
+    store = open_store(db_path)
+    if replay_all:
+        ids = store.quarantine.open_ids(sn)
+    else:
+        missing = [i for i in item_ids if store.quarantine.get(i) is None]
+        if missing:
+            fail(f"no quarantine item {', '.join(map(str, missing))}; `facectl quarantine list --all` shows them")
+        ids = list(dict.fromkeys(item_ids))
+    config = ServerConfig(db=db_path, sn_pattern=sn_pattern)
+    # The server code logs as it would in `facectl serve`; here each reason is in the table instead.
+    server_log = logging.getLogger("facectl.server")
+    quiet = logging.NullHandler()
+    server_log.addHandler(quiet)
+    progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                        transient=True, disable=as_json or len(ids) < 2)
+    try:
+        with progress:
+            task = progress.add_task("replaying", total=len(ids))
+            outcomes = asyncio.run(replaying.replay(store, ids, config, dry_run, lambda _: progress.advance(task)))
+    except sqlite3.Error as exc:
+        fail(f"database error while replaying: {exc} (items done so far are recorded)")
+    finally:
+        server_log.removeHandler(quiet)
+    counts = {result: sum(o.result == result for o in outcomes) for result in replaying.RESULTS}
+    if as_json:
+        print_json({"dry_run": dry_run, "summary": counts, "items": [o.as_dict() for o in outcomes]})
+    elif not outcomes:
+        console.print("Nothing to replay: the quarantine is empty." if not sn else f"Nothing to replay for {sn}.")
+    else:
+        console.print(table("Dry run: nothing written" if dry_run else None,
+                            ["ID", "SN", "Endpoint", "Result", "Detail"],
+                            [(o.id, o.sn or "?", o.endpoint, o.result, o.detail) for o in outcomes]))
+        console.print(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
+    if counts[replaying.FAILED]:
+        raise SystemExit(EXIT_FAILED)

@@ -6,6 +6,13 @@ duplicate keys (3.8). Devices retry a refused upload forever, so the server must
 read what they meant, while the inspector must still be able to say what was odd.
 `parse` therefore returns the value together with the list of quirks it had to
 forgive; strict JSON takes the fast path through the standard library.
+
+Decision: a lone surrogate escape (`"\\udfff"` without its partner) is valid JSON
+syntax but no Unicode text; Python would carry it as an unencodable str that fails
+much later, when the store or the answer encodes it, and the device would retry
+the same record forever. `parse` replaces each one with U+FFFD (as a UTF-8 decoder
+does with a broken byte) and reports the quirk, so every layer above only ever
+sees text that encodes, and the record is kept with the rest of its content.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ class ParsedJson:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Where a lone surrogate may be: a \\uD800-\\uDFFF escape, or one already in a str input.
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def parse(data: bytes | str) -> ParsedJson:
@@ -66,8 +77,14 @@ def parse(data: bytes | str) -> ParsedJson:
                 raise JsonError(f"invalid JSON at line {line} column {col}: {exc.msg}") from None
     except RecursionError:
         raise JsonError("JSON nested too deeply") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    # Nesting needs a bracket per level, so a text with few brackets (every keepalive) skips the walk.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if _MAYBE_SURROGATE.search(text):
+        replaced = [0]
+        value = _replace_surrogates(value, replaced)
+        if replaced[0]:
+            quirks.append(f"{replaced[0]} lone surrogate(s) replaced with U+FFFD")
     if duplicates:
         quirks.append("duplicate keys: " + ", ".join(duplicates))
     return ParsedJson(value, quirks, duplicates)
@@ -176,6 +193,24 @@ def _prev_significant(out: list[str]) -> str:
         if stripped:
             return stripped[-1]
     return ""
+
+
+def _replace_surrogates(value: Any, count: list[int]) -> Any:
+    """`value` with every lone surrogate in keys and strings replaced by U+FFFD; count[0] += how many.
+
+    Recursive: the depth was checked against MAX_JSON_DEPTH before this runs.
+    A surrogate pair is already one astral character after json.loads, so any
+    surrogate left is a lone one.
+    """
+    if isinstance(value, str):
+        fixed, n = _SURROGATE.subn(REPLACEMENT, value)
+        count[0] += n
+        return fixed
+    if isinstance(value, list):
+        return [_replace_surrogates(item, count) for item in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k, count): _replace_surrogates(v, count) for k, v in value.items()}
+    return value
 
 
 def _depth(value: Any) -> int:

@@ -73,7 +73,7 @@ def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:
         if wire in detail:
             value = as_int(detail[wire], allow_bool=True)
             if value is None and detail[wire] not in (None, ""):
-                record.warnings.append(f"{wire} is not an integer: {detail[wire]!r}")
+                record.warnings.append(f"{wire} is not a 64-bit integer: {detail[wire]!r:.80}")
             record.fields[column] = value
     return record
 
@@ -118,7 +118,5 @@ def _required_int(obj: dict[str, Any], key: str) -> int:
         raise RecordError(f"{key} is missing")
     value = as_int(obj[key], allow_bool=True)
     if value is None:
-        raise RecordError(f"{key} is not an integer: {obj[key]!r}")
-    if not -(2**63) <= value < 2**63:
-        raise RecordError(f"{key} is out of range: {value}")
+        raise RecordError(f"{key} is not a 64-bit integer: {obj[key]!r:.80}")
     return value

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .numbers import as_int
+
 READ_ONLY_SETTINGS: frozenset[str] = frozenset({
     "RunDays", "FormatCount", "WatchDogCount", "BootTime", "RelayStatus", "KeepOpenStatus",
     "DoorSensorStatus", "LockDoorStatus", "AlarmStatus", "PeopleStorageInfo",
@@ -34,18 +36,18 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
 
     def cap(kind: str) -> int | None:
         entry = storage.get(kind)
-        return _int(entry.get("Max")) if isinstance(entry, dict) else None
+        return as_int(entry.get("Max")) if isinstance(entry, dict) else None
 
     return {
         "firmware": _str(doc.get("FirmwareVerson")),
         "face_version": _str(doc.get("FaceVerson")),
         "fingerprint_version": _str(doc.get("FingerprintVerson")),
-        "keepalive_interval": _int(doc.get("HTTPClient_KeepaliveTime")),
-        "protocol_type": _int(doc.get("HTTPClient_ProtocolType")),
+        "keepalive_interval": as_int(doc.get("HTTPClient_KeepaliveTime")),
+        "protocol_type": as_int(doc.get("HTTPClient_ProtocolType")),
         "person_capacity": cap("Person"),
         "face_capacity": cap("Face"),
         "card_capacity": cap("Card"),
-        "timezone": _int(doc.get("TimeZone")),
+        "timezone": as_int(doc.get("TimeZone")),
         "device_name": _str(doc.get("DeviceName")),
     }
 
@@ -108,13 +110,6 @@ def downloadable(current: dict[str, Any], pending: dict[str, Any]) -> dict[str, 
     """The DownloadWorkSetting body: last upload with pending changes applied, minus read-only."""
     merged = {**current, **pending}
     return {k: v for k, v in merged.items() if k not in READ_ONLY_SETTINGS}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _str(value: Any) -> str | None:

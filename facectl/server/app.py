@@ -5,30 +5,48 @@ slash optional, errata 2.2); the dispatcher reads the raw body under a size
 limit, decodes it with the shared decoder, checks the device's identity
 (errata 5.2), and calls the endpoint's handler. No answer is ever a 500 or a
 traceback: a device cannot act on either, and a record upload must be told to
-retry rather than be silently lost.
+retry rather than be silently lost. The dispatcher (`Dispatcher`) works on bytes
+and headers, not on aiohttp's request, so `facectl quarantine replay` runs a kept
+request through the very same path (server/replay.py).
+
+How failures are answered (the one place this is decided):
+- a request that cannot be decoded, or that its handler fails on unexpectedly,
+  is kept in quarantine with its raw bytes when it is a record-like upload
+  (QUARANTINE_ON_ERROR) and acknowledged, because the device would retry the
+  same bytes forever and wedge its queue; an authorization request is kept and
+  denied (an unreadable request never opens a door);
+- a storage failure (disk full, read-only file, lock held too long) is a refusal
+  the device retries (Success 0, "... retry later"), never Success 1 for what was
+  not stored, with one ERROR line naming the cause for the operator;
+- any other unexpected error on other endpoints is logged with its traceback and
+  answered "server error; please retry later".
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from facectl import __version__
 from facectl.protocol import lenient_json, responses
-from facectl.protocol.decode import DecodeError, decode_request
+from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request
 from facectl.protocol.endpoints import ENDPOINTS, lookup, v1_endpoint
 from facectl.protocol.identity import SnRule, clean_text
 from facectl.protocol.limits import MAX_BODY_BYTES
 from facectl.store import Store
+from facectl.store.db import storage_problem, transaction
 from facectl.store.devices import APPROVED, BLOCKED
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .config import ServerConfig
+from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
-from .registry import HANDLERS, Context
+from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
 
 log = logging.getLogger("facectl.server")
 
@@ -36,19 +54,44 @@ STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", ServerConfig)
 SN_RULE = web.AppKey("sn_rule", SnRule)
 
-#: Endpoints whose unreadable bodies are quarantined and acknowledged (errata 5.1):
+#: Endpoints whose unusable bodies are quarantined and acknowledged (errata 5.1):
 #: a device retries these forever, so refusing them would wedge its queue.
 QUARANTINE_ON_ERROR = frozenset({"UploadIdentifyRecord", "UploadSystemRecord", "PushPeople",
                                  "RegisterIdentifyTicketResult", "UploadSnapshoot"})
+#: Quarantined too, but denied: the device shows the answer at the door and does not retry.
+AUTHORIZATION = "RequestAuthorization"
 #: Answers larger than this are gzip-compressed when the device accepts gzip (errata 3.4).
 COMPRESS_ABOVE = 1024
 
 
+class _MalformedHttpIsAWarning(logging.Filter):
+    """aiohttp logs a request it cannot even parse (raw non-ASCII bytes in the URL, broken
+    headers) at ERROR with a traceback, before any facectl code runs. That is the client's
+    fault, answered 400 by aiohttp: a warning line with the reason, so an ERROR in the log
+    still means the server is in trouble (disk full, a bug) and a scanner cannot fake one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and record.levelno >= logging.ERROR:
+            record.msg = f"{record.getMessage()}: malformed HTTP, answered 400: {exc.message!r:.200}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_malformed_http() -> None:
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedHttpIsAWarning) for f in logger.filters):
+        logger.addFilter(_MalformedHttpIsAWarning())
+
+
 def make_app(store: Store, config: ServerConfig) -> web.Application:
+    _quiet_malformed_http()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
     app[SN_RULE] = SnRule(config.sn_pattern)
+    app[DISPATCHER] = Dispatcher(store, config)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
     app.router.add_route("*", "/{tail:.*}", dispatch)
@@ -61,102 +104,169 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
+    """aiohttp's side: read the body (under the limit, only for an endpoint that takes one), hand
+    the bytes to the Dispatcher, and write its answer (gzip when the device accepts it)."""
     try:
-        return await _dispatch(request)
+        v1 = v1_endpoint(request.path)
+        if v1 is not None:
+            return await _answer_v1(request, v1)
+        body = b""
+        if request.method == "POST" and lookup(request.path) is not None:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _answer(request, responses.fail(f"body larger than {MAX_BODY_BYTES} bytes"), 413)
+        received = DeviceRequest(request.method, request.path, request.headers, body, request.remote,
+                                 request.scheme, request.host)
+        answer = await request.app[DISPATCHER].handle(received)
+        return _answer(request, answer.payload, answer.status)
     except web.HTTPException:
         raise
-    except sqlite3.Error as exc:
-        return _storage_failure(request, exc)
-    except Exception:  # the last line of defence: log it, never show it
+    except Exception as exc:  # the last line of defence: log it, never show it
+        problem = storage_problem(exc)
+        if problem is not None:
+            return _answer(request, _storage_failure(request.path, exc, problem))
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _answer(request, responses.fail("server error; please retry later"), 200)
 
 
-async def _dispatch(request: web.Request) -> web.StreamResponse:
-    v1 = v1_endpoint(request.path)
-    if v1 is not None:
-        return await _answer_v1(request, v1)
-    endpoint = lookup(request.path)
-    if endpoint is None:
-        return _answer(request, responses.fail(f"unknown endpoint {request.path}"), 404)
-    if request.method != "POST":
-        return _answer(request, responses.fail(f"{endpoint.path} takes POST"), 405)
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _answer(request, responses.fail(f"body larger than {MAX_BODY_BYTES} bytes"), 413)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the device is told: HTTP status and JSON payload."""
 
-    store, config = request.app[STORE], request.app[CONFIG]
-    remote = request.remote
-    try:
-        decoded = decode_request(endpoint, body, request.headers.get("Content-Type"),
-                                 request.headers.get("Content-Encoding"))
-    except DecodeError as exc:
-        return _undecodable(request, endpoint.name, body, exc)
-
-    refusal = _check_identity(request, decoded.sn, endpoint.name)
-    if refusal is not None:
-        return refusal
-
-    handler = HANDLERS.get(endpoint.name)
-    if handler is None:
-        return _answer(request, responses.fail(f"{endpoint.name} is not supported by this server"))
-    ctx = Context(request, store, config, decoded, body, remote)
-    try:
-        payload = await handler(ctx)
-    except sqlite3.Error as exc:
-        return _storage_failure(request, exc)
-    except Exception:
-        log.exception("%s from %s failed", endpoint.name, decoded.sn)
-        return _answer(request, responses.fail("server error; please retry later"))
-    return _answer(request, payload)
+    status: int
+    payload: dict[str, Any]
 
 
-def _storage_failure(request: web.Request, exc: sqlite3.Error) -> web.Response:
+class Dispatcher:
+    """The one path from a device request's bytes to its answer: catalog lookup, decode,
+    identity, handler, and the failure rules of the module docstring.
+
+    The server calls it for every request; `facectl quarantine replay` calls it in-process
+    for a kept request (server/replay.py), so no endpoint has a second implementation.
+    A replay passes `keep` (it decides what a re-quarantine means for the item it replays)
+    and `record_contact=False`: the identity rules apply as they do today (approved,
+    pending, blocked, SN pattern), but an old request does not make the device look
+    online, and an SN the server has never seen is refused, not created.
+    """
+
+    def __init__(self, store: Store, config: ServerConfig, keep: Keep | None = None,
+                 record_contact: bool = True) -> None:
+        self.store = store
+        self.config = config
+        self.sn_rule = SnRule(config.sn_pattern)
+        self.keep: Keep = keep or store.quarantine.add
+        self.record_contact = record_contact
+
+    async def handle(self, request: DeviceRequest) -> Answer:
+        try:
+            return await self._handle(request)
+        except Exception as exc:  # the last line of defence: log it, never show it
+            problem = storage_problem(exc)
+            if problem is not None:
+                return Answer(200, _storage_failure(request.path, exc, problem))
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            return Answer(200, responses.fail("server error; please retry later"))
+
+    async def _handle(self, request: DeviceRequest) -> Answer:
+        endpoint = lookup(request.path)
+        if endpoint is None:
+            return Answer(404, responses.fail(f"unknown endpoint {request.path}"))
+        if request.method != "POST":
+            return Answer(405, responses.fail(f"{endpoint.path} takes POST"))
+        body = request.body
+        try:
+            decoded = decode_request(endpoint, body, request.headers.get("Content-Type"),
+                                     request.headers.get("Content-Encoding"))
+        except DecodeError as exc:
+            return self._undecodable(request, endpoint.name, exc)
+        with transaction(self.store.db) if endpoint.name in ONE_TRANSACTION else nullcontext():
+            return await self._run(request, endpoint.name, decoded)
+
+    async def _run(self, request: DeviceRequest, name: str, decoded: DecodedRequest) -> Answer:
+        """Identity, then the endpoint's handler; every failure answered as the module docstring says."""
+        refusal = self._check_identity(request, decoded.sn, name)
+        if refusal is not None:
+            return refusal
+
+        handler = HANDLERS.get(name)
+        if handler is None:
+            return Answer(200, responses.fail(f"{name} is not supported by this server"))
+        ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep)
+        try:
+            payload = await handler(ctx)
+        except Exception as exc:
+            problem = storage_problem(exc)
+            if problem is not None:
+                return Answer(200, _storage_failure(request.path, exc, problem))
+            log.exception("%s from %s failed", name, decoded.sn)
+            if name in QUARANTINE_ON_ERROR or name == AUTHORIZATION:
+                reason = f"the server failed on it ({type(exc).__name__}: {exc!s:.200})"
+                return self._quarantine(request, name, decoded.sn or None, reason)
+            return Answer(200, responses.fail("server error; please retry later"))
+        return Answer(200, payload)
+
+    def _quarantine(self, request: DeviceRequest, endpoint: str, sn: str | None, reason: str,
+                    denial: str = MSG_UNREADABLE) -> Answer:
+        """Keep the raw request for the operator, and answer so the device moves on (module docstring).
+
+        An authorization is denied with `denial`: the decoder's reason when the request
+        could not be decoded (a firmware or integration fault the installer reads on the
+        screen; tests/test_server_limits_paths.py), else the short "Request not readable".
+        """
+        item = self.keep(sn, endpoint, reason, request.body, request.headers.get("Content-Type"),
+                         request.headers.get("Content-Encoding"), request.remote)
+        log.warning("quarantined %s from %s (item %d): %s", endpoint, sn or request.remote, item, reason)
+        if endpoint == AUTHORIZATION:
+            return Answer(200, {"Success": DENY, "Message": denial})
+        return Answer(200, {"Success": 1, "Message": f"kept for review: {reason}"})
+
+    def _check_identity(self, request: DeviceRequest, sn: str, endpoint: str) -> Answer | None:
+        """None when the device may proceed, else the refusal (errata 5.2, 6.1)."""
+        reason = self.sn_rule.check(sn)
+        if reason is not None:
+            log.warning("refused %s from %s: %s", endpoint, request.remote, reason)
+            return Answer(200, {"Success": responses.BAD_SN, "Message": responses.MSG_BAD_SN})
+        if self.record_contact:
+            contact = self.store.devices.contact(sn, request.remote, endpoint, self.config.open_enrollment)
+            if contact.created:
+                log.info("new device %s from %s: %s", sn, request.remote,
+                         "approved (open enrollment)" if contact.state == APPROVED
+                         else f"pending; approve with `facectl device approve {sn}`")
+            state = contact.state
+        else:
+            known = self.store.devices.get(sn)
+            state = known["state"] if known is not None else None
+        if state == APPROVED:
+            return None
+        if state == BLOCKED:
+            return Answer(200, {"Success": responses.BLOCKED, "Message": responses.MSG_BLOCKED})
+        return Answer(200, {"Success": responses.NOT_ACTIVATED, "Message": responses.MSG_NOT_ACTIVATED})
+
+    def _undecodable(self, request: DeviceRequest, endpoint: str, exc: DecodeError) -> Answer:
+        if exc.status == 413:
+            return Answer(413, responses.fail(exc.message))
+        if endpoint in QUARANTINE_ON_ERROR or endpoint == AUTHORIZATION:
+            sn = clean_text(exc.sn) if exc.sn else None
+            if sn:
+                refusal = self._check_identity(request, sn, endpoint)
+                if refusal is not None:
+                    return refusal
+            return self._quarantine(request, endpoint, sn, exc.message, exc.message)
+        return Answer(200, responses.fail(exc.message))
+
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+
+
+def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:
     """The database refused a write (disk full, read-only file, locked too long).
 
     The device is told to retry (never Success 1 for something not stored), and
-    the operator gets one log line that names the likely cause.
+    the operator gets one log line with SQLite's words and what they mean.
     """
-    log.error("database error on %s: %s (disk full, read-only database file, or another process "
-              "holding a long write lock?)", request.path, exc)
-    return _answer(request, responses.fail("server storage unavailable; please retry later"))
-
-
-def _check_identity(request: web.Request, sn: str, endpoint: str) -> web.Response | None:
-    """None when the device may proceed, else the refusal (errata 5.2, 6.1)."""
-    reason = request.app[SN_RULE].check(sn)
-    if reason is not None:
-        log.warning("refused %s from %s: %s", endpoint, request.remote, reason)
-        return _answer(request, {"Success": responses.BAD_SN, "Message": responses.MSG_BAD_SN})
-    store, config = request.app[STORE], request.app[CONFIG]
-    contact = store.devices.contact(sn, request.remote, endpoint, config.open_enrollment)
-    if contact.created:
-        log.info("new device %s from %s: %s", sn, request.remote,
-                 "approved (open enrollment)" if contact.state == APPROVED
-                 else f"pending; approve with `facectl device approve {sn}`")
-    if contact.state == APPROVED:
-        return None
-    if contact.state == BLOCKED:
-        return _answer(request, {"Success": responses.BLOCKED, "Message": responses.MSG_BLOCKED})
-    return _answer(request, {"Success": responses.NOT_ACTIVATED, "Message": responses.MSG_NOT_ACTIVATED})
-
-
-def _undecodable(request: web.Request, endpoint: str, body: bytes, exc: DecodeError) -> web.Response:
-    store = request.app[STORE]
-    if exc.status == 413:
-        return _answer(request, responses.fail(exc.message), 413)
-    if endpoint in QUARANTINE_ON_ERROR:
-        sn = clean_text(exc.sn) if exc.sn else None
-        if sn:
-            refusal = _check_identity(request, sn, endpoint)
-            if refusal is not None:
-                return refusal
-        item = store.quarantine.add(sn, endpoint, exc.message, body, request.headers.get("Content-Type"),
-                                    request.headers.get("Content-Encoding"), request.remote)
-        log.warning("quarantined %s from %s (item %d): %s", endpoint, sn or request.remote, item, exc.message)
-        return _answer(request, {"Success": 1, "Message": f"kept for review: {exc.message}"})
-    return _answer(request, responses.fail(exc.message))
+    log.error("database error on %s: %s: %s; devices are told to retry", path, exc, problem)
+    return responses.fail("server storage unavailable; please retry later")
 
 
 async def _answer_v1(request: web.Request, description: str) -> web.Response:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from .registry import DeviceRequest
 
 #: How long a handed-out URL stays valid: long enough for a 1000-person page
 #: on a slow device, short enough that a leaked URL soon stops working.
 DEFAULT_TTL_SECONDS = 3600
-
 
 
 def sign(secret: bytes, sha256: str, expires: int) -> str:
@@ -25,18 +26,23 @@ def sign(secret: bytes, sha256: str, expires: int) -> str:
 
 
 def verify(secret: bytes, sha256: str, expires: int, signature: str, at: float | None = None) -> bool:
-    if (at or time.time()) > expires:
+    """True while `signature` is this file's and this expiry's, and the expiry has not passed.
+
+    A signature is hex, so one with other characters is simply wrong (compared as
+    str, hmac.compare_digest would raise TypeError on non-ASCII text).
+    """
+    if (at or time.time()) > expires or not signature.isascii():
         return False
     return hmac.compare_digest(sign(secret, sha256, expires), signature)
 
 
-def base_url(request: web.Request, public_url: str | None) -> str:
+def base_url(request: DeviceRequest, public_url: str | None) -> str:
     if public_url:
         return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"
 
 
-def file_url(request: web.Request, public_url: str | None, secret: bytes, sha256: str,
+def file_url(request: DeviceRequest, public_url: str | None, secret: bytes, sha256: str,
              ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
     expires = int(time.time()) + ttl
     return f"{base_url(request, public_url)}/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"

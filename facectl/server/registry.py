@@ -1,16 +1,16 @@
 """Handler registry: each handler module registers itself for one catalog endpoint.
 
 The dispatcher looks endpoints up in the protocol catalog and calls what is
-registered here, so a route and its path are never written twice.
+registered here, so a route and its path are never written twice. Handlers see a
+`DeviceRequest` (bytes and headers), not aiohttp's request, so the same path runs
+for a request off the network and for one replayed from quarantine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
 
 from facectl.protocol.decode import DecodedRequest
 from facectl.protocol.endpoints import ENDPOINTS
@@ -22,15 +22,38 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class DeviceRequest:
+    """One device request as received: from aiohttp (server) or from a quarantine item (replay).
+
+    `headers` must look names up case-insensitively (aiohttp's and multidict's do);
+    `scheme` and `host` are what file URLs are built from without `--public-url`.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    remote: str | None
+    scheme: str = "http"
+    host: str = "localhost"
+
+
+#: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,
+#: remote address) -> item id. The server's is `store.quarantine.add`; a replay passes its own.
+Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None], int]
+
+
+@dataclass(slots=True)
 class Context:
     """Everything a handler may use for one device request."""
 
-    request: web.Request
+    request: DeviceRequest
     store: Store
     config: ServerConfig
     decoded: DecodedRequest
     body: bytes  # the raw body as received, for quarantine
     remote: str | None
+    keep: Keep
 
     @property
     def sn(self) -> str:
@@ -38,7 +61,7 @@ class Context:
 
     def quarantine(self, reason: str) -> dict[str, Any]:
         """Keep the raw request and acknowledge it so the device's queue moves on (errata 5.1)."""
-        self.store.quarantine.add(
+        self.keep(
             self.sn or None, self.decoded.endpoint.name, reason, self.body,
             self.request.headers.get("Content-Type"), self.request.headers.get("Content-Encoding"),
             self.remote,
@@ -48,14 +71,20 @@ class Context:
 
 Handler = Callable[[Context], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {}
+#: Endpoints whose contact update and handler run in one write transaction: handlers that
+#: only touch the database (never await the network) and run on every poll, where one
+#: commit instead of several is most of the cost (docs/benchmarks.md, keepalive).
+ONE_TRANSACTION: set[str] = set()
 
 
-def handles(endpoint_name: str) -> Callable[[Handler], Handler]:
+def handles(endpoint_name: str, *, one_transaction: bool = False) -> Callable[[Handler], Handler]:
     if endpoint_name not in ENDPOINTS:
         raise KeyError(f"{endpoint_name} is not in the protocol catalog")
 
     def register(func: Handler) -> Handler:
         HANDLERS[endpoint_name] = func
+        if one_transaction:
+            ONE_TRANSACTION.add(endpoint_name)
         return func
 
     return register

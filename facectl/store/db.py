@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import sqlite_utils
 
@@ -42,7 +42,16 @@ def connect(path: str) -> sqlite_utils.Database:
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so the work cannot deadlock."""
+    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so the work cannot deadlock.
+
+    On any failure, the COMMIT's included, the transaction is rolled back if it is
+    still open and the original error is raised. SQLite itself may already have
+    rolled back (SQLITE_FULL, SQLITE_IOERR do that), and a ROLLBACK then would fail
+    with "no transaction is active" and hide the real cause (a full disk) from
+    the log. A failed COMMIT must not leave the transaction open either: every
+    later `transaction()` on this connection would take itself for a nested one
+    and never commit.
+    """
     conn = db.conn
     if conn.in_transaction:
         yield
@@ -50,10 +59,39 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):  # the original error is the one worth reporting
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+#: SQLite result codes (by name prefix) that mean the database cannot be written
+#: right now, and what an operator should check. Anything else (a type SQLite
+#: cannot bind, a constraint, SQL that is wrong) is a bug, not the disk.
+_STORAGE_PROBLEMS = (
+    ("SQLITE_FULL", "the disk is full: free space on the database's file system"),
+    ("SQLITE_READONLY", "the database file or its directory is read-only"),
+    ("SQLITE_BUSY", f"another process held the write lock longer than {BUSY_TIMEOUT_MS} ms"),
+    ("SQLITE_LOCKED", "the database is locked by another connection"),
+    ("SQLITE_IOERR", "the disk reported an I/O error (failing disk, or a full or vanished file system)"),
+    ("SQLITE_CANTOPEN", "the database file cannot be opened (moved, deleted, or no permission)"),
+    ("SQLITE_PERM", "no permission to write the database file"),
+    ("SQLITE_CORRUPT", "the database file is damaged"),
+    ("SQLITE_NOTADB", "the database file is not a SQLite database"),
+)
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What is wrong with the database's storage, when `exc` is a storage condition; else None."""
+    name = getattr(exc, "sqlite_errorname", None) if isinstance(exc, sqlite3.Error) else None
+    if not name:
+        return None
+    for prefix, problem in _STORAGE_PROBLEMS:
+        if name.startswith(prefix):
+            return problem
+    return None
 
 
 def now() -> float:

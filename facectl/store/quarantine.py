@@ -3,16 +3,35 @@
 The device is told Success:1 so its upload queue moves on (errata 5.1); the
 operator sees the item with its reason and can export the bytes. Identical
 bodies from the same device are kept once, so a retry storm cannot fill the disk.
+
+Once the cause is fixed, `facectl quarantine replay` runs an item again through
+the server's own dispatcher (server/replay.py). An item that now applies is
+marked replayed (`replayed_at`, `replay_result`) and leaves the default list;
+one that fails again stays, with the new `reason`, the first one kept in
+`first_reason`, and `attempts` counting replays. The same bytes quarantined
+again after a replay (the device sent them once more and they failed) are an
+open item again, with the new reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from typing import Any
 
 import sqlite_utils
 
 from .db import now
+
+#: Columns added after the table was first created (CREATE TABLE IF NOT EXISTS keeps old tables).
+_REPLAY_COLUMNS = {
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "last_attempt_at": "REAL",
+    "first_reason": "TEXT",
+    "replayed_at": "REAL",
+    "replay_result": "TEXT",
+}
+_OPEN = "replayed_at IS NULL"
 
 
 class Quarantine:
@@ -36,6 +55,14 @@ class Quarantine:
                 UNIQUE (sn, sha256)
             );
         """)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(quarantine)")}
+        for name, decl in _REPLAY_COLUMNS.items():
+            if name not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as exc:  # the server and the CLI opened it at once
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def add(self, sn: str | None, endpoint: str, reason: str, body: bytes,
             content_type: str | None = None, content_encoding: str | None = None,
@@ -45,23 +72,51 @@ class Quarantine:
         row = self.db.execute(
             "INSERT INTO quarantine (sn, endpoint, reason, content_type, content_encoding, remote_addr, "
             "received_at, sha256, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (sn, sha256) DO UPDATE SET received_at = excluded.received_at RETURNING id",
+            "ON CONFLICT (sn, sha256) DO UPDATE SET received_at = excluded.received_at, "
+            "reason = CASE WHEN replayed_at IS NULL THEN reason ELSE excluded.reason END, "
+            "replay_result = NULL, replayed_at = NULL RETURNING id",
             [sn, endpoint, reason, content_type, content_encoding, remote_addr, now(), sha, len(body), body],
         ).fetchone()
         return row[0]
 
-    def list(self, sn: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list(self, sn: str | None = None, limit: int = 100, include_replayed: bool = False) -> list[dict[str, Any]]:
+        """Newest first; open items only unless `include_replayed`."""
         sql = ("SELECT id, sn, endpoint, reason, content_type, content_encoding, remote_addr, "
-               "received_at, size FROM quarantine")
-        args: list[Any] = []
-        if sn:
-            sql += " WHERE sn = ?"
-            args.append(sn)
-        return list(self.db.query(sql + " ORDER BY id DESC LIMIT ?", [*args, limit]))
+               "received_at, size, attempts, last_attempt_at, replayed_at, replay_result FROM quarantine")
+        where, args = self._where(sn, include_replayed)
+        return list(self.db.query(f"{sql}{where} ORDER BY id DESC LIMIT ?", [*args, limit]))
+
+    def open_ids(self, sn: str | None = None) -> list[int]:
+        """Every open item, oldest first (the order a device sent them in)."""
+        where, args = self._where(sn, False)
+        return [r[0] for r in self.db.execute(f"SELECT id FROM quarantine{where} ORDER BY id", args)]
 
     def get(self, item_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM quarantine WHERE id = ?", [item_id]))
         return rows[0] if rows else None
 
-    def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    def count(self, include_replayed: bool = False) -> int:
+        """Items still in quarantine (replayed ones have left it)."""
+        where = "" if include_replayed else f" WHERE {_OPEN}"
+        return self.db.execute(f"SELECT count(*) FROM quarantine{where}").fetchone()[0]
+
+    def mark_replayed(self, item_id: int, result: str) -> None:
+        """The item now applied (`result`: what the replay did); it leaves the default list."""
+        t = now()
+        self.db.execute(
+            "UPDATE quarantine SET attempts = attempts + 1, last_attempt_at = ?, replayed_at = ?, "
+            "replay_result = ? WHERE id = ?", [t, t, result, item_id])
+
+    def mark_failed(self, item_id: int, reason: str) -> None:
+        """A replay failed again: the item stays open with the new reason; the first is kept."""
+        self.db.execute(
+            "UPDATE quarantine SET attempts = attempts + 1, last_attempt_at = ?, "
+            "first_reason = COALESCE(first_reason, reason), reason = ? WHERE id = ?", [now(), reason, item_id])
+
+    @staticmethod
+    def _where(sn: str | None, include_replayed: bool) -> tuple[str, list[Any]]:
+        clauses, args = [] if include_replayed else [_OPEN], []
+        if sn:
+            clauses.append("sn = ?")
+            args.append(sn)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args

@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from facectl.protocol import responses
 from facectl.protocol.codes import parse_alarms
+from facectl.protocol.endpoints import ENDPOINTS
 from facectl.protocol.limits import MAX_PHOTO_BYTES
+from facectl.protocol.numbers import as_int
 
 from ..registry import Context, handles
 
+log = logging.getLogger("facectl.server")
 
-@handles("Keepalive")
+
+#: The keepalive's door-state fields the catalog types as integers.
+_DOOR_STATE_FIELDS = tuple(f.name for f in ENDPOINTS["Keepalive"].request if f.type == "int")
+
+
+@handles("Keepalive", one_transaction=True)
 async def keepalive(ctx: Context) -> dict[str, Any]:
-    """Record the door state; answer Success:1 with the flags that apply (errata 1.1, 6.1)."""
+    """Record the door state; answer Success:1 with the flags that apply (errata 1.1, 6.1).
+
+    Decision: a door-state field that is not an integer (a list, an object, a
+    word) is the device's mistake, not a reason to withhold the flags: it is
+    stored as unknown (NULL) and logged, and the keepalive is answered as usual.
+    """
     doc = ctx.decoded.document
-    status = {key: doc.get(key) for key in
-              ("RelayStatus", "KeepOpenStatus", "DoorSensorStatus", "LockDoorStatus")}
-    status["AlarmStatus"] = ",".join(parse_alarms(doc.get("AlarmStatus") or ""))
+    status: dict[str, Any] = {}
+    unreadable = []
+    for name in _DOOR_STATE_FIELDS:
+        status[name] = as_int(doc.get(name), allow_bool=True)
+        if status[name] is None and doc.get(name) not in (None, ""):
+            unreadable.append(f"{name}={doc.get(name)!r:.40}")
+    if unreadable:
+        log.warning("keepalive from %s: door state not an integer, stored as unknown: %s",
+                    ctx.sn, ", ".join(unreadable))
+    status["AlarmStatus"] = ",".join(parse_alarms(doc.get("AlarmStatus")))
     ctx.store.devices.record_status(ctx.sn, status)
     return responses.ok(**ctx.store.work.flags(ctx.sn))
 
