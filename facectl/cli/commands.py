@@ -194,7 +194,13 @@ def _row_view(row: dict[str, Any]) -> dict[str, Any]:
 @db_option
 @json_option
 def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, as_json: bool) -> None:
-    """Newest first: what was asked, its state, and when it was queued, sent or finished."""
+    """Newest first: what was asked, its state, and when it was queued, sent or finished.
+
+    \b
+    Examples:
+      facectl commands list --state queued
+      facectl commands list --sn FC-8190H24052799 --limit 10
+    """
     store = open_store(db_path)
     rows = [_row_view(r) for r in store.commands.list(sn=sn, state=state, limit=limit)]
     if as_json:
@@ -217,7 +223,12 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
 @db_option
 @json_option
 def show_command(command_id: int, db_path: str, as_json: bool) -> None:
-    """One command with the device calls that answered it (snapshot, enrolment result, people)."""
+    """One command with the device calls that answered it (snapshot, enrolment result, people).
+
+    \b
+    Example:
+      facectl commands show 42
+    """
     store = open_store(db_path)
     store.commands.expire_due()
     row = store.commands.get(command_id)
@@ -247,7 +258,12 @@ def show_command(command_id: int, db_path: str, as_json: bool) -> None:
 @click.argument("command_ids", nargs=-1, required=True, type=int, metavar="ID...")
 @db_option
 def cancel_command(command_ids: tuple[int, ...], db_path: str) -> None:
-    """Cancel queued commands; a command already sent cannot be called back."""
+    """Cancel queued commands; a command already sent cannot be called back.
+
+    \b
+    Example:
+      facectl commands cancel 42 43
+    """
     store = open_store(db_path)
     problems = []
     for command_id in command_ids:
@@ -259,7 +275,7 @@ def cancel_command(command_ids: tuple[int, ...], db_path: str) -> None:
         else:
             problems.append(f"#{command_id} is {state}, not queued: it cannot be cancelled")
     if problems:
-        fail("; ".join(problems))
+        fail("; ".join(problems) + "; `facectl commands list --state queued` shows what can be cancelled")
 
 
 # --- `facectl people push` (registered on the people group, issue 3) ----------------------
@@ -273,6 +289,11 @@ def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, db_path:
     """Ask a device to upload people: these USER_IDs (QueryPeople), or everyone it holds (PushAllPeople).
 
     The device answers with PushPeople calls, which are linked to this command.
+
+    \b
+    Examples:
+      facectl people push FC-8190H24052799 1001 1002
+      facectl people push FC-8190H24052799
     """
     store = open_store(db_path)
     if user_ids:

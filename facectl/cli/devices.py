@@ -71,7 +71,14 @@ def _protocol_note(row: dict[str, Any]) -> str:
 @db_option
 @json_option
 def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
-    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work."""
+    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work.
+
+    \b
+    Examples:
+      facectl device list
+      facectl device list --state pending
+      facectl device list --json > devices.json
+    """
     store = open_store(db_path)
     rows = store.devices.list(state)
     for row in rows:
@@ -96,7 +103,12 @@ def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
 @db_option
 @json_option
 def show(sn: str, db_path: str, as_json: bool) -> None:
-    """Everything known about one device, its settings included."""
+    """Everything known about one device, its settings included.
+
+    \b
+    Example:
+      facectl device show FC-8190H24052799
+    """
     store = open_store(db_path)
     row = _require(store, sn)
     info = {
@@ -132,7 +144,7 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
 
 
 def _state_command(name: str, state: str, help_text: str) -> click.Command:
-    @click.command(name, help=help_text)
+    @click.command(name, help=f"{help_text}\n\n\b\nExample:\n  facectl device {name} FC-8190H24052799")
     @click.argument("sns", nargs=-1, required=True, metavar="SN...")
     @db_option
     def command(sns: tuple[str, ...], db_path: str) -> None:
@@ -157,7 +169,12 @@ device.add_command(_state_command(
 @click.argument("sns", nargs=-1, required=True, metavar="SN...")
 @db_option
 def add(sns: tuple[str, ...], db_path: str) -> None:
-    """Register and approve devices before they first connect (e.g. from an install sheet)."""
+    """Register and approve devices before they first connect (e.g. from an install sheet).
+
+    \b
+    Example:
+      facectl device add FC-8190H24052799 FC-8190H25061293
+    """
     from facectl.protocol.identity import SnRule
 
     store = open_store(db_path, must_exist=False)
@@ -173,7 +190,12 @@ def add(sns: tuple[str, ...], db_path: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @db_option
 def forget(sn: str, yes: bool, db_path: str) -> None:
-    """Remove a device and its settings; its records stay. If it calls again it is pending."""
+    """Remove a device and its settings; its records stay. If it calls again it is pending.
+
+    \b
+    Example:
+      facectl device forget FC-8190H24052799 --yes
+    """
     store = open_store(db_path)
     _require(store, sn)
     if not yes:
@@ -188,7 +210,13 @@ def forget(sn: str, yes: bool, db_path: str) -> None:
 @db_option
 @json_option
 def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
-    """Settings the device last uploaded (all, or the KEYS named)."""
+    """Settings the device last uploaded (all, or the KEYS named).
+
+    \b
+    Examples:
+      facectl device get FC-8190H24052799
+      facectl device get FC-8190H24052799 Volume DeviceName
+    """
     store = open_store(db_path)
     _require(store, sn)
     doc = store.settings.document(sn)
@@ -248,7 +276,12 @@ def set_(sn: str, assignments: tuple[str, ...], db_path: str) -> None:
 @click.argument("sn")
 @db_option
 def refresh(sn: str, db_path: str) -> None:
-    """Ask the device to upload its settings at its next keepalive."""
+    """Ask the device to upload its settings at its next keepalive.
+
+    \b
+    Example:
+      facectl device refresh FC-8190H24052799
+    """
     store = open_store(db_path)
     _require(store, sn)
     store.devices.request_settings(sn)

@@ -44,7 +44,8 @@ def door() -> None:
 
 
 def _door_command(action: str) -> click.Command:
-    @click.command(action, help=_DOOR_HELP[action] + " Expires after 60 s by default.")
+    @click.command(action, help=_DOOR_HELP[action] + " Expires after 60 s by default."
+                   f"\n\n\b\nExample:\n  facectl door {action} FC-8190H24052799 --wait")
     @click.argument("sns", nargs=-1, required=True, metavar="SN...")
     @ttl_option("60s")
     @wait_option
@@ -76,7 +77,12 @@ def alarm() -> None:
 @wait_option
 @db_option
 def clear(sns: tuple[str, ...], ttl: float | None, wait: bool, db_path: str) -> None:
-    """Stop every alarm going off at the device, which records it (Closealarm)."""
+    """Stop every alarm going off at the device, which records it (Closealarm).
+
+    \b
+    Example:
+      facectl alarm clear FC-8190H24052799 --wait
+    """
     queue_and_report(open_store(db_path), sns, rules.CLOSEALARM, 1, ttl, wait)
 
 
@@ -93,7 +99,8 @@ def elevator() -> None:
 
 def _elevator_command(action: str) -> click.Command:
     @click.command(action, help=_ELEVATOR_HELP[action] + " PORTS: 1-64, as 1,2,3 or 1 2 3. "
-                   "Expires after 60 s by default.")
+                   "Expires after 60 s by default."
+                   f"\n\n\b\nExample:\n  facectl elevator {action} FC-8190H24052799 3,5")
     @click.argument("sn")
     @click.argument("ports", nargs=-1, required=True)
     @ttl_option("60s")

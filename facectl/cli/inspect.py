@@ -39,8 +39,10 @@ def inspect(files: tuple[str, ...], sns: tuple[str, ...], endpoints: tuple[str, 
     """Decode device traffic in mitmproxy capture FILES (.flows, or HAR).
 
     \b
+    Examples:
+      facectl inspect examples/capture.flows --summary
+      facectl inspect site.flows --sn FC-8190H24052799 --lint-only
     Capture with:  mitmdump --mode reverse:http://SERVER:PORT -p 9003 -w site.flows
-    Try it with:   facectl inspect examples/capture.flows --summary
 
     Only device traffic is shown: HTTPv2 endpoints, HTTPv1 paths and the
     downloads of files the server handed out.

@@ -7,6 +7,7 @@ import click
 from facectl import __version__
 from facectl.cli import (
     commands,
+    demo,
     device_commands,  # noqa: F401  (adds restart, snapshot, enroll, … to the `device` group)
     devices,
     door,
@@ -26,10 +27,11 @@ def cli() -> None:
     """Run and manage FCARD HTTPv2 face-recognition access terminals.
 
     \b
-    Start here:
+    Examples (start here):
       facectl serve                      # devices connect to this server
       facectl device list                # see who connected; approve them
       facectl device approve FC-8190H24052799
+      facectl demo                       # no hardware? see it all move
 
     Every command reads the same SQLite database: --db PATH, else $FACECTL_DB,
     else ./facectl.db. Commands queue work; devices pick it up when they poll.
@@ -47,6 +49,7 @@ for command in (
     records.records,
     quarantine.quarantine,
     watch.watch,
+    demo.demo,
     inspect.inspect,
     sim.sim,
 ):

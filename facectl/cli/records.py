@@ -67,7 +67,14 @@ def _event(row: dict[str, Any]) -> str:
 @db_option
 def list_records(sn: str | None, user: str | None, since: str | None, until: str | None, kind: str | None,
                  limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
-    """Newest first, event types by name, times in the local time zone."""
+    """Newest first, event types by name, times in the local time zone.
+
+    \b
+    Examples:
+      facectl records list --limit 20
+      facectl records list --sn FC-8190H24052799 --since 2026-11-01 --kind identify
+      facectl records list --kind auth --csv > decisions.csv
+    """
     store = open_store(db_path)
     rows = store.records.list(sn=sn, user=user, kind=kind, since=_timestamp(since, "--since"),
                               until=_timestamp(until, "--until"), limit=limit)
@@ -96,7 +103,12 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
               help="File to write the JPEG to.")
 @db_option
 def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
-    """Save the photo of an identify record."""
+    """Save the photo of an identify record.
+
+    \b
+    Example:
+      facectl records photo FC-8190H24052799 120 -o face.jpg
+    """
     store = open_store(db_path)
     row = store.records.get(sn, record_id)
     if row is None:
