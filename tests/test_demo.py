@@ -34,8 +34,9 @@ def run_demo(*args: str, timeout: float = GUARD_SECONDS) -> subprocess.Completed
 
 
 def test_demo_shows_devices_online_people_delivered_and_records(tmp_path: Path) -> None:
+    """--until-settled ends the run as soon as everything below has happened (--duration is the bound)."""
     db = tmp_path / "demo.db"
-    result = run_demo("--duration", "10", "--devices", "2", "--people", "5", "--db", str(db))
+    result = run_demo("--until-settled", "--duration", "60", "--devices", "2", "--people", "5", "--db", str(db))
     out = result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in out + result.stderr
@@ -110,13 +111,14 @@ def test_the_dashboard_moves_frame_by_frame(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(DemoRun, "frame", recorded)
     monkeypatch.setattr(demo_module, "console", Console(file=io.StringIO(), width=220))
     db = str(tmp_path / "demo.db")
-    run = asyncio.run(demo_module._run(db, 2, 3, 9.0, 0))  # noqa: SLF001
+    run = asyncio.run(demo_module._run(db, 2, 3, 60.0, 0, until_settled=True))  # noqa: SLF001
+    assert run.settled()  # it stopped because everything happened, not because 60 s passed
     run.store.close()
 
     def row(text: str, sn: str) -> str:
         return next((line for line in text.splitlines() if sn in line and "approved" in line), "")
 
-    assert len(frames) >= 10
+    assert len(frames) >= 4
     assert "0 devices" in frames[0]  # before the devices' first keepalive
     # The frame drawn right after the demo queued its work shows it pending on the first device.
     queued = next(i for i, f in enumerate(frames) if "door open on" in f)
@@ -139,6 +141,14 @@ def test_demo_people_come_from_the_examples_then_are_generated(tmp_path: Path) -
     assert [p.user_id for p in demo_people(2)] == [1001, 1002]
     assert [p.user_id for p in demo_people(2, examples=tmp_path)] == [GENERATED_FIRST_ID, GENERATED_FIRST_ID + 1]
     assert demo_people(0) == []
+
+
+def test_until_settled_fails_when_the_duration_passes_first(tmp_path: Path) -> None:
+    """The demo acts only after a few seconds, so one second cannot settle: exit 1, with the reason."""
+    result = run_demo("--until-settled", "--duration", "1", "--devices", "1", "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("error: stopped before everything settled") and "--duration" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:

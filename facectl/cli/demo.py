@@ -62,6 +62,7 @@ Examples:
   facectl demo
   facectl demo --devices 5 --people 50
   facectl demo --duration 30 --db demo.db
+  facectl demo --until-settled --duration 60     # smoke test: exit 0 once it all worked
 """
 
 
@@ -145,6 +146,14 @@ class DemoRun:
         return sum(1 for s in self.store.people.status()
                    if s["sn"] in self.sns and s["wanted"] >= self.people and s["delivered"] == s["wanted"])
 
+    def settled(self) -> bool:
+        """Everything the demo shows has happened: every device online, holding every person,
+        its door command and rename carried out, and records from it stored."""
+        online = {d["sn"] for d in self.store.devices.list() if d["online"]}
+        return (online >= set(self.sns) and self.delivered() == len(self.sns) and self.acted == set(self.sns)
+                and all(self.state(a) in ("delivered", "applied") for a in self.actions)
+                and all(self.store.records.count(sn) > 0 for sn in self.sns))
+
     def panel(self) -> Table:
         t = Table(title="What the demo did", expand=True, header_style="bold", show_header=False)
         t.add_column("what", overflow="fold")
@@ -178,7 +187,8 @@ def _feed_size(devices: int) -> int:
     return max(3, min(15, height - devices - 22))
 
 
-async def _run(db_path: str, devices: int, people: int, duration: float | None, port: int) -> DemoRun:
+async def _run(db_path: str, devices: int, people: int, duration: float | None, port: int,
+               until_settled: bool) -> DemoRun:
     from facectl.server.config import ServerConfig
     from facectl.server.run import start
     from facectl.sim.config import SimConfig
@@ -231,6 +241,8 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
                     pass
                 run.act()
                 live.update(run.frame(feed), refresh=True)
+                if until_settled and run.settled():
+                    break
         if not console.is_terminal:  # Live ends its last frame with a newline on terminals only
             console.line()
     finally:
@@ -257,7 +269,12 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
               help="A new database file (default: facectl.db in a new temporary directory).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Server port on 127.0.0.1 (0: any free port).")
-def demo(devices: int, people: int, duration: float | None, db_path: str | None, port: int) -> None:
+@click.option("--until-settled", is_flag=True,
+              help="Stop as soon as every device is online, holds every person, has carried out the door "
+                   "command and the rename, and has sent records; exit 1 if --duration passes first "
+                   "(a smoke test of an installation).")
+def demo(devices: int, people: int, duration: float | None, db_path: str | None, port: int,
+         until_settled: bool) -> None:
     """See the whole system move: a server, simulated devices, people, and the live dashboard.
 
     Starts the server on 127.0.0.1 with open enrollment, boots the simulated
@@ -274,7 +291,7 @@ def demo(devices: int, people: int, duration: float | None, db_path: str | None,
     from facectl.store import StoreError
 
     try:
-        run = asyncio.run(_run(db_path, devices, people, duration, port))
+        run = asyncio.run(_run(db_path, devices, people, duration, port, until_settled))
     except StoreError as exc:
         fail(f"cannot open database {db_path}: {exc}; pass another --db or leave it out")
     except people_rules.PersonError as exc:
@@ -283,6 +300,7 @@ def demo(devices: int, people: int, duration: float | None, db_path: str | None,
         fail(f"interrupted; the data so far is in {db_path}")
     for line in run.summary():
         console.print(line, highlight=False, soft_wrap=True)
+    settled = run.settled()
     run.store.close()
     console.print(f"The demo's data is in {db_path}. Keep exploring:", highlight=False, soft_wrap=True)
     for line in (f"facectl device list --db {db_path}",
@@ -292,3 +310,5 @@ def demo(devices: int, people: int, duration: float | None, db_path: str | None,
                  f"facectl serve --db {db_path} --open-enrollment   # and, in another terminal:",
                  "facectl sim --server http://127.0.0.1:8080 --devices 3 --interval 2 --duration 600"):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
+    if until_settled and not settled:
+        fail("stopped before everything settled: the lines above say what is missing; try a longer --duration", 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,21 +63,23 @@ def parse(data: bytes | str) -> ParsedJson:
     if not text.strip():
         raise JsonError("body is empty")
     duplicates: list[str] = []
-    hook = _pairs_hook(duplicates)
+    token = _DUPLICATES.set(duplicates)
     try:
         try:
-            value = json.loads(text, object_pairs_hook=hook)
+            value = _DECODER.decode(text)
         except json.JSONDecodeError:
             duplicates.clear()
             cleaned, fixes, shifts = _clean(text)
             quirks.extend(fixes)
             try:
-                value = json.loads(cleaned, object_pairs_hook=hook)
+                value = _DECODER.decode(cleaned)
             except json.JSONDecodeError as exc:
                 line, col = _position(text, exc.pos + _shift_at(shifts, exc.pos))
                 raise JsonError(f"invalid JSON at line {line} column {col}: {exc.msg}") from None
     except RecursionError:
         raise JsonError("JSON nested too deeply") from None
+    finally:
+        _DUPLICATES.reset(token)
     # Nesting needs a bracket per level, so a text with few brackets (every keepalive) skips the walk.
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
@@ -90,16 +93,23 @@ def parse(data: bytes | str) -> ParsedJson:
     return ParsedJson(value, quirks, duplicates)
 
 
-def _pairs_hook(duplicates: list[str]):
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Last wins, as standard JSON parsers do (errata 3.8); repeated keys are noted for the caller."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicates = _DUPLICATES.get()
+        for key, _ in pairs:
+            if key in seen:
                 duplicates.append(key)
-            obj[key] = value  # last wins, as standard JSON parsers do (errata 3.8)
-        return obj
+            seen.add(key)
+    return obj
 
-    return hook
+
+#: The duplicate keys of the parse under way (per thread and per task), so that one decoder,
+#: built once, serves every parse: building a JSONDecoder costs as much as parsing a keepalive.
+_DUPLICATES: ContextVar[list[str]] = ContextVar("duplicate_keys")
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook)
 
 
 def _clean(text: str) -> tuple[str, list[str], list[tuple[int, int]]]:
