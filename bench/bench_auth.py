@@ -166,15 +166,13 @@ def summary(latencies: list[float], outcomes: dict[int, int], elapsed: float) ->
 def decision_only(db: str, sn: str, people: int, count: int = 3000) -> dict:
     """The decision without HTTP: find the person, read the device settings, apply the rules."""
     from facectl.server.handlers.authorization import evaluate
-    from facectl.store.commands import PeopleLookup
-
     store = Store(db)
-    lookup, rng, times = PeopleLookup(store.db), random.Random(7), []
+    rng, times = random.Random(7), []
     for i in range(count):
         uid = rng.randint(1, people)
         ident = [(str(uid), "", ""), ("", str(1_000_000 + uid), ""), ("", "", f"QR{uid:08d}")][i % 3]
         t = time.perf_counter()
-        matches, by = lookup.find(*ident)
+        matches, by = store.people.find_by_credential(*ident)
         evaluate(matches, by, "", store.settings.document(sn), time.time())
         times.append((time.perf_counter() - t) * 1000)
     store.close()
