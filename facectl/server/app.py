@@ -20,6 +20,13 @@ How failures are answered (the one place this is decided):
   not stored, with one ERROR line naming the cause for the operator;
 - any other unexpected error on other endpoints is logged with its traceback and
   answered "server error; please retry later".
+
+Record uploads pass the record gate (server/gate.py) on the way in, after their body
+is read: a few are stored at a time, so keepalives are answered between them when a
+fleet flushes its backlogs, and when too many wait, or one waited too long, the device
+is told Success 0 "server busy; retry later" and the record is not stored (it pauses
+10 s and sends it again). The gate belongs to the server, not to the Dispatcher: a
+`quarantine replay` runs one request at a time and has no one to be fair to.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from facectl import __version__
 from facectl.protocol import lenient_json, responses
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request
+from facectl.protocol.device_rules import is_record_upload
 from facectl.protocol.endpoints import ENDPOINTS, lookup, v1_endpoint
 from facectl.protocol.identity import SnRule, clean_text
 from facectl.protocol.limits import MAX_BODY_BYTES
@@ -44,6 +52,7 @@ from facectl.store.devices import APPROVED, BLOCKED
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .config import ServerConfig
+from .gate import RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
@@ -92,6 +101,7 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[SN_RULE] = SnRule(config.sn_pattern)
     app[DISPATCHER] = Dispatcher(store, config)
+    app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
     app.router.add_route("*", "/{tail:.*}", dispatch)
@@ -111,14 +121,24 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if v1 is not None:
             return await _answer_v1(request, v1)
         body = b""
-        if request.method == "POST" and lookup(request.path) is not None:
+        endpoint = lookup(request.path)
+        if request.method == "POST" and endpoint is not None:
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 return _answer(request, responses.fail(f"body larger than {MAX_BODY_BYTES} bytes"), 413)
         received = DeviceRequest(request.method, request.path, request.headers, body, request.remote,
                                  request.scheme, request.host)
-        answer = await request.app[DISPATCHER].handle(received)
+        if request.method != "POST" or endpoint is None or not is_record_upload(endpoint):
+            answer = await request.app[DISPATCHER].handle(received)
+            return _answer(request, answer.payload, answer.status)
+        gate = request.app[GATE]
+        if not await gate.admit():
+            return _answer(request, gate.busy())
+        try:
+            answer = await request.app[DISPATCHER].handle(received)
+        finally:
+            gate.release()
         return _answer(request, answer.payload, answer.status)
     except web.HTTPException:
         raise
@@ -257,6 +277,7 @@ class Dispatcher:
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+GATE = web.AppKey("record_gate", RecordGate)
 
 
 def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
+from facectl.protocol.limits import RECORD_TIMEOUT_SECONDS
 
 
 @dataclass(slots=True)
@@ -28,3 +29,13 @@ class ServerConfig:
     #: Automatic retries of a person whose delivery failed for a passing cause (a photo the device
     #: could not download); 0 keeps errata 5.3: a failure waits for a change or `people sync`.
     retry_failed: int = 0
+    #: Seconds requests in flight get to finish when the server stops (SIGTERM, Ctrl-C); systemd's
+    #: own stop timeout (90 s by default) is well above it.
+    shutdown_grace: float = 5.0
+    #: The record gate (server/gate.py): record uploads stored per turn of the event loop (the
+    #: others wait while keepalives go first), how many may wait, and how long one may wait (s)
+    #: before the device is told "server busy; retry later" (Success 0). The wait stays well under
+    #: the device's 30 s timeout, so the device hears the answer and pauses 10 s instead.
+    record_slots: int = 4
+    record_queue: int = 500
+    record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0

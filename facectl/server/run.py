@@ -5,11 +5,22 @@ Devices keep one HTTP/1.1 connection open while they work through their flags
 fleet reconnecting after an outage arrives at once, so the listen backlog is
 large. Bodies are read raw (auto_decompress off) so that whole-body gzip is
 inflated by the project's bounded inflater, the same one the inspector uses.
+
+Stopping: SIGTERM (what systemd sends) is handled like Ctrl-C: stop listening, close
+idle keep-alive connections, give requests in flight `config.shutdown_grace` seconds
+to finish (a record upload waiting at the record gate is stored and answered), close
+the database (the last connection checkpoints the WAL into the main file), log one
+line, exit 0. A request whose body is still arriving when the stop begins gets no
+answer (aiohttp stops reading a closing connection), so nothing unanswered was stored
+and the device sends it again. A second signal during the grace kills the process at
+once, as the operator asked twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import socket
 import ssl
 from collections.abc import Callable
@@ -19,8 +30,10 @@ from aiohttp import web
 from facectl.protocol.limits import KEEPALIVE_TIMEOUT_SECONDS
 from facectl.store import Store
 
-from .app import make_app
+from .app import STORE, make_app
 from .config import ServerConfig
+
+log = logging.getLogger("facectl.server")
 
 BACKLOG = 4096
 
@@ -41,6 +54,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
+        shutdown_timeout=config.shutdown_grace,
     )
     await runner.setup()
     ssl_ctx = tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
@@ -71,15 +85,31 @@ def device_urls(config: ServerConfig, port: int) -> list[str]:
 
 
 def serve_forever(config: ServerConfig, announce: Callable[[int], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly (module docstring)."""
+
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        received: list[str] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            received.append(sig.name)
+            stop.set()
+            for each in (signal.SIGINT, signal.SIGTERM):  # a second signal: the default, at once
+                loop.remove_signal_handler(each)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
         runner, port = await start(config)
         announce(port)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
+            runner.app[STORE].close()
+        log.info("facectl serve stopped (%s): no longer listening, database closed", received[0])
 
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C during the grace period
         pass
