@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,30 @@ class LiveServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+class ServeOutput:
+    """Reads a `facectl serve` subprocess's output in a thread; `listening` is set at its announcement."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.listening = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            self.lines.append(line)
+            if "listening on" in line:
+                self.listening.set()
+        self.listening.set()
+
+    def port(self) -> int:
+        text = "".join(self.lines)
+        return int(text.split("listening on 127.0.0.1:", 1)[1].split(",", 1)[0])
 
 
 @dataclass

@@ -29,7 +29,6 @@ import ssl
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import SN, DeviceClient, LiveServer
+from conftest import SN, DeviceClient, LiveServer, ServeOutput
 from test_reliability import _free_port
 from test_server_limits_paths import _self_signed
 
@@ -199,39 +198,19 @@ def test_nothing_personal_in_the_in_process_server_log_at_debug(server: LiveServ
     _assert_owner_only(Path(db_path))
 
 
-class _Collector:
-    """Reads a subprocess's output in a thread; `listening` is set at the announcement."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self.listening = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            if "listening on" in line:
-                self.listening.set()
-        self.listening.set()
-
-
-def _serve(args: list[str], umask: int | None = None) -> tuple[subprocess.Popen, _Collector]:
+def _serve(args: list[str], umask: int | None = None) -> tuple[subprocess.Popen, ServeOutput]:
     def set_umask() -> None:
         if umask is not None:
             os.umask(umask)
 
     proc = subprocess.Popen([sys.executable, "-m", "facectl", "serve", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, preexec_fn=set_umask)
-    out = _Collector(proc)
+    out = ServeOutput(proc)
     assert out.listening.wait(20) and proc.poll() is None, "".join(out.lines)
     return proc, out
 
 
-def _stop(proc: subprocess.Popen, out: _Collector) -> str:
+def _stop(proc: subprocess.Popen, out: ServeOutput) -> str:
     proc.terminate()
     proc.wait(10)
     out.thread.join(10)

@@ -15,38 +15,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
-from conftest import SN
+from conftest import SN, ServeOutput
 
 from facectl.store import Store
 
 RECORDS = "/Record/UploadSystemRecord"
-
-
-class _Output:
-    """Collects the subprocess's output in a thread; `listening` is set once it announces its port."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self.listening = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            if "listening on" in line:
-                self.listening.set()
-        self.listening.set()
-
-    def port(self) -> int:
-        text = "".join(self.lines)
-        return int(text.split("listening on 127.0.0.1:", 1)[1].split(",", 1)[0])
 
 
 def _head(port: int, path: str, length: int, extra: str = "") -> bytes:
@@ -92,7 +67,7 @@ def test_sigterm_closes_connections_and_the_database_and_exits_0(tmp_path: Path)
     db = tmp_path / "shutdown.db"
     proc = subprocess.Popen([sys.executable, "-m", "facectl", "serve", "--db", str(db), "--host", "127.0.0.1",
                              "--port", "0", "--open-enrollment"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = _Output(proc)
+    out = ServeOutput(proc)
     try:
         assert out.listening.wait(20) and proc.poll() is None, "".join(out.lines)
         port = out.port()
