@@ -238,3 +238,24 @@ def test_replay_while_the_device_keeps_uploading(approved: DeviceClient, store: 
     assert code == 0 and out["summary"]["replayed"] == len(items)
     assert answers == [{"Success": 1}] * 40
     assert store.records.count(SN) == 60 and store.quarantine.count() == 0
+
+
+def test_dismiss_closes_an_item_that_can_never_apply(approved: DeviceClient, store: Store, db_path: str) -> None:
+    """An oversized photo cannot be replayed into a record; the operator closes it, keeping the bytes."""
+    big = b"\xff\xd8" + b"\0" * MAX_PHOTO_BYTES + b"\xff\xd9"
+    assert approved.post_parts("/Record/UploadIdentifyRecord", record_parts(11, big)).json["Success"] == 1
+    (item,) = store.quarantine.list(SN)
+
+    result = run(db_path, "quarantine", "dismiss", str(item["id"]), "--note", "photo too large")
+    assert result.exit_code == 0 and f"dismissed {item['id']}" in result.output
+    assert store.quarantine.count() == 0 and store.quarantine.list(SN) == []
+    closed = store.quarantine.get(item["id"])
+    assert closed["replay_result"] == "dismissed: photo too large" and len(closed["body"]) > MAX_PHOTO_BYTES
+    listed = json.loads(run(db_path, "quarantine", "list", "--all", "--json").output)
+    assert [r["replay_result"] for r in listed] == ["dismissed: photo too large"]
+
+    code, out = replay_json(db_path, str(item["id"]))  # a closed item is not run again
+    assert code == 0 and out["summary"]["failed again"] == 0 and store.records.count(SN) == 1
+
+    again = run(db_path, "quarantine", "dismiss", str(item["id"]), "999")
+    assert again.exit_code == 1 and f"not open: {item['id']}, 999" in again.output

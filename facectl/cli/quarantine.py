@@ -39,6 +39,7 @@ def quarantine() -> None:
       facectl quarantine list
       facectl quarantine show 3 --body-to item3.bin
       facectl quarantine replay --all --dry-run
+      facectl quarantine dismiss 3 --note "photo too large"
     """
 
 
@@ -185,3 +186,27 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
         console.print(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
     if counts[replaying.FAILED]:
         raise SystemExit(EXIT_FAILED)
+
+
+@quarantine.command("dismiss")
+@click.argument("item_ids", metavar="ID...", nargs=-1, type=int, required=True)
+@click.option("--note", default="by the operator", show_default=True,
+              help="Why: kept with the item (`quarantine list --all` shows it).")
+@db_option
+def dismiss(item_ids: tuple[int, ...], note: str, db_path: str) -> None:
+    """Close items that can never apply (a photo over the limit, a test upload).
+
+    The item is kept with its bytes and the note, and leaves `quarantine list`;
+    `replay` skips it. Exit 1 when an ID is unknown or already closed.
+
+    \b
+    Example:
+      facectl quarantine dismiss 3 7 --note "oversized photos, person re-enrolled"
+    """
+    store = open_store(db_path)
+    closed = [i for i in dict.fromkeys(item_ids) if store.quarantine.dismiss(i, note)]
+    others = [i for i in item_ids if i not in closed]
+    if closed:
+        console.print(f"dismissed {', '.join(map(str, closed))}")
+    if others:
+        fail(f"not open: {', '.join(map(str, others))}; `facectl quarantine list --all` shows every item")

@@ -10,7 +10,10 @@ marked replayed (`replayed_at`, `replay_result`) and leaves the default list;
 one that fails again stays, with the new `reason`, the first one kept in
 `first_reason`, and `attempts` counting replays. The same bytes quarantined
 again after a replay (the device sent them once more and they failed) are an
-open item again, with the new reason.
+open item again, with the new reason. An item that can never apply (a photo over
+the device's limit) is closed by the operator (`quarantine dismiss`): it is kept,
+closed like a replayed one, with `replay_result` "dismissed: NOTE", so nothing is
+deleted and a replay skips it.
 """
 
 from __future__ import annotations
@@ -106,6 +109,13 @@ class Quarantine:
         self.db.execute(
             "UPDATE quarantine SET attempts = attempts + 1, last_attempt_at = ?, replayed_at = ?, "
             "replay_result = ? WHERE id = ?", [t, t, result, item_id])
+
+    def dismiss(self, item_id: int, note: str) -> bool:
+        """Close an open item the operator has dealt with; False when it is not open."""
+        t = now()
+        return self.db.execute(
+            f"UPDATE quarantine SET replayed_at = ?, replay_result = ? WHERE id = ? AND {_OPEN}",
+            [t, f"dismissed: {note}", item_id]).rowcount > 0
 
     def mark_failed(self, item_id: int, reason: str) -> None:
         """A replay failed again: the item stays open with the new reason; the first is kept."""
