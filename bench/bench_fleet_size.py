@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import pickle
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet_worker  # noqa: E402
-from harness import Probe, Sampler, ServerProcess, dump_json, log_problems, machine, note, print_table  # noqa: E402
+from harness import ServerProcess, dump_json, log_problems, machine, note, print_table  # noqa: E402
 
 
 def verdict(report: dict[str, Any]) -> tuple[bool, list[str]]:
@@ -72,21 +71,8 @@ async def trial_async(args: argparse.Namespace, devices: int, server: ServerProc
               "--seed", str(args.seed)]
     procs, outs, start_at = fleet_worker.spawn(args.sim_procs, devices, args.sn_prefix, tmp, common,
                                                start_in=3.0 + devices / 5000)
-    srv = Sampler(server.pid, period=1.0).start()
-    sims = [Sampler(p.pid, period=1.0).start() for p in procs]
-    probe = Probe(server.url).start()
-    try:
-        while any(p.poll() is None for p in procs):
-            await asyncio.sleep(0.5)
-    finally:
-        await probe.stop()
-        for s in (srv, *sims):
-            await s.stop()
-    if any(p.returncode for p in procs):
-        raise SystemExit(f"a simulator process failed: {[p.returncode for p in procs]}")
-    results = [pickle.loads(o.read_bytes()) for o in outs]
-    for o in outs:
-        o.unlink()
+    watched = await fleet_worker.watch(procs, outs, server.pid, server.url, sample_period=1.0, probe_period=0.05)
+    results, srv, sims, probe = watched.results, watched.server, watched.sims, watched.probe
     report = fleet_worker.merge(results)
     boot = boot_spread(args)
     report["phases"] = {"boot": fleet_worker.phase(results, 0.0, boot + 2.0),

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import pickle
 import sqlite3
 import sys
 import tempfile
@@ -38,8 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet_worker  # noqa: E402
 from harness import (  # noqa: E402
-    Probe,
-    Sampler,
     ServerProcess,
     dump_json,
     log_problems,
@@ -71,19 +68,8 @@ async def storm(args: argparse.Namespace, server: ServerProcess, tmp: Path) -> d
     start_in = 3.0 + args.devices * args.backlog / 150_000
     procs, outs, start_at = fleet_worker.spawn(args.sim_procs, args.devices, args.sn_prefix, tmp, common,
                                                start_in=start_in)
-    srv = Sampler(server.pid, period=0.5).start()
-    sims = [Sampler(p.pid, period=0.5).start() for p in procs]
-    probe = Probe(server.url, period=0.1).start()
-    try:
-        while any(p.poll() is None for p in procs):
-            await asyncio.sleep(0.5)
-    finally:
-        await probe.stop()
-        for s in (srv, *sims):
-            await s.stop()
-    if any(p.returncode for p in procs):
-        raise SystemExit(f"a simulator process failed: {[p.returncode for p in procs]}")
-    results = [pickle.loads(o.read_bytes()) for o in outs]
+    watched = await fleet_worker.watch(procs, outs, server.pid, server.url, sample_period=0.5, probe_period=0.1)
+    results, srv, sims, probe = watched.results, watched.server, watched.sims, watched.probe
     drained = [r["drained_at"] for r in results]
     drain_s = max(drained) if all(d is not None for d in drained) else None
     end = drain_s if drain_s is not None else max(r["report"]["seconds"] for r in results)

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,39 @@ def spawn(n_procs: int, devices: int, prefix: str, out_dir: Path, common: list[s
         procs.append(subprocess.Popen(cmd))
         outs.append(out)
     return procs, outs, start_at
+
+
+@dataclass
+class Watched:
+    """What the parent saw while the workers ran: their results, and the samplers' series."""
+
+    results: list[dict[str, Any]]
+    server: Any  # harness.Sampler of the server process
+    sims: list[Any]  # harness.Sampler of each worker
+    probe: Any  # harness.Probe of the server
+
+
+async def watch(procs: list[subprocess.Popen], outs: list[Path], server_pid: int, server_url: str,
+                sample_period: float, probe_period: float) -> Watched:
+    """Sample the server and the workers and probe the server until every worker exits; read their results."""
+    from harness import Probe, Sampler
+
+    srv = Sampler(server_pid, period=sample_period).start()
+    sims = [Sampler(p.pid, period=sample_period).start() for p in procs]
+    probe = Probe(server_url, period=probe_period).start()
+    try:
+        while any(p.poll() is None for p in procs):
+            await asyncio.sleep(0.5)
+    finally:
+        await probe.stop()
+        for s in (srv, *sims):
+            await s.stop()
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"a simulator process failed: {[p.returncode for p in procs]}")
+    results = [pickle.loads(o.read_bytes()) for o in outs]
+    for o in outs:
+        o.unlink()
+    return Watched(results, srv, sims, probe)
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -121,13 +121,44 @@ def proc_hwm_bytes(pid: int) -> int:
     return 0
 
 
+def proc_threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_fds(pid: int) -> int:
+    """Open file descriptors of a process (sockets included)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def own_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
 
 
+class _InTask:
+    """`_run()` in an asyncio task between `start()` and `stop()` (the subclass holds `_task`)."""
+
+    _task: asyncio.Task | None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self):  # noqa: ANN201  (returns the subclass)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 @dataclass
-class Sampler:
+class Sampler(_InTask):
     """Samples a process's CPU and RSS from /proc every `period` seconds (in an asyncio task)."""
 
     pid: int
@@ -148,13 +179,10 @@ class Sampler:
 
     def start(self) -> Sampler:
         self.sample()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
+        return super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         self.sample()
 
     def window(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
@@ -254,7 +282,7 @@ def raw_request(host: str, port: int, path: str, body: bytes, headers: dict[str,
 
 
 @dataclass
-class Probe:
+class Probe(_InTask):
     """An independent observer of the server's event loop: GET / every `period` s on its own connection.
 
     Its latency timeline tells a server stall (every request waits, the probe too)
@@ -282,15 +310,6 @@ class Probe:
             except (OSError, ValueError):
                 conn = None
             await asyncio.sleep(max(0.0, start + self.period - loop.time()))
-
-    def start(self) -> Probe:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     def window(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
         lat = [x for t, x in self.samples if (start is None or t >= start) and (end is None or t <= end)]

@@ -26,14 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,10 +37,19 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from facectl.sim.config import SimConfig
-from facectl.sim.fleet import render, run_fleet, serials
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402
+    ServerProcess,
+    dump_json,
+    proc_cpu_seconds,
+    proc_fds,
+    proc_hwm_bytes,
+    proc_rss_bytes,
+    proc_threads,
+)
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from facectl.sim.config import SimConfig  # noqa: E402
+from facectl.sim.fleet import render, run_fleet, serials
 
 
 @dataclass
@@ -60,79 +64,19 @@ class Sample:
     wal_mb: float
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def sample(server: ServerProcess, db: Path, t: float) -> Sample:
+    """The server's memory, threads, descriptors and CPU, and the database's size, at `t`."""
+    pid = server.pid
 
+    def mb(path: Path) -> float:
+        try:
+            return path.stat().st_size / 1e6
+        except FileNotFoundError:
+            return 0.0
 
-class Server:
-    """`facectl serve` in a subprocess; its output goes to a log file, read for the announcement."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.db = workdir / "soak.db"
-        self.log = workdir / "serve.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "facectl", "serve", "--db", str(self.db), "--host", "127.0.0.1",
-             "--port", str(self.port), "--open-enrollment"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            # A shell's background job ignores SIGINT, and the child would inherit that: give it Ctrl-C back.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        self.listening = threading.Event()
-        self.lines = 0
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
-        if not self.listening.wait(30) or self.proc.poll() is not None:
-            self.stop()
-            raise SystemExit(f"server did not start; see {self.log}:\n{self.log.read_text()[-2000:]}")
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        with open(self.log, "wb") as out:
-            for line in self.proc.stdout:
-                out.write(line)
-                out.flush()
-                self.lines += 1
-                if b"listening on" in line:
-                    self.listening.set()
-        self.listening.set()
-
-    def sample(self, t: float) -> Sample:
-        status = {}
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                status[key] = value.strip()
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-        fds = len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-        def kb(key: str) -> float:
-            return int(status.get(key, "0 kB").split()[0]) / 1024
-
-        def mb(path: Path) -> float:
-            try:
-                return path.stat().st_size / 1e6
-            except FileNotFoundError:
-                return 0.0
-
-        return Sample(round(t, 1), round(kb("VmRSS"), 1), round(kb("VmHWM"), 1), int(status.get("Threads", 0)),
-                      fds, round(cpu, 1), round(mb(self.db), 1), round(mb(Path(f"{self.db}-wal")), 1))
-
-    def stop(self) -> int | None:
-        """Ctrl-C, as an operator stops it (SIGINT: the server closes its connections and exits 0)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.thread.join(5)
-        return self.proc.returncode
+    return Sample(round(t, 1), round(proc_rss_bytes(pid) / 2**20, 1), round(proc_hwm_bytes(pid) / 2**20, 1),
+                  proc_threads(pid), proc_fds(pid), round(proc_cpu_seconds(pid), 1), round(mb(db), 1),
+                  round(mb(Path(f"{db}-wal")), 1))
 
 
 def seed_people(db: Path, count: int, photo_bytes: int) -> None:
@@ -180,7 +124,7 @@ def growth(samples: list[Sample], warmup: float) -> dict[str, dict[str, float | 
     return out
 
 
-async def soak(config: SimConfig, sns: list[str], seconds: float, server: Server, every: float,
+async def soak(config: SimConfig, sns: list[str], seconds: float, server: ServerProcess, db: Path, every: float,
                console: Console) -> tuple[Any, list[Sample], Sample]:
     """Samples while the fleet runs (the last one half a period before its end), and one after it stopped."""
     loop = asyncio.get_running_loop()
@@ -191,7 +135,7 @@ async def soak(config: SimConfig, sns: list[str], seconds: float, server: Server
         n = 0
         while n * every <= seconds - every / 2:
             await asyncio.sleep(max(0.0, started + n * every - loop.time()))
-            s = server.sample(loop.time() - started)
+            s = sample(server, db, loop.time() - started)
             samples.append(s)
             console.print(f"[dim]t={s.t:7.1f}s rss={s.rss_mb:7.1f} MB fds={s.fds:5d} threads={s.threads:3d} "
                           f"cpu={s.cpu_s:7.1f}s db={s.db_mb:7.1f} MB wal={s.wal_mb:6.1f} MB[/]")
@@ -200,7 +144,7 @@ async def soak(config: SimConfig, sns: list[str], seconds: float, server: Server
     task = asyncio.create_task(sampler())
     run = await run_fleet(config, sns, seconds)
     await task
-    after = server.sample(loop.time() - started)  # every device has closed its connection
+    after = sample(server, db, loop.time() - started)  # every device has closed its connection
     return run, samples, after
 
 
@@ -226,14 +170,15 @@ def main() -> None:
             t0 = time.monotonic()
             seed_people(workdir / "soak.db", args.people, 8 * 1024)
             console.print(f"{args.people} people stored in {time.monotonic() - t0:.1f} s")
-        server = Server(workdir)
-        console.print(f"server pid {server.proc.pid} at {server.url}; {args.devices} devices for "
+        db = workdir / "soak.db"
+        server = ServerProcess.start_facectl(db, workdir)
+        console.print(f"server pid {server.pid} at {server.url}; {args.devices} devices for "
                       f"{args.minutes:g} min, a sample every {args.sample:g} s")
         config = SimConfig(server=server.url, interval=args.interval, records_per_min=args.records_per_min,
                            photo_bytes=args.photo_bytes, seed=args.seed, people_limit=100)
         try:
-            run, samples, after = asyncio.run(soak(config, serials(args.devices), seconds, server, args.sample,
-                                                   console))
+            run, samples, after = asyncio.run(soak(config, serials(args.devices), seconds, server, db,
+                                                   args.sample, console))
         finally:
             code = server.stop()
         log_text = server.log.read_text(errors="replace")
@@ -245,7 +190,7 @@ def main() -> None:
             "samples": [asdict(s) for s in samples],
             "after_fleet_stopped": asdict(after),
             "server_exit": code,
-            "server_log_lines": server.lines,
+            "server_log_lines": len(log_text.splitlines()),
             "server_log_errors": sum(1 for line in log_text.splitlines() if " ERROR " in line
                                      or "Traceback" in line),
             "fleet": {k: report[k] for k in ("devices", "seconds", "keepalives", "missed_keepalive_deadlines",
@@ -273,11 +218,7 @@ def main() -> None:
     for t in render(report):
         console.print(t)
     console.print(f"server exit code {code}; {result['server_log_errors']} error lines in its log")
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    if args.report:
-        args.report.write_text(text + "\n")
-    else:
-        print(text)
+    dump_json(result, str(args.report) if args.report else None)
 
 
 if __name__ == "__main__":
