@@ -18,7 +18,6 @@ import pytest
 from test_sim_e2e import SN, add_people, backlog, drive, make_device, md5, people_status, powered, run_async
 
 from facectl.protocol import commands as rules
-from facectl.server.registry import HANDLERS
 from facectl.sim.device import (
     ALARM_CLEARED,
     PUSH_QUERIED,
@@ -40,8 +39,6 @@ from facectl.store import Store
 
 pytestmark = [
     pytest.mark.timeout(60),
-    pytest.mark.skipif(not {"RemoteCommand", "UploadSnapshoot", "PushPeople", "RegisterIdentifyTicketResult",
-                            "DownloadPeopleList"} <= set(HANDLERS), reason="server lacks remote-command endpoints"),
 ]
 
 

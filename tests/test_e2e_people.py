@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from test_sim_e2e import drive, make_device, md5, people_status, powered, run_async
 
 from facectl.cli.main import cli
-from facectl.server.registry import HANDLERS
 from facectl.sim.device import SimDevice
 from facectl.sim.fleet import serials
 from facectl.sim.jpeg import make_jpeg
@@ -25,8 +24,6 @@ from facectl.store import Store
 
 pytestmark = [
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not {"DownloadPeopleList", "DownloadPeopleListResult", "DeletePeopleList",
-                            "DeletePeopleListResult"} <= set(HANDLERS), reason="server has no people endpoints yet"),
 ]
 
 PEOPLE = 300

@@ -33,7 +33,6 @@ from test_sim_e2e import backlog, drive, make_device, people_status, powered, ru
 from facectl.protocol.device_rules import ERR_PHOTO_DOWNLOAD
 from facectl.server.app import STORE
 from facectl.server.config import ServerConfig
-from facectl.server.registry import HANDLERS
 from facectl.sim.device import SimDevice
 from facectl.sim.fleet import serials
 from facectl.store import Store
@@ -41,8 +40,6 @@ from facectl.store.people import PersonInput
 
 pytestmark = [
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not {"DownloadPeopleList", "DownloadPeopleListResult"} <= set(HANDLERS),
-                       reason="server has no people endpoints yet"),
 ]
 
 PEOPLE = 250
