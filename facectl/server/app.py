@@ -43,7 +43,7 @@ from facectl import __version__
 from facectl.protocol import lenient_json, responses
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request
 from facectl.protocol.device_rules import is_record_upload
-from facectl.protocol.endpoints import ENDPOINTS, lookup, v1_endpoint
+from facectl.protocol.endpoints import ENDPOINTS, Endpoint, lookup, v1_endpoint
 from facectl.protocol.identity import SnRule, clean_text
 from facectl.protocol.limits import MAX_BODY_BYTES
 from facectl.store import Store
@@ -61,7 +61,6 @@ log = logging.getLogger("facectl.server")
 
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", ServerConfig)
-SN_RULE = web.AppKey("sn_rule", SnRule)
 
 #: Endpoints whose unusable bodies are quarantined and acknowledged (errata 5.1):
 #: a device retries these forever, so refusing them would wedge its queue.
@@ -99,7 +98,6 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
-    app[SN_RULE] = SnRule(config.sn_pattern)
     app[DISPATCHER] = Dispatcher(store, config)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
     app.router.add_get("/", index)
@@ -117,11 +115,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     """aiohttp's side: read the body (under the limit, only for an endpoint that takes one), hand
     the bytes to the Dispatcher, and write its answer (gzip when the device accepts it)."""
     try:
-        v1 = v1_endpoint(request.path)
-        if v1 is not None:
-            return await _answer_v1(request, v1)
-        body = b""
         endpoint = lookup(request.path)
+        if endpoint is None:
+            v1 = v1_endpoint(request.path)
+            if v1 is not None:
+                return await _answer_v1(request, v1)
+        body = b""
         if request.method == "POST" and endpoint is not None:
             try:
                 body = await request.read()
@@ -130,24 +129,29 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         received = DeviceRequest(request.method, request.path, request.headers, body, request.remote,
                                  request.scheme, request.host)
         if request.method != "POST" or endpoint is None or not is_record_upload(endpoint):
-            answer = await request.app[DISPATCHER].handle(received)
+            answer = await request.app[DISPATCHER].handle(received, endpoint)
             return _answer(request, answer.payload, answer.status)
         gate = request.app[GATE]
         if not await gate.admit():
             return _answer(request, gate.busy())
         try:
-            answer = await request.app[DISPATCHER].handle(received)
+            answer = await request.app[DISPATCHER].handle(received, endpoint)
         finally:
             gate.release()
         return _answer(request, answer.payload, answer.status)
     except web.HTTPException:
         raise
-    except Exception as exc:  # the last line of defence: log it, never show it
-        problem = storage_problem(exc)
-        if problem is not None:
-            return _answer(request, _storage_failure(request.path, exc, problem))
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return _answer(request, responses.fail("server error; please retry later"), 200)
+    except Exception as exc:
+        return _answer(request, _unexpected(request.method, request.path, exc))
+
+
+def _unexpected(method: str, path: str, exc: Exception) -> dict[str, Any]:
+    """The last line of defence: a storage failure is named, anything else logged, neither shown."""
+    problem = storage_problem(exc)
+    if problem is not None:
+        return _storage_failure(path, exc, problem)
+    log.exception("unexpected error on %s %s", method, path)
+    return responses.fail("server error; please retry later")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +182,14 @@ class Dispatcher:
         self.keep: Keep = keep or store.quarantine.add
         self.record_contact = record_contact
 
-    async def handle(self, request: DeviceRequest) -> Answer:
+    async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
+        """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
         try:
-            return await self._handle(request)
-        except Exception as exc:  # the last line of defence: log it, never show it
-            problem = storage_problem(exc)
-            if problem is not None:
-                return Answer(200, _storage_failure(request.path, exc, problem))
-            log.exception("unexpected error on %s %s", request.method, request.path)
-            return Answer(200, responses.fail("server error; please retry later"))
+            return await self._handle(request, endpoint)
+        except Exception as exc:
+            return Answer(200, _unexpected(request.method, request.path, exc))
 
-    async def _handle(self, request: DeviceRequest) -> Answer:
-        endpoint = lookup(request.path)
+    async def _handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         if endpoint is None:
             return Answer(404, responses.fail(f"unknown endpoint {request.path}"))
         if request.method != "POST":
@@ -299,7 +299,7 @@ async def _answer_v1(request: web.Request, description: str) -> web.Response:
     sn = _v1_serial(body)
     message = ("This server speaks HTTPv2: set the device's HTTPClient_ProtocolType to 200 "
                f"({description})")
-    if sn and request.app[SN_RULE].check(sn) is None:
+    if sn and request.app[DISPATCHER].sn_rule.check(sn) is None:
         store = request.app[STORE]
         store.devices.contact(sn, request.remote, "HTTPv1", request.app[CONFIG].open_enrollment)
         store.devices.mark_v1(sn, request.path)

@@ -148,7 +148,7 @@ async def replay_one(store: Store, item_id: int, config: ServerConfig, dry_run: 
     conn.execute("BEGIN IMMEDIATE")
     try:
         before = conn.total_changes
-        answer = await dispatcher.handle(request)
+        answer = await dispatcher.handle(request, ENDPOINTS[endpoint])
         changed = conn.total_changes - before
         failure = _failure(answer, kept_again, sn)
         result = ALREADY_STORED if changed == 0 else REPLAYED

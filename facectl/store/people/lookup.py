@@ -12,11 +12,12 @@ from typing import Any
 from facectl.protocol import people as rules
 from facectl.protocol.numbers import as_uint
 
-from .base import COLS, PeopleBase
+from .base import COLS
+from .biometrics import Biometrics
 from .wants import ALL
 
 
-class Lookup(PeopleBase):
+class Lookup(Biometrics):
     """Read-only queries on `people` (and its photo and biometrics) for the operator and the handlers."""
 
     def all_ids(self) -> list[int]:
@@ -120,7 +121,5 @@ class Lookup(PeopleBase):
             f = self.files.info(row["photo"])
             info["photo"] = {"sha256": row["photo"], "md5": f.md5 if f else None, "size": f.size if f else None}
         if with_biometrics:
-            info["biometrics"] = [dict(b) for b in self.db.query(
-                "SELECT kind, num, file, md5, source_sn, at FROM biometrics WHERE user_id = ? ORDER BY kind, num",
-                [uid])]
+            info["biometrics"] = self.biometrics(uid)
         return info
