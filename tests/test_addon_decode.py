@@ -204,12 +204,9 @@ def test_timeline_spans_hooks(addon):
 
 def _view_text(flow: mhttp.HTTPFlow, message, view_name: str) -> tuple[str, str]:
     """(description, text) of a message through the installed mitmproxy's contentview API."""
-    if hasattr(contentviews, "registry"):  # mitmproxy >= 12
-        from mitmproxy.contentviews import Metadata  # pragma: no cover - not installed here
-
-        view = contentviews.registry[view_name.lower()]
-        meta = Metadata(flow=flow, http_message=message, content_type=message.headers.get("content-type"))
-        return view.name, view.prettify(message.content, meta)
+    if hasattr(contentviews, "registry"):  # mitmproxy >= 12: "auto" picks by render_priority
+        result = contentviews.prettify_message(message, flow, view_name.lower())
+        return result.view_name or "", result.text
     desc, lines, error = contentviews.get_message_content_view(view_name, message, flow)
     assert error is None, error
     return desc, "\n".join("".join(text for _, text in line) for line in lines)
@@ -224,7 +221,6 @@ def test_contentview_decodes_device_bodies(addon):
     assert "Success" in text and "= ok" in text
 
 
-@pytest.mark.skipif(hasattr(contentviews, "registry"), reason="mitmproxy 12 selects views elsewhere")
 def test_contentview_is_chosen_for_device_traffic_only(addon):
     flow = keepalive_flow()
     desc, _ = _view_text(flow, flow.request, "auto")
