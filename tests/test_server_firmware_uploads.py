@@ -8,24 +8,17 @@ plain body. Each connection is its own real socket.
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
 
 import pytest
 from conftest import EXAMPLES, SN, LiveServer
+from firmware_bytes import Terminal, cjson, form
 
 from facectl.store import Store
 from facectl.store.devices import is_online
 
 PHOTO = (EXAMPLES / "photo.jpg").read_bytes()
-BOUNDARY = "------------------------a2d3f1c0b9e84d17"
-
-
-def cjson(pairs: list[tuple[str, str]]) -> bytes:
-    """An object as cJSON prints it (errata 8.1): a tab before each key, `"Key":\\tvalue`, no final newline."""
-    inner = ",\n".join(f'\t"{k}":\t{v}' for k, v in pairs)
-    return ("{\n" + inner + "\n}").encode("utf-8")
 
 
 def record_detail(record_id: int, photo_len: int, record_type: int = 1) -> bytes:
@@ -34,51 +27,15 @@ def record_detail(record_id: int, photo_len: int, record_type: int = 1) -> bytes
                   ("BodyTemp", "0"), ("PhotoLen", str(photo_len))])
 
 
-def record_body(detail: bytes, photo: bytes, photo_type: str = "image/jpeg") -> bytes:
-    """An UploadIdentifyRecord multipart body, written out by hand."""
-    b = BOUNDARY.encode()
-    return (b"--" + b + b'\r\nContent-Disposition: form-data; name="SN"\r\n\r\n' + SN.encode()
-            + b"\r\n--" + b + b'\r\nContent-Disposition: form-data; name="RecordDetail"\r\n\r\n' + detail
-            + b"\r\n--" + b + b'\r\nContent-Disposition: form-data; name="Photo"; filename="1001.jpg"\r\n'
-            + f"Content-Type: {photo_type}\r\n\r\n".encode() + photo
-            + b"\r\n--" + b + b"--\r\n")
-
-
-class Terminal:
-    """One TCP connection that writes a terminal's headers itself: Host without a port (errata 8.2)."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        self.conn.connect()
-        self.local_port = self.conn.sock.getsockname()[1]
-
-    def post(self, path: str, body: bytes, content_type: str = "application/json; charset=utf-8") -> dict:
-        self.conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
-        for key, value in (("Host", "127.0.0.1"), ("Content-Type", content_type),
-                           ("Accept-Encoding", "gzip"), ("Content-Length", str(len(body)))):
-            self.conn.putheader(key, value)
-        self.conn.endheaders(body)
-        resp = self.conn.getresponse()
-        assert resp.status == 200
-        return json.loads(resp.read())
-
-    def keepalive(self, door_sensor: int = 0) -> dict:
-        return self.post("/Device/Keepalive", cjson([
-            ("SN", f'"{SN}"'), ("RelayStatus", "0"), ("KeepOpenStatus", "0"),
-            ("DoorSensorStatus", str(door_sensor)), ("LockDoorStatus", "0"), ("AlarmStatus", '""')]))
-
-    def record(self, detail: bytes, photo: bytes, photo_type: str = "image/jpeg") -> dict:
-        return self.post("/Record/UploadIdentifyRecord", record_body(detail, photo, photo_type),
-                         f"multipart/form-data; boundary={BOUNDARY}")
-
-    def close(self) -> None:
-        self.conn.close()
+def record(t: Terminal, detail: bytes, photo: bytes, photo_type: str = "image/jpeg") -> dict:
+    body = form([("SN", SN.encode()), ("RecordDetail", detail)], [("Photo", "1001.jpg", photo_type, photo)])
+    return t.post_form("/Record/UploadIdentifyRecord", body)
 
 
 @pytest.fixture
 def terminal(server: LiveServer, store: Store) -> Iterator[Terminal]:
     store.devices.add(SN)
-    t = Terminal(server.port)
+    t = Terminal(server.port, SN)
     yield t
     t.close()
 
@@ -86,7 +43,7 @@ def terminal(server: LiveServer, store: Store) -> Iterator[Terminal]:
 # --- photos as sent ----------------------------------------------------------------------------
 
 def test_a_jpeg_of_photolen_bytes_has_no_warning(terminal: Terminal, store: Store) -> None:
-    assert terminal.record(record_detail(1, len(PHOTO)), PHOTO) == {"Success": 1}
+    assert record(terminal, record_detail(1, len(PHOTO)), PHOTO) == {"Success": 1}
     row = store.records.get(SN, 1)
     assert json.loads(row["warnings"] or "[]") == []
     assert store.files.get(row["photo"])[1] == PHOTO
@@ -94,7 +51,7 @@ def test_a_jpeg_of_photolen_bytes_has_no_warning(terminal: Terminal, store: Stor
 
 def test_a_photo_that_is_not_a_jpeg_is_stored_as_sent_with_a_warning(terminal: Terminal, store: Store) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-    assert terminal.record(record_detail(2, len(png)), png, "image/png") == {"Success": 1}
+    assert record(terminal, record_detail(2, len(png)), png, "image/png") == {"Success": 1}
     row = store.records.get(SN, 2)
     warnings = json.loads(row["warnings"])
     assert any("not a JPEG" in w and "89 50 4E 47" in w for w in warnings), warnings
@@ -105,7 +62,7 @@ def test_a_photo_that_is_not_a_jpeg_is_stored_as_sent_with_a_warning(terminal: T
 
 def test_a_photo_shorter_than_photolen_is_stored_as_sent_with_a_warning(terminal: Terminal, store: Store) -> None:
     cut = PHOTO[: len(PHOTO) // 2]
-    assert terminal.record(record_detail(3, len(PHOTO)), cut) == {"Success": 1}
+    assert record(terminal, record_detail(3, len(PHOTO)), cut) == {"Success": 1}
     row = store.records.get(SN, 3)
     warnings = json.loads(row["warnings"])
     assert f"photo is {len(cut)} bytes but PhotoLen says {len(PHOTO)}; kept as sent" in warnings
@@ -115,7 +72,7 @@ def test_a_photo_shorter_than_photolen_is_stored_as_sent_with_a_warning(terminal
 
 
 def test_a_whole_jpeg_with_a_wrong_photolen_keeps_its_bytes(terminal: Terminal, store: Store) -> None:
-    assert terminal.record(record_detail(4, len(PHOTO) + 17), PHOTO) == {"Success": 1}
+    assert record(terminal, record_detail(4, len(PHOTO) + 17), PHOTO) == {"Success": 1}
     row = store.records.get(SN, 4)
     assert json.loads(row["warnings"]) == [
         f"photo is {len(PHOTO)} bytes but PhotoLen says {len(PHOTO) + 17}; kept as sent"]
@@ -127,7 +84,7 @@ def test_records_show_lists_the_photo_warning(terminal: Terminal, db_path: str) 
 
     from facectl.cli.main import cli
 
-    terminal.record(record_detail(5, 10), b"GIF89a" + b"\0" * 40, "image/gif")
+    record(terminal, record_detail(5, 10), b"GIF89a" + b"\0" * 40, "image/gif")
     out = CliRunner().invoke(cli, ["records", "list", "--db", db_path, "--json"])
     assert out.exit_code == 0, out.output
     (row,) = json.loads(out.output)
@@ -139,13 +96,13 @@ def test_records_show_lists_the_photo_warning(terminal: Terminal, db_path: str) 
 def test_a_record_on_a_second_connection_is_served_while_the_keepalive_one_stays_open(
         server: LiveServer, terminal: Terminal, store: Store) -> None:
     assert terminal.keepalive(door_sensor=1)["Success"] == 1
-    second = Terminal(server.port)
+    second = Terminal(server.port, SN)
     try:
         assert second.local_port != terminal.local_port
-        assert second.record(record_detail(10, len(PHOTO)), PHOTO) == {"Success": 1}
+        assert record(second, record_detail(10, len(PHOTO)), PHOTO) == {"Success": 1}
         # The keepalive connection is still the same socket and still served.
         assert terminal.keepalive(door_sensor=1)["Success"] == 1
-        assert second.record(record_detail(11, len(PHOTO)), PHOTO) == {"Success": 1}
+        assert record(second, record_detail(11, len(PHOTO)), PHOTO) == {"Success": 1}
     finally:
         second.close()
     assert terminal.keepalive(door_sensor=1)["Success"] == 1
@@ -159,8 +116,8 @@ def test_a_record_on_a_second_connection_is_served_while_the_keepalive_one_stays
 def test_closing_the_record_connection_leaves_the_device_online(
         server: LiveServer, terminal: Terminal, store: Store) -> None:
     assert terminal.keepalive()["Success"] == 1
-    second = Terminal(server.port)
-    assert second.record(record_detail(20, len(PHOTO)), PHOTO) == {"Success": 1}
+    second = Terminal(server.port, SN)
+    assert record(second, record_detail(20, len(PHOTO)), PHOTO) == {"Success": 1}
     second.close()
     device = store.devices.get(SN)
     assert device["online"] and store.records.get(SN, 20) is not None

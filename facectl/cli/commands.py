@@ -284,15 +284,21 @@ def cancel_command(command_ids: tuple[int, ...], db_path: str) -> None:
 @click.argument("sn")
 @click.argument("user_ids", nargs=-1, metavar="[USER_ID...]")
 @ttl_option("24h")
+@click.option("--wait", "wait_s", type=Duration(), default=None, metavar="DURATION",
+              help="Wait up to this long (30s, 5m) for the device's answers and show, per user, "
+                   "whether it holds them.")
 @db_option
-def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, db_path: str) -> None:
+def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, wait_s: float | None,
+                 db_path: str) -> None:
     """Ask a device to upload people: these USER_IDs (QueryPeople), or everyone it holds (PushAllPeople).
 
-    The device answers with PushPeople calls, which are linked to this command.
+    The device answers with PushPeople calls, which are linked to this command. A
+    PushPeople without a Detail means the device does not hold that user: nothing is
+    recorded as held, and a person it should hold is sent again.
 
     \b
     Examples:
-      facectl people push FC-8190H24052799 1001 1002
+      facectl people push FC-8190H24052799 1001 1002 --wait 60s
       facectl people push FC-8190H24052799
     """
     store = open_store(db_path)
@@ -301,9 +307,33 @@ def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, db_path:
             ids = rules.parse_user_ids(user_ids)
         except rules.CommandError as exc:
             fail(str(exc), 2)
-        queue(store, sn, rules.QUERY_PEOPLE, ids, ttl)
+        row = queue(store, sn, rules.QUERY_PEOPLE, ids, ttl)
     else:
-        queue(store, sn, rules.PUSH_ALL_PEOPLE, 1, ttl)
+        row = queue(store, sn, rules.PUSH_ALL_PEOPLE, 1, ttl)
+    if wait_s is None:
+        console.print(f"The device answers after its next keepalive; `facectl commands show {row['id']}` "
+                      f"or `facectl people diff {sn}` shows what it said.", highlight=False)
+        return
+    final = wait(store, [row["id"]], timeout=wait_s, until=lambda r: r["state"] == "done")[row["id"]]
+    answers = {f["detail"].get("UserID"): f["detail"] for f in store.commands.followups(row["id"])
+               if f["endpoint"] == "PushPeople"}
+    asked = list(row["value"]) if isinstance(row["value"], list) else sorted(answers)
+    if asked:
+        console.print(table(f"{sn} answered", ["UserID", "Device"], [
+            (uid, _held(answers.get(uid))) for uid in asked]))
+    if final["state"] != "done":
+        fail(f"#{row['id']} is {final['state']} after {fmt_duration(wait_s)}: "
+             f"{'no answer' if not answers else 'not every user answered'} yet; "
+             f"`facectl commands show {row['id']}` follows it")
+
+
+def _held(answer: dict[str, Any] | None) -> str:
+    """One PushPeople reply in words; errata 8.7: no Detail = the device does not hold the user."""
+    if answer is None:
+        return "no answer yet"
+    if answer.get("present"):
+        return "holds" + ("" if answer.get("known") else " (unknown to the server: `facectl people diff`)")
+    return "does not hold (no Detail sent)" + (", sent again" if answer.get("wanted") else "")
 
 
 def _register_people_push() -> None:

@@ -709,7 +709,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
         ("unknown", "On the device, unknown to the server (adopt: `facectl people add USER_ID ...`; "
                     "remove: `facectl people rm USER_ID`)"),
         ("must_not_hold", "On the device but not wanted there (being deleted)"),
-        ("missing", "Wanted but the device reports not holding them (being sent again)"),
+        ("missing", "Wanted, reported not held (sent again at the next keepalive)"),
     ]
     agree = True
     for key, title in sections:
@@ -725,6 +725,10 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
                 rows.append((x["user_id"], wire, _show(v["server"]), _show(v["device"]),
                              "older than last delivery" if x["report_older_than_delivery"] else ""))
         console.print(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
+    if d["not_held"]:
+        ids = ", ".join(str(x["user_id"]) for x in d["not_held"])
+        console.print(f"{sn} reports not holding {ids} (PushPeople without Detail, or deleted at the device); "
+                      "the server does not want it there either.", highlight=False)
     if agree:
         console.print(f"{sn}: the device's {d['reported']} reports agree with the server.")
     if d["held_without_report"]:

@@ -119,7 +119,10 @@ async def delete_people_list_result(ctx: Context) -> dict[str, Any]:
 
 @handles("PushPeople")
 async def push_people(ctx: Context) -> dict[str, Any]:
-    """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged."""
+    """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged.
+
+    Without a Detail part it says the device does not hold that UserID (errata 8.7).
+    """
     decoded = ctx.decoded
     doc = decoded.document if isinstance(decoded.document, dict) else None
     push_type = as_uint(decoded.form.get("PushType", doc.get("PushType") if doc else None))
@@ -140,8 +143,11 @@ async def push_people(ctx: Context) -> dict[str, Any]:
                                              notes, doc)
     # Issue 4: a PushType 4 answers the QueryPeople / PushAllPeople command that asked.
     ctx.store.commands.people_pushed(ctx.sn, user_id, push_type,
-                                     {"known": outcome["known"], "present": outcome["present"]})
-    if not outcome["known"] and outcome["present"]:
+                                     {k: outcome[k] for k in ("known", "present", "wanted")})
+    if not outcome["present"] and outcome["wanted"]:
+        # Errata 8.7: no Detail = the device does not hold this user; it is sent again.
+        log.info("%s does not hold person %s; it is sent again at the next keepalive", ctx.sn, user_id)
+    elif not outcome["known"] and outcome["present"]:
         log.info("%s holds person %s whom the operator has not added; see `facectl people diff %s`",
                  ctx.sn, user_id, ctx.sn)
     return responses.ok()

@@ -28,13 +28,17 @@ class DeviceReports(Wants, Biometrics):
 
     def device_report(self, sn: str, push_type: int, user_id: int, person: rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
-        """PushPeople (errata 6.3-6.5): keep the device's word; merge biometrics; never adopt the unknown.
+        """PushPeople (errata 6.3-6.5, 8.7): keep the device's word; merge biometrics; never adopt the unknown.
 
-        PushType 3 (deleted), and 4 (queried) without a Detail, mean the device does not
-        hold the person; 1, 2 and 4 with a Detail mean it does.
+        PushType 3 (deleted), and any PushPeople without a Detail, mean the device does not
+        hold the person (errata 8.7: the firmware answers a QueryPeople for a UserID it
+        lacks with SN, PushType and UserID only); 1, 2 and 4 with a Detail mean it does.
+        "Does not hold" clears `have` (module docstring of wants.py): a person the
+        device should hold is pending again and goes out with the next AddPeople, unless
+        that very version already failed there (then it stays failed, errata 5.3).
         """
         t = time.time()
-        present = push_type != 3 and (person is not None or push_type in (1, 2))
+        present = push_type != 3 and person is not None
         notes = list(notes) + (person.notes if person else [])
         with transaction(self.db):
             photo_sha = self._keep_device_photo(photo, person, notes)
@@ -59,7 +63,10 @@ class DeviceReports(Wants, Biometrics):
                 changed = True
             if known is not None and changed:
                 self._bump([user_id], t)
-        return {"known": known is not None, "present": present, "changed": changed, "notes": notes}
+            wanted = self.db.execute("SELECT 1 FROM device_people WHERE sn = ? AND user_id = ? AND want IS NOT NULL",
+                                     [sn, user_id]).fetchone() is not None
+        return {"known": known is not None, "present": present, "wanted": wanted, "changed": changed,
+                "notes": notes}
 
     def reports(self, sn: str | None = None, user_id: int | None = None) -> list[dict[str, Any]]:
         where, args = by_device_and_person(sn, user_id)
@@ -73,7 +80,7 @@ class DeviceReports(Wants, Biometrics):
     def diff(self, sn: str) -> dict[str, Any]:
         """Where the device's own reports (PushPeople) and the server disagree."""
         out: dict[str, list[dict[str, Any]]] = {"unknown": [], "must_not_hold": [], "missing": [],
-                                                "differs": []}
+                                                "not_held": [], "differs": []}
         rows = self.db.query(
             f"SELECT r.user_id, r.present, r.push_type, r.detail, r.received_at, r.photo AS reported_photo, "
             f"p.user_id AS known, {', '.join('p.' + c for c in COLS.values())}, p.photo, "
@@ -93,8 +100,10 @@ class DeviceReports(Wants, Biometrics):
             if r["present"] and r["want"] is None:
                 out["must_not_hold"].append(base)
                 continue
-            if not r["present"] and r["want"] is not None:
-                out["missing"].append(base)
+            if not r["present"]:
+                # "missing": wanted but not held, sent again; "not_held": device and server agree.
+                out["missing" if r["want"] is not None else "not_held"].append(
+                    {**base, "push_type": r["push_type"]})
                 continue
             if r["present"] and r["known"] is not None and isinstance(detail, dict):
                 person = rules.read_device_person(detail)
