@@ -8,6 +8,7 @@ one real TCP connection, so a test can hold two at once (errata 8.6).
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 from typing import Any
@@ -50,7 +51,10 @@ class Terminal:
         self.conn.endheaders(body)
         resp = self.conn.getresponse()
         assert resp.status == 200
-        return json.loads(resp.read())
+        body = resp.read()
+        if resp.getheader("Content-Encoding") == "gzip":  # the terminal said it takes gzip
+            body = gzip.decompress(body)
+        return json.loads(body)
 
     def post_form(self, path: str, body: bytes) -> dict[str, Any]:
         return self.post(path, body, f"multipart/form-data; boundary={BOUNDARY}")

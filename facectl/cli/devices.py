@@ -119,6 +119,7 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
         "setting_changes": store.settings.changes(sn, 20),
         "settings_history": store.settings.history(sn, 10),
         "records": store.records.count(sn),
+        "people_lost": store.people.storage_lost_note(sn),
     }
     if as_json:
         print_json(info)
@@ -129,6 +130,8 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     facts += [("pending_work", info["pending_work"]), ("records", info["records"])]
     if note := _protocol_note(row):
         facts.append(("action", note))
+    if lost := info["people_lost"]:
+        facts.append(("people", f"{fmt_time(lost['at'])}: {lost['note']}"))
     console.print(table(f"Device {sn}", ["Field", "Value"], facts))
     if info["setting_changes"]:
         console.print(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [

@@ -129,7 +129,8 @@ class Schema(PeopleBase):
             CREATE INDEX IF NOT EXISTS enrolments_user ON enrolments(user_id);
         """)
         self._add_columns("device_people", {"retry_at": "REAL", "retries": "INTEGER NOT NULL DEFAULT 0"})
-        self._add_columns("people_sync", {"reset_at": "REAL"})
+        # Factory reset at the terminal's menu, found from its settings upload (factory_reset.py).
+        self._add_columns("people_sync", {"reset_at": "REAL", "lost_at": "REAL", "lost_note": "TEXT"})
         self.db.execute("CREATE INDEX IF NOT EXISTS device_people_retry ON device_people(sn, retry_at) "
                         "WHERE retry_at IS NOT NULL")
 
