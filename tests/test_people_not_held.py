@@ -113,3 +113,10 @@ def test_a_push_with_detail_still_means_held(terminal: Terminal, store: Store) -
     (report,) = store.people.reports(SN, 1001)
     assert report["present"] == 1
     assert state(store, 1001) == "delivered"
+
+
+def test_people_push_wait_without_an_answer_says_so_and_exits_1(terminal: Terminal, db_path: str) -> None:
+    result = CliRunner().invoke(cli, ["people", "push", SN, "1001", "--wait", "200ms", "--db", db_path])
+    assert result.exit_code == 1, result.output
+    assert "no answer yet" in result.output and "facectl commands show" in result.output
+    assert "Traceback" not in result.output

@@ -321,6 +321,9 @@ def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, wait_s: 
     if asked:
         console.print(table(f"{sn} answered", ["UserID", "Device"], [
             (uid, _held(answers.get(uid))) for uid in asked]))
+    if not isinstance(row["value"], list) and final["state"] == "done":
+        console.print(f"The device goes on pushing everyone it holds; `facectl people diff {sn}` compares them.",
+                      highlight=False)
     if final["state"] != "done":
         fail(f"#{row['id']} is {final['state']} after {fmt_duration(wait_s)}: "
              f"{'no answer' if not answers else 'not every user answered'} yet; "
