@@ -123,3 +123,20 @@ def test_closing_the_record_connection_leaves_the_device_online(
     assert device["online"] and store.records.get(SN, 20) is not None
     # Online is judged from the last contact on any connection, never from a socket closing.
     assert is_online(device["last_seen"], device["keepalive_interval"], at=device["last_seen"] + 1)
+
+
+def test_records_list_and_photo_say_the_photo_is_as_sent(terminal: Terminal, db_path: str, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from facectl.cli.main import cli
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    record(terminal, record_detail(6, len(png)), png, "image/png")
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["records", "list", "--db", db_path], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0 and "as sent (!)" in listing.output, listing.output
+    out = tmp_path / "photo.bin"
+    saved = runner.invoke(cli, ["records", "photo", SN, "6", "-o", str(out), "--db", db_path])
+    assert saved.exit_code == 0, saved.output
+    assert out.read_bytes() == png
+    assert "not a JPEG" in saved.output and "image/png" in saved.output
