@@ -10,12 +10,13 @@ counts down by itself); Timegroup absent means no time restriction, 0 "restricte
 access at any time), 1-64 an entry of the device's TimeGroups read at its local time;
 Holidays lists the device's holiday numbers (or `*`) on which the person may not enter.
 
-The checks run in the order the server's own rules use, so a person refused for two
-reasons is refused for the same one online and offline.
+The same rules decide online (the server's RequestAuthorization handler) and offline
+(the simulator), so a person refused for two reasons is refused for the same one either way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,27 +39,62 @@ BLACKLIST = int(ACCESS_TYPES.value_of("blacklist"))
 OPEN_TIMES_UNLIMITED = 65535
 
 
-def offline_refusal(person: dict[str, Any], settings: dict[str, Any] | None, at: float) -> int | None:
-    """The identify-record type a terminal refuses `person` with at unix time `at`; None: it opens."""
+@dataclass(slots=True)
+class Judgement:
+    """The rules' verdict on one person: `refusal` is the record type refusing them (None: open)."""
+
+    refusal: int | None
+    reason: str
+    #: What had to be assumed (no TimeZone) or could not be read (holiday entries).
+    notes: list[str] = field(default_factory=list)
+
+
+def judge(person: dict[str, Any], settings: dict[str, Any] | None, at: float) -> Judgement:
+    """The access rules for a person found, at unix time `at`, on a device with these settings.
+
+    One set of rules for the terminal's offline decisions (the simulator) and the server's
+    online ones (RequestAuthorization): the first rule that refuses wins. A time group
+    on a device whose settings are unknown refuses: nothing says when it allows.
+    """
     if as_int(person.get("AccessType")) == BLACKLIST:
-        return REFUSED_BLACKLIST
+        return Judgement(REFUSED_BLACKLIST, "blacklisted (AccessType 2)")
     expires = as_int(person.get("ExpirationDate"))
     if expires and at > expires:
-        return REFUSED_EXPIRED
+        when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return Judgement(REFUSED_EXPIRED, f"access expired at {when}")
     if as_int(person.get("OpenTimes")) == 0:
-        return REFUSED_OPEN_TIMES
-    tz, _ = timegroups.device_timezone(settings)
+        return Judgement(REFUSED_OPEN_TIMES, "OpenTimes is 0 (no opens left)")
+    tz, tz_note = timegroups.device_timezone(settings)
     local = datetime.fromtimestamp(at, UTC).astimezone(tz)
+    notes = [tz_note] if tz_note else []
     group_number = as_int(person.get("Timegroup"))
     if group_number is not None:
-        group = timegroups.find_group(settings, group_number) if group_number else None
-        if group is None or not timegroups.group_allows(group, local):
-            return REFUSED_TIME_GROUP
-    if person.get("Holidays") not in (None, "") and settings is not None:
+        if group_number == 0:
+            return Judgement(REFUSED_TIME_GROUP, "time group 0 (restricted)", notes)
+        if settings is None:
+            return Judgement(REFUSED_TIME_GROUP,
+                             f"time group {group_number}: the device has not uploaded its settings", notes)
+        group = timegroups.find_group(settings, group_number)
+        if group is None:
+            return Judgement(REFUSED_TIME_GROUP,
+                             f"time group {group_number} is not defined in the device's TimeGroups", notes)
+        if not timegroups.group_allows(group, local):
+            key = timegroups.week_key(local.date())
+            return Judgement(REFUSED_TIME_GROUP, f"outside time group {group_number} at {local:%a %H:%M} "
+                                                 f"(UTC{local:%z}; {key}: {group.get(key) or 'no times'})", notes)
+    if settings is not None and person.get("Holidays") not in (None, ""):
         holidays = timegroups.parse_holidays(settings.get("Holidays"), tz)
-        if timegroups.holiday_restriction(person.get("Holidays"), holidays, local.date()) is not None:
-            return REFUSED_HOLIDAY
-    return None
+        number = timegroups.holiday_restriction(person.get("Holidays"), holidays, local.date())
+        if number is not None:
+            return Judgement(REFUSED_HOLIDAY, f"restricted on holiday {number} ({local:%Y-%m-%d})", notes)
+        if holidays.unreadable:
+            notes.append(f"{holidays.unreadable} holiday entries not understood")
+    return Judgement(None, "allowed by the rules", notes)
+
+
+def offline_refusal(person: dict[str, Any], settings: dict[str, Any] | None, at: float) -> int | None:
+    """The identify-record type a terminal refuses `person` with at unix time `at`; None: it opens."""
+    return judge(person, settings, at).refusal
 
 
 def after_open(person: dict[str, Any]) -> None:
