@@ -88,7 +88,7 @@ def test_people_diff_says_which_users_the_device_does_not_hold(terminal: Termina
     result = CliRunner().invoke(cli, ["people", "diff", SN, "--db", db_path, "--json"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
-    assert [x["user_id"] for x in d["missing"]] == [1001]
+    assert [(x["user_id"], x["name"]) for x in d["missing"]] == [(1001, "张三")]  # the server's name
     assert [x["user_id"] for x in d["not_held"]] == [999]
     assert d["unknown"] == [] and d["must_not_hold"] == []
     text = CliRunner().invoke(cli, ["people", "diff", SN, "--db", db_path], env={"COLUMNS": "160"}).output

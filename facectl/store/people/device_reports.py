@@ -92,8 +92,8 @@ class DeviceReports(Wants, Biometrics):
         for r in rows:
             reported += 1
             detail = json.loads(r["detail"]) if r["detail"] else {}
-            base = {"user_id": r["user_id"], "name": detail.get("Name") if isinstance(detail, dict) else None,
-                    "reported_at": r["received_at"]}
+            reported_name = detail.get("Name") if isinstance(detail, dict) else None
+            base = {"user_id": r["user_id"], "name": reported_name or r["name"], "reported_at": r["received_at"]}
             if r["present"] and r["known"] is None:
                 out["unknown" if r["want"] is None and r["have"] is None else "must_not_hold"].append(base)
                 continue
