@@ -1,5 +1,9 @@
 """PushPeople (errata 6.3-6.5): each device's own word about each person, and where it differs from ours.
 
+- **PushPeople without a Detail** means the device does not hold that user (errata 8.7),
+  whatever its PushType: `have` is cleared, so a person it should hold is pending again
+  (device_report's docstring); `diff` lists it as missing, or as not held when the server
+  agrees.
 - **PushPeople of unknown people** is kept in `device_reports` and shown, never adopted into
   `people`, and never deleted from the device unless the operator runs `people rm` for it.
 - **Photos from devices** (PushPeople): a PushPeople photo is adopted only when the person
