@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import EXAMPLES, SN, LiveServer
-from firmware_bytes import Terminal, cjson, form
+from firmware_bytes import BOUNDARY, Terminal, cjson, form
 
 from facectl.store import Store
 from facectl.store.devices import is_online
@@ -140,3 +140,28 @@ def test_records_list_and_photo_say_the_photo_is_as_sent(terminal: Terminal, db_
     assert saved.exit_code == 0, saved.output
     assert out.read_bytes() == png
     assert "not a JPEG" in saved.output and "image/png" in saved.output
+
+
+def test_a_keepalive_is_answered_while_the_other_connection_is_mid_upload(
+        server: LiveServer, terminal: Terminal, store: Store) -> None:
+    """The record connection has sent its headers and half its body; the keepalive one is served meanwhile."""
+    body = form([("SN", SN.encode()), ("RecordDetail", record_detail(30, len(PHOTO)))],
+                [("Photo", "1001.jpg", "image/jpeg", PHOTO)])
+    second = Terminal(server.port, SN)
+    try:
+        conn = second.conn
+        conn.putrequest("POST", "/Record/UploadIdentifyRecord", skip_host=True, skip_accept_encoding=True)
+        for key, value in (("Host", "127.0.0.1"), ("Content-Type", f"multipart/form-data; boundary={BOUNDARY}"),
+                           ("Content-Length", str(len(body)))):
+            conn.putheader(key, value)
+        conn.endheaders()
+        conn.send(body[: len(body) // 2])
+        assert terminal.keepalive(door_sensor=1)["Success"] == 1
+        assert store.devices.get(SN)["door_sensor_status"] == 1
+        conn.send(body[len(body) // 2:])
+        resp = conn.getresponse()
+        assert (resp.status, json.loads(resp.read())) == (200, {"Success": 1})
+    finally:
+        second.close()
+    assert store.records.get(SN, 30) is not None
+    assert terminal.keepalive()["Success"] == 1 and store.devices.get(SN)["online"]
