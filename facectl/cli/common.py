@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 DEFAULT_DB = "facectl.db"
@@ -52,7 +53,7 @@ def open_store(db_path: str, must_exist: bool = True):
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
