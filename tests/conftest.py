@@ -26,6 +26,14 @@ from facectl.server.run import start
 from facectl.store import Store
 
 SN = "FC-8190H24052799"
+
+#: For a test that also has a wall-clock limit: its `timed` argument is False in the default
+#: run (the behaviour is checked, how long it took is not, so a loaded machine cannot fail a
+#: correct build) and True under `pytest -m timing`, which checks the limit as well.
+timed = pytest.mark.parametrize("timed", [
+    pytest.param(False, id="behaviour"),
+    pytest.param(True, id="timing", marks=pytest.mark.timing),
+])
 BOUNDARY = "--------------------------506873351428002157394455"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
 

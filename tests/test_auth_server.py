@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from conftest import EXAMPLES, SN, DeviceClient, LiveServer, settings_document
+from conftest import EXAMPLES, SN, DeviceClient, LiveServer, settings_document, timed
 
 from facectl.cli.main import cli
 from facectl.protocol import multipart
@@ -263,7 +263,7 @@ def hook() -> Iterator[Webhook]:
 @pytest.fixture
 def hooked(db_path: str, store: Store, hook: Webhook) -> Iterator[DeviceClient]:
     server = LiveServer(ServerConfig(db=db_path, host="127.0.0.1", port=0, auth_webhook=hook.url,
-                                     auth_timeout=0.3))
+                                     auth_timeout=1.0))
     store.devices.add(SN)
     client = DeviceClient(server.port)
     upload_settings(client)
@@ -326,14 +326,16 @@ def test_webhook_failing_falls_back_to_the_rules(hooked: DeviceClient, store: St
     assert code == 0 and words in reason and "rules: user 1: blacklisted" in reason
 
 
+@timed
 def test_webhook_timing_out_falls_back_within_the_timeout(hooked: DeviceClient, store: Store,
-                                                          hook: Webhook) -> None:
+                                                          hook: Webhook, timed: bool) -> None:
     add_person(store, 1, Name="Known")
     hook.hang = True
     started = time.monotonic()
     assert ask(hooked, 81, UserID="1") == {"Success": 1, "Message": "Welcome, Known"}
-    assert time.monotonic() - started < 1.5  # 0.3 s timeout, far inside the device's 2 s
-    assert "webhook failed: no answer within 0.3s" in decision(store, 81)[1]
+    assert "webhook failed: no answer within 1s" in decision(store, 81)[1]
+    if timed:
+        assert time.monotonic() - started < 1.9  # 1 s timeout, inside the device's 2 s
 
 
 def test_webhook_unreachable_falls_back(db_path: str, store: Store) -> None:

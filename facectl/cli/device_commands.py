@@ -16,8 +16,8 @@ import click
 from facectl.protocol import commands as rules
 
 from . import devices
-from .commands import Duration, fmt_duration, outcome, queue, queue_and_report, ttl_option, wait
-from .common import console, db_option, fail, open_store
+from .commands import Duration, outcome, queue, queue_and_report, ttl_option, wait
+from .common import console, db_option, fail, fmt_duration, open_store
 
 #: Screen image types the devices show; anything else is refused before it is queued.
 _IMAGE_MAGIC = {b"\xff\xd8\xff": (".jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": (".png", "image/png"),

@@ -31,10 +31,12 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from facectl.protocol import commands as command_rules
 from facectl.protocol import people as rules
 from facectl.protocol.codes import ACCESS_TYPES, PUSH_TYPES
 from facectl.store.people import ALL, PeopleError, PersonInput
 
+from .commands import queue, ttl_option
 from .common import (
     console,
     db_option,
@@ -44,6 +46,7 @@ from .common import (
     json_option,
     open_store,
     print_json,
+    require_device,
     table,
 )
 
@@ -650,8 +653,8 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
       facectl people status FC-8190H24052799 --json
     """
     store = open_store(db_path)
-    if sn and store.devices.get(sn) is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
+    if sn:
+        require_device(store, sn)
     rows = store.people.status(sn)
     if as_json:
         print_json(rows)
@@ -695,8 +698,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
       facectl people diff FC-8190H24052799
     """
     store = open_store(db_path)
-    if store.devices.get(sn) is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
+    require_device(store, sn)
     d = store.people.diff(sn)
     if as_json:
         print_json(d)
@@ -731,6 +733,32 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
         console.print(f"{d['held_without_report']} people delivered to {sn} have no report from it; "
                       f"`facectl people push {sn}` asks the device for its list.")
 
+
+
+@people.command("push")
+@click.argument("sn")
+@click.argument("user_ids", nargs=-1, metavar="[USER_ID...]")
+@ttl_option("24h")
+@db_option
+def push(sn: str, user_ids: tuple[str, ...], ttl: float | None, db_path: str) -> None:
+    """Ask a device to upload people: these USER_IDs (QueryPeople), or everyone it holds (PushAllPeople).
+
+    The device answers with PushPeople calls, which are linked to this command.
+
+    \b
+    Examples:
+      facectl people push FC-8190H24052799 1001 1002
+      facectl people push FC-8190H24052799
+    """
+    store = open_store(db_path)
+    if user_ids:
+        try:
+            ids = command_rules.parse_user_ids(user_ids)
+        except command_rules.CommandError as exc:
+            fail(str(exc), 2)
+        queue(store, sn, command_rules.QUERY_PEOPLE, ids, ttl)
+    else:
+        queue(store, sn, command_rules.PUSH_ALL_PEOPLE, 1, ttl)
 
 def _show(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
