@@ -9,7 +9,7 @@ so are the outcomes (allowed, blacklisted, outside the time group, on a holiday,
 unknown). Every request is answered with a decision and stored as a record with
 its photo, so the figure includes the database writes.
 
-The goal (issue 4): p99 under 20 ms with the rules.
+The goal: p99 under 20 ms with the rules.
 
     /work/venv/bin/python bench/bench_auth.py                 # defaults below
     /work/venv/bin/python bench/bench_auth.py --people 20000 --devices 100 --rate 500

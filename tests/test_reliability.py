@@ -1,4 +1,4 @@
-"""Hostile input, storage failures and crashes (issue 8): never a 500, never a lost or doubled record."""
+"""Hostile input, storage failures and crashes: never a 500, never a lost or doubled record."""
 
 from __future__ import annotations
 

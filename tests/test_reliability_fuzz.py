@@ -1,4 +1,4 @@
-"""Hostile input built from the endpoint catalog (issue 8): well-formed requests, ill-typed values.
+"""Hostile input built from the endpoint catalog: well-formed requests, ill-typed values.
 
 tests/test_reliability.py throws broken bytes at every endpoint. The documents here
 are well-formed and use the right field names, taken from the catalog

@@ -138,7 +138,7 @@ async def push_people(ctx: Context) -> dict[str, Any]:
     outcome = ctx.store.people.device_report(ctx.sn, push_type, user_id, person,
                                              photo.data if photo is not None and photo.data else None,
                                              notes, doc)
-    # Issue 4: a PushType 4 answers the QueryPeople / PushAllPeople command that asked.
+    # A PushType 4 answers the QueryPeople / PushAllPeople command that asked.
     ctx.store.commands.people_pushed(ctx.sn, user_id, push_type,
                                      {"known": outcome["known"], "present": outcome["present"]})
     if not outcome["known"] and outcome["present"]:
@@ -166,7 +166,7 @@ async def register_identify_ticket_result(ctx: Context) -> dict[str, Any]:
     if not isinstance(doc, dict):
         return ctx.quarantine("no ResultJson part")
     enrolment_id = ctx.store.people.record_enrolment(ctx.sn, doc, data)
-    # Issue 4: the result completes the RegisterIdentifyTicket command that asked for it.
+    # The result completes the RegisterIdentifyTicket command that asked for it.
     user_id, result = as_uint(doc.get("UserID")), as_uint(doc.get("Result"))
     detail = {"enrolment": enrolment_id}
     if as_uint(doc.get("RepetitionUserID")) is not None:

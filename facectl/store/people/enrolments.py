@@ -33,7 +33,7 @@ class Enrolments(Wants, Biometrics):
     def record_enrolment(self, sn: str, doc: dict[str, Any], photo: bytes | None) -> int:
         """RegisterIdentifyTicketResult: keep the result; on success merge what the device enrolled.
 
-        Returns the enrolment id (issue 4 links it to the command that asked, `link_enrolment`).
+        Returns the enrolment id (`link_enrolment` links it to the command that asked).
         """
         t = time.time()
         raw = json.dumps(doc, ensure_ascii=False, sort_keys=True)
@@ -93,7 +93,7 @@ class Enrolments(Wants, Biometrics):
 
     def enrolment_results(self, sn: str | None = None, user_id: int | None = None, since_id: int = 0,
                           unlinked_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        """Enrolment results, oldest first after `since_id`; for issue 4 (commands) and the CLI."""
+        """Enrolment results, oldest first after `since_id`; for the command queue and the CLI."""
         narrow, narrow_args = by_device_and_person(sn, user_id)
         where, args = ["id > ?", *narrow], [since_id, *narrow_args]
         if unlinked_only:

@@ -11,7 +11,7 @@
 - `people_sync`: per device page counters, the DeleteAll request, the file mode, and when a
   factory reset was last handed out (`reset_at`).
 - `device_reports`: each device's own latest word about each person (PushPeople).
-- `enrolments`: RegisterIdentifyTicketResult results (issue 4 links them to commands).
+- `enrolments`: RegisterIdentifyTicketResult results (linked to the commands that asked).
 """
 
 from __future__ import annotations
