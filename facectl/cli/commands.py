@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 
 from .common import (
     console,
@@ -84,10 +84,10 @@ def queue(store: Any, sn: str, field: str, value: Any, ttl: float | None) -> dic
         row = store.commands.enqueue(sn, field, value, ttl)
     except UnknownDevice:  # removed since require_device looked
         fail(no_device(sn))
-    except rules.CommandError as exc:
+    except command_rules.CommandError as exc:
         fail(str(exc), 2)
     lifetime = fmt_duration(row["expires_at"] - row["created_at"])
-    console.print(f"{sn}: queued #{row['id']} {rules.describe(field, row['value'])} (expires in {lifetime})",
+    console.print(f"{sn}: queued #{row['id']} {command_rules.describe(field, row['value'])} (expires in {lifetime})",
                   highlight=False)
     if device["state"] != "approved":
         err_console.print(f"[yellow]warning:[/] {sn} is {device['state']}: it is not served commands until "
@@ -174,7 +174,7 @@ def commands() -> None:
 
 def _row_view(row: dict[str, Any]) -> dict[str, Any]:
     view = dict(row)
-    view["command"] = rules.describe(row["field"], row["value"])
+    view["command"] = command_rules.describe(row["field"], row["value"])
     view["delay"] = (row["sent_at"] - row["created_at"]) if row.get("sent_at") else None
     return view
 

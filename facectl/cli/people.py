@@ -32,7 +32,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from facectl.protocol import commands as command_rules
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol.codes import ACCESS_TYPES, PUSH_TYPES
 from facectl.store.people import ALL, PeopleError, PersonInput
 
@@ -143,8 +143,8 @@ def _sn_table(title: str | None, columns: list[str], rows: Any) -> Any:
 
 def _user_id(text: str) -> int:
     try:
-        return rules.check_user_id(text)
-    except rules.PersonError as exc:
+        return people_rules.check_user_id(text)
+    except people_rules.PersonError as exc:
         fail(str(exc), 2)
         raise
 
@@ -186,7 +186,7 @@ def _item_from_options(user_id: int, opts: dict[str, Any]) -> PersonInput:
 def _save(store: Any, item: PersonInput, mode: str) -> Any:
     try:
         return store.people.save_many([item], mode=mode)[0]
-    except (rules.PersonError, PeopleError) as exc:
+    except (people_rules.PersonError, PeopleError) as exc:
         fail(str(exc))
 
 
@@ -420,7 +420,7 @@ class _Row:
 
 
 def _row_item(cells: dict[str, str], base: Path, header: list[str]) -> PersonInput:
-    uid = rules.check_user_id(cells.get("user_id", ""))
+    uid = people_rules.check_user_id(cells.get("user_id", ""))
     values = {OPTION_FIELDS[c]: (cells.get(c) or "").strip() for c in header if c in OPTION_FIELDS}
     item = PersonInput(uid, values)
     photo = (cells.get("photo") or "").strip()
@@ -489,7 +489,7 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                 if item.user_id in first_line:
                     raise PeopleError(f"user {item.user_id} already appears on line {first_line[item.user_id]}")
                 store.people.check(item)
-            except (rules.PersonError, PeopleError) as exc:
+            except (people_rules.PersonError, PeopleError) as exc:
                 bad.append((line, str(exc)))
                 continue
             first_line[item.user_id] = line
@@ -526,12 +526,12 @@ def _save_chunk(store: Any, chunk: list[_Row], bad: list[tuple[int, str]]) -> li
     """Save a chunk in one transaction; if something changed since the check, one by one."""
     try:
         return list(zip(chunk, store.people.save_many([r.item for r in chunk]), strict=True))
-    except (rules.PersonError, PeopleError):
+    except (people_rules.PersonError, PeopleError):
         out = []
         for row in chunk:
             try:
                 out.append((row, store.people.save_many([row.item])[0]))
-            except (rules.PersonError, PeopleError) as exc:
+            except (people_rules.PersonError, PeopleError) as exc:
                 bad.append((row.line, str(exc)))
         return out
 

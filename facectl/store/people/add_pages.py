@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from .base import COLS
@@ -113,7 +113,7 @@ class AddPages(Wants, FactoryReset):
                 "WHERE b.user_id IN (SELECT value FROM json_each(?)) ORDER BY b.user_id, b.kind, b.num", [ids]):
                 bios.setdefault(b["user_id"], []).append(b)
             page_people: list[PagePerson] = []
-            budget = rules.INLINE_PAGE_BYTES
+            budget = people_rules.INLINE_PAGE_BYTES
             for uid, want in rows:
                 p = people.get(uid)
                 if p is None:
@@ -123,11 +123,11 @@ class AddPages(Wants, FactoryReset):
                     person.photo = PageFile(p["photo"], p["photo_md5"], p["photo_size"])
                 for b in bios.get(uid, ()):
                     ref = PageFile(b["file"], b["md5"], b["size"])
-                    if b["kind"] == rules.FACE:
+                    if b["kind"] == people_rules.FACE:
                         person.face = ref
-                    elif b["kind"] == rules.FINGERPRINT:
+                    elif b["kind"] == people_rules.FINGERPRINT:
                         person.fingerprints.append((b["num"], ref))
-                    elif b["kind"] == rules.PALMVEIN:
+                    elif b["kind"] == people_rules.PALMVEIN:
                         person.palmveins.append((b["num"], ref))
                 if inline:
                     size = sum(f.size or 0 for f in _files_of(person)) * 4 // 3
@@ -156,7 +156,7 @@ class AddPages(Wants, FactoryReset):
             for f in _files_of(p):
                 f.data = files[f.sha256].data
 
-    def add_result(self, sn: str, failures: Sequence[rules.Failure], now: float | None = None) -> dict[str, int]:
+    def add_result(self, sn: str, failures: Sequence[people_rules.Failure], now: float | None = None) -> dict[str, int]:
         """DownloadPeopleListResult: the latest page is delivered, minus the failures (kept with their code).
 
         A transient failure (`Failure.transient`) of the version still wanted gets a

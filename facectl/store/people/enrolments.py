@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol.codes import REGISTER_RESULTS
 from facectl.protocol.numbers import as_uint
 
@@ -41,7 +41,7 @@ class Enrolments(Wants, Biometrics):
         uid = as_uint(doc.get("UserID"))
         result = as_uint(doc.get("Result"))
         notes: list[str] = []
-        person = rules.read_device_person(doc.get("UserDetail"))
+        person = people_rules.read_device_person(doc.get("UserDetail"))
         if person is not None:
             notes += person.notes
             if person.user_id is not None and uid is not None and person.user_id != uid:
@@ -62,7 +62,7 @@ class Enrolments(Wants, Biometrics):
                 self._merge_enrolment(sn, uid, person, photo_sha, t)
         return enrolment_id
 
-    def _merge_enrolment(self, sn: str, uid: int, person: rules.DevicePerson | None, photo_sha: str | None,
+    def _merge_enrolment(self, sn: str, uid: int, person: people_rules.DevicePerson | None, photo_sha: str | None,
                          t: float) -> None:
         known = self._row(uid)
         changed = False
@@ -83,8 +83,8 @@ class Enrolments(Wants, Biometrics):
                 col = COLS[wire]
                 if isinstance(value, str) and value and value != known[col]:
                     try:
-                        rules.normalize({wire: value})
-                    except rules.PersonError:
+                        people_rules.normalize({wire: value})
+                    except people_rules.PersonError:
                         continue
                     self.db.execute(f"UPDATE people SET {col} = ? WHERE user_id = ?", [value, uid])
                     changed = True
