@@ -1,4 +1,5 @@
-"""Remote commands over HTTP: every RemoteCommand field, merging, expiry, cancel, follow-ups (errata 4.6, 5.5-5.7)."""
+"""Remote commands over HTTP: each RemoteCommand field, merging, expiry, cancel, follow-ups (errata 4.6, 5.5-5.7).
+"""
 
 from __future__ import annotations
 
