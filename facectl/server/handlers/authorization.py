@@ -43,6 +43,7 @@ from facectl.protocol import timegroups
 from facectl.protocol.codes import ACCESS_TYPES, AUTH_RESULTS
 from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PHOTO_BYTES
+from facectl.protocol.numbers import as_int
 from facectl.protocol.records import AUTH, RecordError, identify_record
 
 from .. import webhook
@@ -80,15 +81,6 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
 
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
 def _present(value: Any) -> str:
     """An identifier from the record, or "" when absent ("" and "0" mean none)."""
     text = clean_text(value)
@@ -110,18 +102,18 @@ def evaluate(matches: list[dict[str, Any]], matched_by: str, ident: str, setting
     def deny(message: str, reason: str) -> Verdict:
         return Verdict(False, message, f"user {uid}: {reason}", person, matched_by)
 
-    if _int(person.get("AccessType")) == BLACKLIST:
+    if as_int(person.get("AccessType")) == BLACKLIST:
         return deny(MSG_DENIED, "blacklisted (AccessType 2)")
-    expires = _int(person.get("ExpirationDate"))
+    expires = as_int(person.get("ExpirationDate"))
     if expires and at > expires:
         when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return deny(MSG_EXPIRED, f"access expired at {when}")
-    if _int(person.get("OpenTimes")) == OPEN_TIMES_FORBIDDEN:
+    if as_int(person.get("OpenTimes")) == OPEN_TIMES_FORBIDDEN:
         return deny(MSG_NO_ACCESS, "OpenTimes is 0 (access forbidden)")
     tz, tz_note = timegroups.device_timezone(settings)
     local = datetime.fromtimestamp(at, UTC).astimezone(tz)
     notes = [tz_note] if tz_note else []
-    group_number = _int(person.get("Timegroup"))
+    group_number = as_int(person.get("Timegroup"))
     if group_number is not None:
         if group_number == 0:
             return deny(MSG_TIME, "time group 0 (restricted)")
