@@ -21,6 +21,7 @@ from .common import (
     json_option,
     open_store,
     print_json,
+    require_device,
     table,
 )
 
@@ -35,13 +36,6 @@ def device() -> None:
       facectl device approve FC-8190H24052799
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby
     """
-
-
-def _require(store: Any, sn: str) -> dict[str, Any]:
-    row = store.devices.get(sn)
-    if row is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
-    return row
 
 
 def _pending_work(store: Any, sn: str) -> str:
@@ -110,7 +104,7 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
       facectl device show FC-8190H24052799
     """
     store = open_store(db_path)
-    row = _require(store, sn)
+    row = require_device(store, sn)
     info = {
         **row,
         "pending_work": _pending_work(store, sn),
@@ -200,7 +194,7 @@ def forget(sn: str, yes: bool, db_path: str) -> None:
       facectl device forget FC-8190H24052799 --yes
     """
     store = open_store(db_path)
-    _require(store, sn)
+    require_device(store, sn)
     if not yes:
         click.confirm(f"Forget {sn} and its settings?", abort=True)
     store.devices.forget(sn)
@@ -221,7 +215,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
       facectl device get FC-8190H24052799 Volume DeviceName
     """
     store = open_store(db_path)
-    _require(store, sn)
+    require_device(store, sn)
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet; `facectl device refresh {sn}` asks for them")
@@ -255,7 +249,7 @@ def set_(sn: str, assignments: tuple[str, ...], db_path: str) -> None:
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby ReleaseTime=5
     """
     store = open_store(db_path)
-    _require(store, sn)
+    require_device(store, sn)
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet, so its keys are unknown; wait for its next "
@@ -286,6 +280,6 @@ def refresh(sn: str, db_path: str) -> None:
       facectl device refresh FC-8190H24052799
     """
     store = open_store(db_path)
-    _require(store, sn)
+    require_device(store, sn)
     store.devices.request_settings(sn)
     console.print(f"{sn}: settings upload requested")

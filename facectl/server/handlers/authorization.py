@@ -84,15 +84,6 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
 
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
 def _present(value: Any) -> str:
     """An identifier from the record, or "" when absent ("" and "0" mean none)."""
     text = clean_text(value)

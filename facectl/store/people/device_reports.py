@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from .base import COLS, by_device_and_person
@@ -30,7 +30,7 @@ from .wants import Wants
 class DeviceReports(Wants, Biometrics):
     """Keeps PushPeople reports, merges their biometrics, compares them with the server."""
 
-    def device_report(self, sn: str, push_type: int, user_id: int, person: rules.DevicePerson | None,
+    def device_report(self, sn: str, push_type: int, user_id: int, person: people_rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
         """PushPeople (errata 6.3-6.5, 8.7): keep the device's word; merge biometrics; never adopt the unknown.
 
@@ -110,7 +110,7 @@ class DeviceReports(Wants, Biometrics):
                     {**base, "push_type": r["push_type"]})
                 continue
             if r["present"] and r["known"] is not None and isinstance(detail, dict):
-                person = rules.read_device_person(detail)
+                person = people_rules.read_device_person(detail)
                 fields = {}
                 for wire, col in COLS.items():
                     if person is None or wire not in person.fields:
@@ -129,5 +129,5 @@ class DeviceReports(Wants, Biometrics):
 
 def _norm(value: Any, wire: str) -> Any:
     if value is None:
-        return rules.SEND_DEFAULTS.get(wire, "")
-    return str(value) if wire not in rules.INT_FIELDS else int(value)
+        return people_rules.SEND_DEFAULTS.get(wire, "")
+    return str(value) if wire not in people_rules.INT_FIELDS else int(value)
