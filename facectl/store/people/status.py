@@ -12,7 +12,7 @@ from typing import Any
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
 
 from .base import PeopleBase
-from .state import FAILED, PENDING_ADD, PENDING_DELETE, delivery_state
+from .state import FAILED, PENDING_ADD, delivery_state
 
 
 class Status(PeopleBase):
@@ -46,23 +46,29 @@ class Status(PeopleBase):
         says how many of its people are retried that way.
         """
         cutoff = time.time() - self.redelivery_timeout
-        where = "WHERE sn = :sn" if sn else ""
-        sql = f"""
-            SELECT sn,
-              total(want IS NOT NULL) AS wanted,
-              total(want IS NOT NULL AND want IS have) AS delivered,
-              total({FAILED}) AS failed,
-              total({PENDING_ADD} AND ifnull(inflight, -1) > 0 AND inflight_at > :cutoff) AS in_flight,
-              total({PENDING_ADD} AND NOT (ifnull(inflight, -1) > 0 AND inflight_at > :cutoff)) AS pending,
-              total({PENDING_DELETE}) AS to_delete,
-              total({FAILED} AND retry_at IS NOT NULL) AS retrying,
-              min(CASE WHEN {FAILED} THEN retry_at END) AS next_retry_at
-            FROM device_people {where} GROUP BY sn"""
-        counts = {r["sn"]: r for r in self.db.query(sql, {"sn": sn, "cutoff": cutoff})}
+        only = "AND sn = :sn" if sn else ""
+        args = {"sn": sn, "cutoff": cutoff}
+        # Counters kept by triggers (counters.py); in flight and retries from their small partial indexes.
+        counts = {r["sn"]: r for r in self.db.query(
+            f"SELECT * FROM people_counts WHERE rows > 0 {only}", args)}
+        for r in self.db.query(
+                "SELECT sn, count(*) AS n FROM device_people INDEXED BY device_people_inflight "
+                f"WHERE inflight IS NOT NULL {only} AND inflight > 0 AND inflight_at > :cutoff AND {PENDING_ADD} "
+                "GROUP BY sn", args):
+            c = counts.get(r["sn"])
+            if c:
+                c["in_flight"] = r["n"]
+                c["pending"] -= r["n"]
+        for r in self.db.query(
+                "SELECT sn, count(*) AS n, min(retry_at) AS next_retry_at FROM device_people "
+                f"INDEXED BY device_people_retry WHERE retry_at IS NOT NULL {only} AND {FAILED} GROUP BY sn", args):
+            c = counts.get(r["sn"])
+            if c:
+                c["retrying"], c["next_retry_at"] = r["n"], r["next_retry_at"]
         reasons: dict[str, list[dict[str, Any]]] = {}
         for r in self.db.query(
             f"SELECT sn, fail_code, count(*) AS n, min(fail_message) AS example, "
-            f"total(retry_at IS NOT NULL) AS retrying FROM device_people "
+            f"total(retry_at IS NOT NULL) AS retrying FROM device_people INDEXED BY device_people_failed "
             f"{'WHERE sn = :sn AND' if sn else 'WHERE'} "
             f"{FAILED} "
             "GROUP BY sn, fail_code ORDER BY n DESC", {"sn": sn}):
