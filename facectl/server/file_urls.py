@@ -22,7 +22,8 @@ DEFAULT_TTL_SECONDS = 3600
 
 
 def sign(secret: bytes, sha256: str, expires: int) -> str:
-    return hmac.new(secret, f"{sha256}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+    """The URL's signature; hmac.digest is the one-shot C path (a 1000-person page signs ~1,500 files)."""
+    return hmac.digest(secret, f"{sha256}:{expires}".encode(), hashlib.sha256).hex()[:32]
 
 
 def verify(secret: bytes, sha256: str, expires: int, signature: str, at: float | None = None) -> bool:
