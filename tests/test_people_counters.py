@@ -92,8 +92,9 @@ def test_a_database_without_counters_is_counted_once_when_opened(tmp_path: Path)
     store.people.add_result(SN, [])
     store.close()
     with sqlite3.connect(path) as conn:  # as a database from before the counters
-        conn.executescript("DROP TABLE people_counts; DROP TRIGGER people_counts_insert; "
-                           "DROP TRIGGER people_counts_update; DROP TRIGGER people_counts_delete; "
+        conn.executescript("DROP TABLE people_counts; DROP TABLE people_counts_paused; "
+                           "DROP TRIGGER people_counts_insert; DROP TRIGGER people_counts_update; "
+                           "DROP TRIGGER people_counts_delete; "
                            "DROP INDEX device_people_failed;")
     conn.close()
     store = Store(path)
