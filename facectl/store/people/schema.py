@@ -137,8 +137,12 @@ class Schema(PeopleBase):
         self._add_columns("people_sync", {"reset_at": "REAL", "lost_at": "REAL", "lost_note": "TEXT"})
         self.db.execute("CREATE INDEX IF NOT EXISTS device_people_retry ON device_people(sn, retry_at) "
                         "WHERE retry_at IS NOT NULL")
-        # People at scale: status from counters and small partial indexes (counters.py).
+        # People at scale: status from counters and small partial indexes (counters.py), and the
+        # rows nobody needs any more found without visiting every row of the people changed
+        # (wants.py deletes them after each change; the index is empty between transactions).
         ensure_counters(self.db)
+        self.db.execute("CREATE INDEX IF NOT EXISTS device_people_unneeded ON device_people(user_id) "
+                        "WHERE want IS NULL AND have IS NULL AND inflight IS NULL")
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Columns added since a database was created (CREATE TABLE IF NOT EXISTS keeps old tables)."""

@@ -92,7 +92,8 @@ class Wants(PeopleBase):
                 "WHERE true ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, " + _NEW_WANT
                 + " WHERE device_people.want IS NOT excluded.want", args)
         self.db.execute(
-            "DELETE FROM device_people WHERE user_id IN (SELECT value FROM json_each(:ids)) "
+            "DELETE FROM device_people INDEXED BY device_people_unneeded "
+            "WHERE user_id IN (SELECT value FROM json_each(:ids)) "
             "AND want IS NULL AND have IS NULL AND inflight IS NULL", args)
 
     def _note_holding(self, sn: str, uid: int, present: bool, known: bool) -> None:
