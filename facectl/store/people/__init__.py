@@ -13,6 +13,7 @@ decisions it carries out (all are also in docs/people.md):
 - persons.py: the operator adds, changes and removes people.
 - lookup.py: people read back: by id, listed, exported, by credential (authorization).
 - status.py: delivery state per person and per device.
+- counters.py: per-device counts kept by triggers, so status does not group every row.
 - sync.py: the operator's `people sync`, and the file mode.
 - add_pages.py: AddPeople pages and their results; retries of failures.
 - delete_pages.py: DeletePeople pages, DeleteAll, and their results.
