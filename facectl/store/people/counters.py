@@ -47,8 +47,11 @@ def ensure_counters(db: sqlite_utils.Database) -> None:
     Table, triggers and backfill go in one write transaction, so no write of another
     process falls between the count and the first trigger.
     """
+    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people_counts'"
+    if db.execute(exists).fetchone():  # the usual case: no write lock taken when a store opens
+        return
     with transaction(db):
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people_counts'").fetchone():
+        if db.execute(exists).fetchone():  # another process created them meanwhile
             return
         cols = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in STATES)
         names = ", ".join(STATES)
