@@ -34,10 +34,16 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
 @auth_options
+@click.option("--event-webhook", metavar="URL",
+              help="POST every event (records, online/offline, alarms, refused people) to URL, in batches, "
+                   "at least once, in order; the backlog waits in the database (docs/events.md).")
+@click.option("--event-secret", metavar="S", envvar="FACECTL_EVENT_SECRET",
+              help="Sign each event POST: X-Facectl-Signature: sha256=<HMAC-SHA256 of the body> "
+                   "(env FACECTL_EVENT_SECRET).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
-          **auth: object) -> None:
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int,
+          event_webhook: str | None, event_secret: str | None, verbose: bool, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
@@ -50,6 +56,10 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     from facectl.server.config import ServerConfig
     from facectl.server.run import device_urls, serve_forever
 
+    if event_secret and not event_webhook:
+        fail("--event-secret signs what --event-webhook sends: give the webhook URL too", 2)
+    if event_webhook and not re.match(r"https?://[^/\s]+", event_webhook):
+        fail(f"--event-webhook takes an http:// or https:// URL, got {event_webhook!r}", 2)
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together: give both to serve HTTPS", 2)
     try:
@@ -60,7 +70,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, **auth)
+                          retry_failed=retry_failed, event_webhook=event_webhook, event_secret=event_secret,
+                          **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
@@ -72,6 +83,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         console.print("New devices wait as pending: `facectl device list`, then "
                       "`facectl device approve SN`." if not open_enrollment
                       else "Open enrollment: new devices are approved on first contact.")
+        if event_webhook:
+            console.print(f"Events go to {event_webhook}" + (" (signed)" if event_secret else "")
+                          + ": `facectl events status` shows how far.")
         console.print("Stop with Ctrl-C.")
 
     from facectl.store import StoreError
