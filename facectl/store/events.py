@@ -94,8 +94,11 @@ class Events:
     # --- reading ---------------------------------------------------------------------------
 
     def after(self, since_id: int = 0, limit: int = 100, types: Sequence[str] = (),
-              sn: str | None = None) -> list[dict[str, Any]]:
-        """Events with id > since_id, oldest first, as `to_json` shapes them (photo URL left out)."""
+              sn: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
+        """Events with id > since_id, oldest first, as `to_json` shapes them (photo URL left out).
+
+        `newest`: the last `limit` of them rather than the first (still printed oldest first).
+        """
         where, args = ["id > ?"], [since_id]
         if sn is not None:
             where.append("sn = ? COLLATE NOCASE")
@@ -105,8 +108,8 @@ class Events:
             for t in types:
                 args += [t, t + ".%"]
         rows = self.db.execute(f"SELECT id, type, sn, at, data FROM events WHERE {' AND '.join(where)} "
-                               "ORDER BY id LIMIT ?", [*args, limit]).fetchall()
-        return [to_json(*row) for row in rows]
+                               f"ORDER BY id {'DESC' if newest else ''} LIMIT ?", [*args, limit]).fetchall()
+        return [to_json(*row) for row in sorted(rows)]
 
     def last_id(self) -> int:
         return self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
