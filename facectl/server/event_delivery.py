@@ -113,7 +113,7 @@ class EventTasks:
             headers[SIGNATURE_HEADER] = signature(self.config.event_secret, body)
         last = batch[-1]["id"]
         refused = 0
-        pause = FIRST_BACKOFF
+        pause = min(FIRST_BACKOFF, self.config.event_retry_max)
         failing = False
         while True:
             error = await _post(session, url, body, headers)
