@@ -46,5 +46,5 @@ class ServerConfig:
     event_secret: str | None = None
     event_batch: int = 100
     event_timeout: float = 10.0
-    event_retry_max: float = 30.0
+    event_retry_max: float = 10.0
     event_sweep: float = 5.0
