@@ -167,14 +167,16 @@ def status(as_json: bool, db_path: str) -> None:
                       f"{last} events stored, `facectl events list` shows them.")
         return
     failing = cursor["last_error_at"] and (cursor["delivered_at"] or 0) < cursor["last_error_at"]
-    console.print(table(None, ["", ""], [
+    view = table(None, ["", ""], [
         ("receiver", info["receiver"]),
         ("backlog", f"{info['backlog']} events" + (" (failing, retrying)" if failing else "")),
         ("delivered up to", f"event {delivered} of {last}" + (f", at {fmt_time(info['delivered_at'])}"
                                                                  if info["delivered_at"] else "")),
         ("skipped (refused 4xx)", info["skipped"]),
         ("last error", f"{fmt_time(info['last_error_at'])}: {info['last_error']}" if info["last_error"] else "none"),
-    ]))
+    ])
+    view.show_header = False
+    console.print(view)
 
 
 @events.command("prune")
