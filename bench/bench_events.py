@@ -19,7 +19,7 @@ up, how long until it was delivered (the cursor passed the last event stored at 
 moment), the keepalive p99 during each phase, and, once the fleet has stopped and the
 outbox is empty, whether every event in the database reached the receiver exactly once.
 
-The issue asks for 100 devices for 10 minutes; the default here is 100 devices for
+The goal is stated for 100 devices over 10 minutes; the default here is 100 devices for
 60 s down and 30 s after, so it runs in under two minutes on two shared cores.
 """
 

@@ -41,8 +41,11 @@ class Receiver:
 
     def __init__(self, port: int = 0) -> None:
         self.script: list[int] = []
+        self.open = threading.Event()  # cleared: every POST waits here (a receiver that is slow to answer)
+        self.open.set()
         self.batches: list[tuple[int, bytes, dict[str, str]]] = []  # (status answered, body, headers)
         self.changed = threading.Condition()
+        self.waiting = 0  # POSTs that arrived (answered or not)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +53,10 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer.changed:
+                    outer.waiting += 1
+                    outer.changed.notify_all()
+                outer.open.wait(30)
                 with outer.changed:
                     status = outer.script.pop(0) if outer.script else 200
                     outer.batches.append((status, body, dict(self.headers)))
@@ -166,6 +173,27 @@ def test_5xx_and_a_receiver_that_is_down_are_retried_until_taken(store: Store, d
             receiver.stop()
         client.close()
     finally:
+        server.stop()
+
+
+def test_a_receiver_that_does_not_answer_never_delays_a_device(receiver: Receiver, store: Store,
+                                                                db_path: str) -> None:
+    store.devices.add(SN)
+    receiver.open.clear()
+    server = serve(db_path, receiver.url)
+    try:
+        client = DeviceClient(server.port)
+        client.keepalive()
+        receiver.wait_for(lambda r: r.waiting >= 1)  # the first batch is stuck at the receiver
+        for rid in range(1, 21):  # answered all the same, and stored with their events
+            assert upload(client, record_id=rid).json == {"Success": 1}
+        assert client.keepalive().json["Success"] == 1
+        assert len(store.events.after(0, 100, ["record"])) == 20
+        receiver.open.set()
+        receiver.wait_for(has_records(20))
+        client.close()
+    finally:
+        receiver.open.set()
         server.stop()
 
 

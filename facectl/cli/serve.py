@@ -47,8 +47,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     """Run the HTTPv2 server that devices poll.
 
     \b
-    Example:
+    Examples:
       facectl serve --db site.db --port 8080
+      facectl serve --db site.db --event-webhook http://127.0.0.1:9100/events --event-secret s3cret
     Then on each device (web page or menu): HTTP client enabled, protocol type
     200 (HTTPv2), server address http://THIS-HOST:8080, and approve it with
     `facectl device approve SN` when it shows up in `facectl device list`.
