@@ -173,3 +173,10 @@ def test_follow_prints_json_lines_resumes_by_id_and_exits_0_on_ctrl_c(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_refuses_a_secret_without_a_webhook_and_a_webhook_that_is_not_a_url(db_path: str) -> None:
+    for args, message in ((["--event-secret", "s"], "give the webhook URL too"),
+                          (["--event-webhook", "receiver:9100"], "takes an http:// or https:// URL")):
+        result = CliRunner().invoke(cli, ["serve", "--db", db_path, *args])
+        assert result.exit_code == 2 and message in result.output, result.output
