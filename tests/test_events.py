@@ -20,11 +20,16 @@ from test_server_records import PHOTO, upload
 from facectl.cli.main import cli
 from facectl.protocol import multipart
 from facectl.store import Store
+from facectl.store.events import TYPES
 from facectl.store.people import PersonInput
 
 
 def events(store: Store, event_type: str | None = None) -> list[dict[str, Any]]:
-    return store.events.after(0, 10_000, [event_type] if event_type else ())
+    """The stored events, each checked against the one schema (TYPES): exactly its type's fields."""
+    found = store.events.after(0, 10_000, [event_type] if event_type else ())
+    for event in found:
+        assert set(event) - {"id", "type", "sn", "time"} == set(TYPES[event["type"]]), event
+    return found
 
 
 def test_a_record_sent_three_times_makes_one_event_with_name_outcome_and_photo(
@@ -59,7 +64,10 @@ def test_door_and_system_records_are_events(approved: DeviceClient, store: Store
                                         {"RecordID": 2, "RecordType": 2, "RecordDate": 1718616772}]}
     for _ in range(2):  # the retry stores nothing and makes no event
         assert approved.post_json("/Record/UploadSystemRecord", doc).json == {"Success": 1}
-    assert [(e["type"], e["record_id"]) for e in events(store, "record")] == [("record.door", 1), ("record.door", 2)]
+    system = {"RecordType": 2, "Records": [{"RecordID": 1, "RecordType": 1, "RecordDate": 1718616773}]}
+    assert approved.post_json("/Record/UploadSystemRecord", system).json == {"Success": 1}
+    assert [(e["type"], e["record_id"]) for e in events(store, "record")] == [
+        ("record.door", 1), ("record.door", 2), ("record.system", 1)]
 
 
 def test_authorization_decision_is_an_event(approved: DeviceClient, store: Store) -> None:
