@@ -160,6 +160,9 @@ def test_prune_keeps_what_the_receiver_has_not_taken(approved: DeviceClient, sto
     assert [e["id"] for e in events(store)] == ids[2:]
     upload(approved, record_id=4)  # ids never go back, even when the newest were pruned
     assert events(store)[-1]["id"] > ids[-1]
+    result = CliRunner().invoke(cli, ["events", "prune", "--older-than", "0", "--include-undelivered",
+                                      "--db", db_path])
+    assert result.exit_code == 0 and events(store) == []
 
 
 def test_follow_prints_json_lines_resumes_by_id_and_exits_0_on_ctrl_c(

@@ -182,18 +182,21 @@ def status(as_json: bool, db_path: str) -> None:
 @events.command("prune")
 @click.option("--older-than", "days", required=True, type=click.FloatRange(0), metavar="DAYS",
               help="Delete events stored more than DAYS days ago (never ones the receiver has not taken).")
+@click.option("--include-undelivered", is_flag=True,
+              help="Also events the webhook receiver has not taken (when the webhook is retired).")
 @db_option
-def prune(days: float, db_path: str) -> None:
+def prune(days: float, include_undelivered: bool, db_path: str) -> None:
     """Delete old events the webhook receiver already has.
 
     Events are copies: the records they describe stay until `records prune` removes them.
 
     \b
-    Example:
+    Examples:
       facectl events prune --older-than 30
+      facectl events prune --older-than 30 --include-undelivered   # the webhook is no longer used
     """
     store = open_store(db_path)
-    removed = store.events.prune(time.time() - days * 86400)
+    removed = store.events.prune(time.time() - days * 86400, include_undelivered)
     console.print(f"deleted {removed} events older than {days:g} days")
 
 

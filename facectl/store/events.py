@@ -144,9 +144,12 @@ class Events:
 
     # --- retention -------------------------------------------------------------------------
 
-    def prune(self, older_than: float, receiver: str = "webhook") -> int:
-        """Delete events stored before `older_than` (unix s) that the receiver already has, if one is set."""
-        cursor = self.cursor(receiver)
+    def prune(self, older_than: float, undelivered: bool = False, receiver: str = "webhook") -> int:
+        """Delete events stored before `older_than` (unix s) that the receiver already has, if one is set.
+
+        `undelivered`: those it has not taken too (a webhook that was retired would keep them for ever).
+        """
+        cursor = None if undelivered else self.cursor(receiver)
         limit = cursor["delivered_id"] if cursor is not None else None
         with transaction(self.db):
             return self.db.execute(
