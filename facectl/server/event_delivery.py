@@ -57,7 +57,13 @@ def signature(secret: str, body: bytes) -> str:
 
 
 class EventTasks:
-    """The server's event background tasks: started once the port is known, stopped at cleanup."""
+    """The server's event background tasks: started once the port is known, stopped at cleanup.
+
+    They use the server's own database connection, between device requests on the same event
+    loop: safe because no handler keeps a transaction open across an await (registry.py,
+    ONE_TRANSACTION: handlers that never await the network), so each read or cursor update
+    here is a statement of its own. A batch is read and encoded in a few milliseconds.
+    """
 
     def __init__(self, store: Store, config: ServerConfig) -> None:
         self.store = store

@@ -252,7 +252,7 @@ def people_refused(db: sqlite_utils.Database, sn: str, failures: Sequence[Any], 
     for f in failures:
         row = db.execute(
             "SELECT p.name FROM device_people d LEFT JOIN people p ON p.user_id = d.user_id "
-            "WHERE d.sn = ? AND d.user_id = ? AND d.inflight IS NOT NULL", [sn, f.user_id]).fetchone()
+            "WHERE d.sn = ? AND d.user_id = ? AND d.inflight > 0", [sn, f.user_id]).fetchone()
         if row is None:
             continue
         emit(db, "person.refused", sn, {
