@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,8 +59,10 @@ class Receiver:
                     continue  # delivered before (at least once): already taken
                 print(json.dumps(event, ensure_ascii=False), flush=True)
                 self.last_id = event_id
-            if self.state is not None:
-                self.state.write_text(str(self.last_id))
+            if self.state is not None:  # a new file renamed over the old: never half-written
+                partial = self.state.with_name(self.state.name + ".new")
+                partial.write_text(str(self.last_id))
+                os.replace(partial, self.state)
         return 200, "ok"
 
 
