@@ -11,6 +11,7 @@ from facectl.cli import (
     device_commands,  # noqa: F401  (adds restart, snapshot, enroll, … to the `device` group)
     devices,
     door,
+    events,
     inspect,
     people,
     quarantine,
@@ -47,6 +48,7 @@ for command in (
     door.elevator,
     commands.commands,
     records.records,
+    events.events,
     quarantine.quarantine,
     watch.watch,
     demo.demo,

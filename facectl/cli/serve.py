@@ -49,15 +49,22 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
 @auth_options
+@click.option("--event-webhook", metavar="URL",
+              help="POST every event (records, online/offline, alarms, refused people) to URL, in batches, "
+                   "at least once, in order; the backlog waits in the database (docs/events.md).")
+@click.option("--event-secret", metavar="S", envvar="FACECTL_EVENT_SECRET",
+              help="Sign each event POST: X-Facectl-Signature: sha256=<HMAC-SHA256 of the body> "
+                   "(env FACECTL_EVENT_SECRET).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
-          **auth: object) -> None:
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int,
+          event_webhook: str | None, event_secret: str | None, verbose: bool, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
-    Example:
+    Examples:
       facectl serve --db site.db --port 8080
+      facectl serve --db site.db --event-webhook http://127.0.0.1:9100/events --event-secret s3cret
     Then on each device (web page or menu): HTTP client enabled, protocol type
     200 (HTTPv2), server address http://THIS-HOST:8080, and approve it with
     `facectl device approve SN` when it shows up in `facectl device list`.
@@ -65,6 +72,10 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     from facectl.server.config import ServerConfig
     from facectl.server.run import device_urls, serve_forever
 
+    if event_secret and not event_webhook:
+        fail("--event-secret signs what --event-webhook sends: give the webhook URL too", 2)
+    if event_webhook and not re.match(r"https?://[^/\s]+", event_webhook):
+        fail(f"--event-webhook takes an http:// or https:// URL, got {event_webhook!r}", 2)
     if bool(tls_cert) != bool(tls_key):
         fail("--tls-cert and --tls-key go together: give both to serve HTTPS", 2)
     try:
@@ -75,7 +86,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, **auth)
+                          retry_failed=retry_failed, event_webhook=event_webhook, event_secret=event_secret,
+                          **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
@@ -87,6 +99,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         console.print("New devices wait as pending: `facectl device list`, then "
                       "`facectl device approve SN`." if not open_enrollment
                       else "Open enrollment: new devices are approved on first contact.")
+        if event_webhook:
+            console.print(f"Events go to {event_webhook}" + (" (signed)" if event_secret else "")
+                          + ": `facectl events status` shows how far.")
         console.print("Stop with Ctrl-C.")
 
     from facectl.store import StoreError

@@ -39,3 +39,12 @@ class ServerConfig:
     record_slots: int = 4
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: Events out (server/event_delivery.py): the receiver's URL, the HMAC key that signs each body,
+    #: events per POST, how long one POST may take (s), the longest pause between retries (s), and
+    #: how often the offline sweep runs (s).
+    event_webhook: str | None = None
+    event_secret: str | None = None
+    event_batch: int = 100
+    event_timeout: float = 10.0
+    event_retry_max: float = 10.0
+    event_sweep: float = 5.0

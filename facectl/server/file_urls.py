@@ -42,7 +42,12 @@ def base_url(request: DeviceRequest, public_url: str | None) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def file_path(secret: bytes, sha256: str, ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    """The signed, expiring path of a stored file, root-relative: `/files/<sha256><ext>?e=…&s=…`."""
+    expires = int(time.time()) + ttl
+    return f"/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"
+
+
 def file_url(request: DeviceRequest, public_url: str | None, secret: bytes, sha256: str,
              ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
-    expires = int(time.time()) + ttl
-    return f"{base_url(request, public_url)}/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"
+    return base_url(request, public_url) + file_path(secret, sha256, ext, ttl)

@@ -32,6 +32,7 @@ from facectl.store import Store
 
 from .app import STORE, make_app
 from .config import ServerConfig
+from .event_delivery import EventTasks
 
 log = logging.getLogger("facectl.server")
 
@@ -51,6 +52,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     store = store or Store(config.db)
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
+    events = EventTasks(store, config)
+    app.on_cleanup.append(events.stop)
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
@@ -63,6 +66,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     await site.start()
     sockets = [s for s in (site._server.sockets if site._server else [])]  # noqa: SLF001
     port = sockets[0].getsockname()[1] if sockets else config.port
+    events.start(device_urls(config, port)[0])  # the sweep, and the webhook when one is set
     return runner, port
 
 

@@ -12,6 +12,7 @@ from facectl.protocol.commands import RECOVER
 from .commands import Commands
 from .db import StoreError, connect
 from .devices import Devices
+from .events import Events
 from .files import Files
 from .meta import Meta
 from .people import People
@@ -29,6 +30,7 @@ class Store:
         self.path = path
         self.db = connect(path)
         self.meta = Meta(self.db)
+        self.events = Events(self.db)
         self.files = Files(self.db)
         self.devices = Devices(self.db)
         self.settings = Settings(self.db, self.devices)
@@ -37,7 +39,7 @@ class Store:
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
-        for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
+        for repo in (self.meta, self.events, self.files, self.devices, self.settings, self.records, self.quarantine,
                      self.snapshots, self.commands, self.people):
             repo.ensure_schema()
         #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).

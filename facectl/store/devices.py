@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import events
 from .db import now
 
 PENDING = "pending"
@@ -104,6 +105,8 @@ class Devices:
             [t, endpoint, remote_addr, sn],
         ).fetchone()
         if row is not None:
+            if row[0] == APPROVED:
+                events.device_seen(self.db, sn, t)
             return Contact(sn, row[0], False)
         state = APPROVED if open_enrollment else PENDING
         self.db.execute(
@@ -112,6 +115,8 @@ class Devices:
             [sn, state, t, t, endpoint, remote_addr, t if state == APPROVED else None],
         )
         current = self.db.execute("SELECT state FROM devices WHERE sn = ?", [sn]).fetchone()
+        if current[0] == APPROVED:
+            events.device_seen(self.db, sn, t)
         return Contact(sn, current[0], True)
 
     def record_status(self, sn: str, status: dict[str, Any]) -> None:
@@ -122,6 +127,7 @@ class Devices:
             f"UPDATE devices SET {sets}, status_at = ?, protocol = 'v2' WHERE sn = ?",
             [*columns.values(), now(), sn],
         )
+        events.alarms_reported(self.db, sn, filter(None, (status.get("AlarmStatus") or "").split(",")), now())
 
     def mark_v1(self, sn: str, path: str) -> None:
         self.db.execute(

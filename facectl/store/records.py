@@ -17,6 +17,7 @@ import sqlite_utils
 from facectl.protocol.records import Record
 
 from .db import now, transaction
+from .events import record_stored
 
 _COLUMNS = (
     "user_id", "code", "name", "identity_card", "job", "department", "card_num", "qrcode",
@@ -80,6 +81,8 @@ class Records:
                     t,
                 ])
                 inserted += cur.rowcount
+                if cur.rowcount:  # new, not a retry: its event, in this transaction
+                    record_stored(self.db, sn, r, photo, decision, reason, t)
         return inserted
 
     def list(self, sn: str | None = None, user: str | None = None, kind: str | None = None,
