@@ -14,6 +14,7 @@ from .db import StoreError, connect
 from .devices import Devices
 from .files import Files
 from .meta import Meta
+from .migrations import SchemaTooNew, migrate
 from .people import People
 from .quarantine import Quarantine
 from .records import Records
@@ -28,6 +29,8 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = connect(path)
+        #: The schema version the database had when opened (migrations.py brought it up to date).
+        self.opened_version = migrate(self.db)
         self.meta = Meta(self.db)
         self.files = Files(self.db)
         self.devices = Devices(self.db)
@@ -37,9 +40,6 @@ class Store:
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
-        for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
-                     self.snapshots, self.commands, self.people):
-            repo.ensure_schema()
         #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).
         self.work = Work({
             "UploadWorkParameter": self.settings.needs_upload,
@@ -65,4 +65,4 @@ class Store:
         self.db.close()
 
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["SchemaTooNew", "Store", "StoreError"]

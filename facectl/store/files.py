@@ -26,17 +26,6 @@ class Files:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.execute("""
-            CREATE TABLE IF NOT EXISTS files (
-                sha256 TEXT PRIMARY KEY,
-                md5 TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                content_type TEXT NOT NULL,
-                created_at REAL NOT NULL,
-                data BLOB NOT NULL
-            )""")
-
     def put(self, data: bytes, content_type: str = "application/octet-stream") -> StoredFile:
         sha = hashlib.sha256(data).hexdigest()
         md5 = hashlib.md5(data).hexdigest().upper()

@@ -12,9 +12,6 @@ class Meta:
         self.db = db
         self._secret: bytes | None = None
 
-    def ensure_schema(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-
     def secret(self) -> bytes:
         """The key that signs file URLs; made once, so URLs survive a server restart.
 
