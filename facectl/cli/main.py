@@ -7,6 +7,7 @@ import click
 from facectl import __version__
 from facectl.cli import (
     commands,
+    db,
     demo,
     device_commands,  # noqa: F401  (adds restart, snapshot, enroll, … to the `device` group)
     devices,
@@ -47,6 +48,8 @@ for command in (
     door.elevator,
     commands.commands,
     records.records,
+    db.db,
+    db.backup,
     quarantine.quarantine,
     watch.watch,
     demo.demo,

@@ -12,6 +12,7 @@ from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECO
 from facectl.protocol.records import RECORD_KINDS
 
 from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
+from .retention import prune
 
 EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
                 "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
@@ -28,6 +29,7 @@ def records() -> None:
       facectl records list --sn FC-8190H24052799 --since 2026-11-01
       facectl records list --kind identify --csv > records.csv
       facectl records photo FC-8190H24052799 120 -o face.jpg
+      facectl records prune --older-than 90d --dry-run
     """
 
 
@@ -120,3 +122,6 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
         fail(f"the photo of record {record_id} is missing from the database")
     Path(output).write_bytes(found[1])
     console.print(f"wrote {len(found[1])} bytes to {output}")
+
+
+records.add_command(prune)

@@ -33,16 +33,22 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail
               help="Retry a person a device could not take for a passing cause (photo download failed, device "
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
+@click.option("--keep-records", type=click.IntRange(1), metavar="DAYS",
+              help="Delete records (and closed quarantine items) received more than DAYS ago, hourly, in small "
+                   "batches. Default: keep everything.")
+@click.option("--keep-photos", type=click.IntRange(1), metavar="DAYS",
+              help="Drop record photos and snapshots older than DAYS (the records stay). Default: keep them.")
 @auth_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
-          **auth: object) -> None:
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int,
+          keep_records: int | None, keep_photos: int | None, verbose: bool, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
-    Example:
+    Examples:
       facectl serve --db site.db --port 8080
+      facectl serve --db site.db --keep-records 365 --keep-photos 90
     Then on each device (web page or menu): HTTP client enabled, protocol type
     200 (HTTPv2), server address http://THIS-HOST:8080, and approve it with
     `facectl device approve SN` when it shows up in `facectl device list`.
@@ -60,7 +66,7 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, **auth)
+                          retry_failed=retry_failed, keep_records=keep_records, keep_photos=keep_photos, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
@@ -72,6 +78,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         console.print("New devices wait as pending: `facectl device list`, then "
                       "`facectl device approve SN`." if not open_enrollment
                       else "Open enrollment: new devices are approved on first contact.")
+        kept = [f"records {keep_records} days" if keep_records else "", f"photos {keep_photos} days" if keep_photos else ""]
+        console.print("Retention: " + (", ".join(k for k in kept if k) + ", pruned hourly" if any(kept)
+                                       else "none, everything is kept (--keep-records, --keep-photos)"))
         console.print("Stop with Ctrl-C.")
 
     from facectl.store import StoreError

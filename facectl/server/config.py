@@ -39,3 +39,9 @@ class ServerConfig:
     record_slots: int = 4
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: Retention the operator asked for (`serve --keep-records/--keep-photos`), in days; None: keep all.
+    keep_records: float | None = None
+    keep_photos: float | None = None
+    #: Seconds between upkeep passes (server/maintenance.py), and the pause between two batches of one.
+    maintenance_interval: float = 3600.0
+    maintenance_pause: float = 0.05

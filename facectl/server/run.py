@@ -32,6 +32,7 @@ from facectl.store import Store
 
 from .app import STORE, make_app
 from .config import ServerConfig
+from .maintenance import RETENTION_KEY, retention_in_force, upkeep
 
 log = logging.getLogger("facectl.server")
 
@@ -51,6 +52,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     store = store or Store(config.db)
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
+    store.meta.set_json(RETENTION_KEY, retention_in_force(config))
+    app.cleanup_ctx.append(upkeep(config))
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,

@@ -366,8 +366,21 @@ def retention_indexes(db: sqlite_utils.Database) -> None:
         "CREATE INDEX IF NOT EXISTS snapshots_photo ON snapshots(photo)",
         "CREATE INDEX IF NOT EXISTS people_photo ON people(photo) WHERE photo IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS biometrics_file ON biometrics(file)",
+        "CREATE INDEX IF NOT EXISTS device_reports_photo ON device_reports(photo) WHERE photo IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS enrolments_photo ON enrolments(photo) WHERE photo IS NOT NULL",
     ):
         db.execute(statement)
+
+
+@migration
+def people_removed(db: sqlite_utils.Database) -> None:
+    """Who was removed and when their devices' copies were purged (store/retention.py, biometric data)."""
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS people_removed (
+            user_id INTEGER PRIMARY KEY,
+            removed_at REAL NOT NULL,
+            purged_at REAL
+        )""")
 
 
 #: The version this code writes: the number of migrations above.
