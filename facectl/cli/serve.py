@@ -78,8 +78,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         console.print("New devices wait as pending: `facectl device list`, then "
                       "`facectl device approve SN`." if not open_enrollment
                       else "Open enrollment: new devices are approved on first contact.")
-        kept = [f"records {keep_records} days" if keep_records else "", f"photos {keep_photos} days" if keep_photos else ""]
-        console.print("Retention: " + (", ".join(k for k in kept if k) + ", pruned hourly" if any(kept)
+        kept = [f"{what} {days} days" for what, days in (("records", keep_records), ("photos", keep_photos)) if days]
+        console.print("Retention: " + (", ".join(kept) + ", pruned hourly" if kept
                                        else "none, everything is kept (--keep-records, --keep-photos)"))
         console.print("Stop with Ctrl-C.")
 
