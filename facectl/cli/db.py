@@ -69,6 +69,12 @@ def check(quick: bool, as_json: bool, db_path: str) -> None:
 
 def _show(h) -> None:
     f = h.facts
+    if f["integrity"] != "ok":
+        console.print(table(None, ["", ""], [("Database", f["path"]), ("Schema version", f["schema_version"]),
+                                             ("Integrity", "DAMAGED: " + "; ".join(f["integrity"][:3]))]))
+        for p in h.problems:
+            console.print(f"[red]{p.severity}:[/] {p.what}: {p.action}", highlight=False)
+        return
     ret = f["retention"]
     if ret and (ret.get("keep_records_days") or ret.get("keep_photos_days")):
         retention = (f"records {ret.get('keep_records_days') or 'kept'} days, photos "

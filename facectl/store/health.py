@@ -29,6 +29,11 @@ class Problem:
     action: str
 
 
+DAMAGED = Problem("error", "the integrity check found damage",
+                  "stop facectl serve, restore the latest backup (docs/operations.md, Backups); "
+                  "keep the damaged file for inspection")
+
+
 @dataclass(slots=True)
 class Health:
     facts: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +73,10 @@ def check(db: sqlite_utils.Database, path: str, quick: bool = False, retention: 
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     free = db.execute("PRAGMA freelist_count").fetchone()[0]
     auto_vacuum = {0: "none", 1: "full", 2: "incremental"}[db.execute("PRAGMA auto_vacuum").fetchone()[0]]
-    integrity = [r[0] for r in db.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check")]
+    try:
+        integrity = [r[0] for r in db.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:  # damaged beyond what the check itself can read
+        integrity = [str(exc)]
     wal = path + "-wal"
     h.facts = {
         "path": os.path.abspath(path),
@@ -81,6 +89,9 @@ def check(db: sqlite_utils.Database, path: str, quick: bool = False, retention: 
         "auto_vacuum": auto_vacuum,
         "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
     }
+    if h.facts["integrity"] != "ok":  # counting rows of a damaged file would only fail again
+        h.problems.append(DAMAGED)
+        return h
     h.tables, h.facts["table_sizes_exact"] = table_sizes(db)
     files = db.execute(
         "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(CASE WHEN content_type LIKE 'image/%' "
@@ -100,10 +111,6 @@ def check(db: sqlite_utils.Database, path: str, quick: bool = False, retention: 
 
 def _judge(h: Health, retention: Any) -> None:
     f = h.facts
-    if f["integrity"] != "ok":
-        h.problems.append(Problem("error", "the integrity check found damage",
-                                  "stop facectl serve, restore the latest backup (docs/operations.md, Backups); "
-                                  "keep the damaged file for inspection"))
     if f["auto_vacuum"] != "incremental":
         h.problems.append(Problem("advice", "space freed by retention stays inside the file (auto_vacuum "
                                   f"{f['auto_vacuum']})", "run `facectl db vacuum` once, with the server stopped"))

@@ -208,8 +208,9 @@ class Retention:
         if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
             return 0
         before = self.db.execute("PRAGMA freelist_count").fetchone()[0]
-        if before:
-            self.db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        if before and not self.db.conn.in_transaction:
+            # executescript steps the pragma to the end; execute() would free one page per call.
+            self.db.conn.executescript(f"PRAGMA incremental_vacuum({int(pages)})")
         return before - self.db.execute("PRAGMA freelist_count").fetchone()[0]
 
 
