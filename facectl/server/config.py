@@ -42,6 +42,7 @@ class ServerConfig:
     #: Retention the operator asked for (`serve --keep-records/--keep-photos`), in days; None: keep all.
     keep_records: float | None = None
     keep_photos: float | None = None
-    #: Seconds between upkeep passes (server/maintenance.py), and the pause between two batches of one.
+    #: Seconds between upkeep passes (server/maintenance.py), rows per batch, and the pause between batches.
     maintenance_interval: float = 3600.0
-    maintenance_pause: float = 0.05
+    maintenance_batch: int = 50
+    maintenance_pause: float = 0.02

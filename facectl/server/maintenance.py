@@ -1,8 +1,7 @@
 """The server's hourly upkeep: retention the operator asked for, removed people's data, freed space.
 
 Runs beside the handlers for as long as the server runs: a pass at start, then one every
-`config.maintenance_interval` seconds (an hour). Each pass, on its own database connection in
-a worker thread so the event loop never waits for it:
+`config.maintenance_interval` seconds (an hour). Each pass:
 
 1. with `--keep-records DAYS`: records received longer ago are deleted, and closed quarantine
    items too; with `--keep-photos DAYS`: record photos and snapshots older than that go;
@@ -10,9 +9,13 @@ a worker thread so the event loop never waits for it:
 3. one sweep of the files table frees what nothing refers to;
 4. freed pages go back to the file system (incremental vacuum).
 
-Work goes in batches of store.retention.BATCH rows, one short transaction each, with a pause
-between them, so keepalives and uploads get the write lock within milliseconds. Without the
-two options nothing is pruned: only what the operator already deleted is cleaned up.
+Work goes in batches of `config.maintenance_batch` rows, one short transaction each, on the
+server's own connection in the event loop, with a pause between batches. Measured
+(docs/benchmarks.md, Retention): a worker thread with its own connection made keepalives
+wait for SQLite's write lock, whose busy handler sleeps in steps of up to 100 ms, and p99
+rose sixfold; a batch of 50 rows on the loop (about 2 ms) costs a request little.
+Without the two options nothing is pruned: only what the operator already deleted is
+cleaned up.
 """
 
 from __future__ import annotations
@@ -34,74 +37,63 @@ log = logging.getLogger("facectl.server")
 
 #: Where `facectl db check` reads the retention in force.
 RETENTION_KEY = "retention"
+#: Pages handed back per step of the incremental vacuum (4 KiB each): a few ms of work.
+VACUUM_STEP_PAGES = 256
 
 
 class Maintenance:
     """The upkeep loop; `passes` counts finished passes (tests wait on `done`)."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, store: Store) -> None:
         self.config = config
+        self.retention = Retention(store.db)
         self.passes = 0
         self.last: Pruned | None = None
         self.done = threading.Condition()
-        #: Held by each step in its worker thread, so the connection is closed only between steps.
-        self._lock = threading.Lock()
 
     def wait_for(self, passes: int, timeout: float) -> bool:
         with self.done:
             return self.done.wait_for(lambda: self.passes >= passes, timeout)
 
     async def run(self) -> None:
-        store = await asyncio.to_thread(Store, self.config.db)
-        self._retention = Retention(store.db)
-        try:
-            while True:
-                try:
-                    self.last = await self._pass()
-                    if any(self.last.as_dict().values()):
-                        log.info("upkeep: %s", ", ".join(f"{k} {v}" for k, v in self.last.as_dict().items() if v))
-                except Exception:  # a failed pass is logged; the server keeps serving and tries next hour
-                    log.exception("upkeep pass failed")
-                with self.done:
-                    self.passes += 1
-                    self.done.notify_all()
-                await asyncio.sleep(self.config.maintenance_interval)
-        finally:
-            await asyncio.to_thread(self._locked, store.close)
-
-    def _locked(self, fn: Callable[[], object]) -> object:
-        with self._lock:
-            return fn()
-
-    async def _step(self, fn: Callable[[], object]) -> object:
-        return await asyncio.to_thread(self._locked, fn)
+        while True:
+            try:
+                self.last = await self._pass()
+                if any(self.last.as_dict().values()):
+                    log.info("upkeep: %s", ", ".join(f"{k} {v}" for k, v in self.last.as_dict().items() if v))
+            except Exception:  # a failed pass is logged; the server keeps serving and tries next hour
+                log.exception("upkeep pass failed")
+            with self.done:
+                self.passes += 1
+                self.done.notify_all()
+            await asyncio.sleep(self.config.maintenance_interval)
 
     async def _batches(self, step: Callable[[], Pruned], total: Pruned) -> None:
         while True:
-            done = await self._step(step)
+            done = step()
             total.add(done)
             if not any(done.as_dict().values()):
                 return
             await asyncio.sleep(self.config.maintenance_pause)
 
     async def _pass(self) -> Pruned:
-        r, total = self._retention, Pruned()
+        r, total, n = self.retention, Pruned(), self.config.maintenance_batch
         keep_records, keep_photos = self.config.keep_records, self.config.keep_photos
         if keep_records is not None:
             cut = cutoff_days(keep_records)
-            await self._batches(lambda: r.prune_records(cut), total)
-            await self._batches(lambda: r.prune_quarantine(cut), total)
+            await self._batches(lambda: r.prune_records(cut, limit=n), total)
+            await self._batches(lambda: r.prune_quarantine(cut, limit=n), total)
         if keep_photos is not None:
             cut = cutoff_days(keep_photos)
-            await self._batches(lambda: r.prune_records(cut, photos_only=True), total)
-            await self._batches(lambda: r.prune_snapshots(cut), total)
-        total.add(await self._step(r.purge_removed_people))
+            await self._batches(lambda: r.prune_records(cut, photos_only=True, limit=n), total)
+            await self._batches(lambda: r.prune_snapshots(cut, limit=n), total)
+        total.add(r.purge_removed_people())
         after: str | None = ""
         while after is not None:
-            after, freed = await self._step(lambda a=after: r.sweep_files(a))
+            after, freed = r.sweep_files(after, limit=4 * n)
             total.add(freed)
             await asyncio.sleep(self.config.maintenance_pause)
-        while await self._step(r.incremental_vacuum):
+        while r.incremental_vacuum(VACUUM_STEP_PAGES):
             await asyncio.sleep(self.config.maintenance_pause)
         return total
 
@@ -111,9 +103,9 @@ def retention_in_force(config: ServerConfig) -> dict[str, float | None]:
             "since": time.time()}
 
 
-def upkeep(config: ServerConfig) -> Callable[[web.Application], AsyncIterator[None]]:
+def upkeep(config: ServerConfig, store: Store) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp cleanup context: the loop starts with the server and is cancelled when it stops."""
-    maintenance = Maintenance(config)
+    maintenance = Maintenance(config, store)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[MAINTENANCE] = maintenance

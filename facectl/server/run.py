@@ -53,7 +53,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
     store.meta.set_json(RETENTION_KEY, retention_in_force(config))
-    app.cleanup_ctx.append(upkeep(config))
+    app.cleanup_ctx.append(upkeep(config, store))
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
