@@ -19,7 +19,7 @@ from conftest import BOUNDARY, DeviceClient, LiveServer
 from facectl.cli.main import cli
 from facectl.protocol import multipart
 from facectl.server.config import ServerConfig
-from facectl.store import SchemaTooNew, Store
+from facectl.store import SchemaTooNew, Store, StoreError
 from facectl.store.migrations import SCHEMA_VERSION
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -200,3 +200,20 @@ def test_four_processes_opening_an_old_database_at_once_all_succeed(old_db: Path
         p.join(60)
     assert results == [("ok", SCHEMA_VERSION)] * 4
     assert "retry_at" in {r[0] for r in schema(old_db)["device_people"]}  # type: ignore[union-attr]
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    """Every migration runs in one transaction: one that fails leaves the database as it was."""
+    path = tmp_path / "odd.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, sn TEXT)")  # no received_at: migration 2 fails
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="nothing was changed"):
+        Store(str(path))
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["records"]
+    conn.close()
+    result = CliRunner().invoke(cli, ["device", "list", "--db", str(path)])
+    assert result.exit_code == 3 and "nothing was changed" in result.output

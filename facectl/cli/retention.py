@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -57,7 +58,7 @@ def prune(older_than: str, photos_only: bool, kind: str | None, dry_run: bool, a
       facectl records prune --older-than 90d
       facectl records prune --older-than 30d --photos-only
     """
-    from facectl.store.retention import Pruned, Retention, cutoff_days
+    from facectl.store.retention import PAUSE, Pruned, Retention, cutoff_days
 
     days = parse_age(older_than)
     store = open_store(db_path)
@@ -89,6 +90,7 @@ def prune(older_than: str, photos_only: bool, kind: str | None, dry_run: bool, a
                 if not moved:
                     break
                 progress.advance(task, moved)
+                time.sleep(PAUSE)  # let a running server's writers take the lock between two batches
     retention.incremental_vacuum(1 << 30)
     _report(done, as_json, days, dry_run=False)
 

@@ -2,7 +2,8 @@
 
 All state lives in one database file (WAL mode, busy timeout) so the CLI can
 write while the server runs. Handlers and commands never write SQL; they call
-these repositories.
+these repositories. Opening the store brings the schema up to date
+(migrations.py); retention.py, health.py and backup.py keep it small and safe.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ class Store:
         self.path = path
         self.db = connect(path)
         #: The schema version the database had when opened (migrations.py brought it up to date).
-        self.opened_version = migrate(self.db)
+        try:
+            self.opened_version = migrate(self.db)
+        except BaseException:
+            self.db.close()
+            raise
         self.meta = Meta(self.db)
         self.files = Files(self.db)
         self.devices = Devices(self.db)

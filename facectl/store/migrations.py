@@ -16,6 +16,7 @@ database); it also completes databases older than that, which lacked a few colum
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
@@ -57,9 +58,12 @@ def migrate(db: sqlite_utils.Database) -> int:
             MIGRATIONS.apply(db)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"cannot bring the schema from version {found} to {SCHEMA_VERSION}: {exc}; "
+                             "nothing was changed") from exc
         raise
     return found
 
@@ -96,6 +100,15 @@ def initial(db: sqlite_utils.Database) -> None:
             db.execute(statement)
 
 
+#: The schema before versions. What the people tables hold (store/people/ has the rules):
+#: `people` one row per person, the operator's truth, with `version` and `scope_all` (1: every
+#: approved device; 0: those in `person_devices`); `people_seq` the one counter versions come
+#: from; `biometrics` face feature, fingerprints and palm veins per (user_id, kind, num) as
+#: content-addressed files, keyed by user_id so what a device reports about someone not added
+#: yet is kept too; `device_people` per (device, person) the version wanted and held, the page
+#: in flight, the last failure and its retry; `people_sync` per device page counters, the
+#: DeleteAll request, the file mode, the last factory reset; `device_reports` each device's
+#: latest word about each person (PushPeople); `enrolments` RegisterIdentifyTicketResult results.
 _V1 = """
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     CREATE TABLE IF NOT EXISTS files (

@@ -34,13 +34,17 @@ from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
-from facectl.protocol.commands import PUSH_SOFTWARE, PUSH_SYSTEM_FILE
+from facectl.protocol.commands import FILE_KEY, PUSH_SOFTWARE, PUSH_SYSTEM_FILE
 
 from .db import transaction
 from .files import FRESH_SECONDS
 
 #: Rows per transaction: small enough that a keepalive waits a few milliseconds at most.
 BATCH = 200
+#: Seconds a caller outside the server waits between two batches (`records prune`): the server's
+#: own writers wait for the lock in SQLite's busy handler, which polls in steps of up to 100 ms,
+#: and would otherwise find it taken again each time they look.
+PAUSE = 0.02
 #: Pages handed back per incremental vacuum step (4 KiB each: 4 MiB).
 VACUUM_PAGES = 1024
 DAY = 86400.0
@@ -48,18 +52,19 @@ DAY = 86400.0
 #: Files a queued or sent command still needs (the device downloads them when it runs it).
 _COMMAND_FILES = (
     "SELECT j.value FROM commands c, json_tree(c.value) j WHERE c.state IN ('queued', 'sent') "
-    f"AND c.field IN ('{PUSH_SOFTWARE}', '{PUSH_SYSTEM_FILE}') AND j.key = 'File'"
+    f"AND c.field IN ('{PUSH_SOFTWARE}', '{PUSH_SYSTEM_FILE}') AND j.key = '{FILE_KEY}'"
 )
-#: True when nothing refers to file `f`.
-UNREFERENCED = (
-    "NOT EXISTS (SELECT 1 FROM records WHERE photo = f.sha256) "
-    "AND NOT EXISTS (SELECT 1 FROM people WHERE photo = f.sha256) "
+#: True when nothing but records refers to file `f`.
+_NO_OTHER_USE = (
+    "NOT EXISTS (SELECT 1 FROM people WHERE photo = f.sha256) "
     "AND NOT EXISTS (SELECT 1 FROM biometrics WHERE file = f.sha256) "
     "AND NOT EXISTS (SELECT 1 FROM snapshots WHERE photo = f.sha256) "
     "AND NOT EXISTS (SELECT 1 FROM device_reports WHERE photo = f.sha256) "
     "AND NOT EXISTS (SELECT 1 FROM enrolments WHERE photo = f.sha256) "
     f"AND f.sha256 NOT IN ({_COMMAND_FILES})"
 )
+#: True when nothing refers to file `f`.
+UNREFERENCED = f"NOT EXISTS (SELECT 1 FROM records WHERE photo = f.sha256) AND {_NO_OTHER_USE}"
 
 
 @dataclass(slots=True)
@@ -105,8 +110,8 @@ class Retention:
         files, size = self.db.execute(
             f"SELECT count(*), coalesce(sum(f.size), 0) FROM files f WHERE f.sha256 IN "
             f"(SELECT photo FROM records WHERE {where} AND photo IS NOT NULL) AND NOT EXISTS "
-            f"(SELECT 1 FROM records r WHERE r.photo = f.sha256 AND NOT ({where}))",  # columns: r's
-            [*args, *args]).fetchone()
+            f"(SELECT 1 FROM records r WHERE r.photo = f.sha256 AND NOT ({where})) "  # columns: r's
+            f"AND {_NO_OTHER_USE}", [*args, *args]).fetchone()
         return Pruned(records=0 if photos_only else n, photos=photos, files=files, file_bytes=size)
 
     def prune_records(self, cutoff: float, kind: str | None = None, photos_only: bool = False,
