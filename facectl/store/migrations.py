@@ -7,10 +7,16 @@ an old database takes the write lock and migrates, the others wait for it (busy 
 then find the work done. A database whose version is above SCHEMA_VERSION was written by
 a newer facectl and is refused (SchemaTooNew), because this code would not know its columns.
 
-To change the schema, append a function with `@migration` at the end of this module; never
-edit one that has shipped (databases in the field have run it). Migration 1 is the schema
-as it was before versions existed, written out literally (tests/fixtures/v1.db is such a
-database); it also completes databases older than that, which lacked a few columns.
+To change the schema, append a function with `@migration` below the last one; never
+edit one that has shipped (databases in the field have run it). A new column is three lines:
+
+    @migration
+    def records_outcome(db: sqlite_utils.Database) -> None:
+        add_columns(db, "records", {"outcome": "TEXT"})
+
+Migration 1 is the schema as it was before versions existed, written out literally
+(tests/fixtures/v1.db is such a database); it also completes databases older than that,
+which lacked a few columns.
 """
 
 from __future__ import annotations
@@ -75,7 +81,8 @@ def _refuse_newer(found: int) -> None:
             "it was written by a later release; upgrade facectl, or restore a backup made with this release")
 
 
-def _add_missing_columns(db: sqlite_utils.Database, table: str, columns: dict[str, str]) -> None:
+def add_columns(db: sqlite_utils.Database, table: str, columns: dict[str, str]) -> None:
+    """ALTER TABLE ADD COLUMN for each of `columns` (name -> declaration) the table lacks."""
     have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
     for name, decl in columns.items():
         if name not in have:
@@ -94,7 +101,7 @@ def initial(db: sqlite_utils.Database) -> None:
                         "first_reason": "TEXT", "replayed_at": "REAL", "replay_result": "TEXT"}),
     ):
         if db[table].exists():
-            _add_missing_columns(db, table, columns)
+            add_columns(db, table, columns)
     for statement in re.split(r";\s*\n", _V1):
         if statement.strip():
             db.execute(statement)
@@ -395,6 +402,8 @@ def people_removed(db: sqlite_utils.Database) -> None:
             purged_at REAL
         )""")
 
+
+# --- new migrations go above this line --------------------------------------------------------
 
 #: The version this code writes: the number of migrations above.
 SCHEMA_VERSION = len(_STEPS)
