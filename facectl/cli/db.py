@@ -33,7 +33,7 @@ def db() -> None:
     Examples:
       facectl db check
       facectl db check --json
-      facectl db vacuum            # once, server stopped, on a database made before incremental vacuum
+      facectl db vacuum            # once, server stopped, when `db check` advises it
     """
 
 
