@@ -248,3 +248,30 @@ def test_db_check_on_a_damaged_file_exits_1(tmp_path: Path, store: Store, db_pat
     assert "restore the latest backup" in report["problems"][0]["action"]
     text = CliRunner().invoke(cli, ["db", "check", "--db", db_path])
     assert text.exit_code == 1 and "DAMAGED" in text.output
+
+
+def test_prune_while_the_server_takes_records_loses_nothing(server: LiveServer, store: Store, db_path: str) -> None:
+    """The CLI prunes in batches while a device keeps sending: every answer is Success 1, every new record stays,
+    although their RecordDate (2024-06-17, the device's clock) is far older than 90 days: age is the server's."""
+    import threading
+
+    from test_server_records import upload
+
+    store.devices.add(SN)
+    add_records(store, range(1, 2001), 200, make_jpeg(2000, seed=1))
+    outcome: list[object] = []
+    pruning = threading.Thread(target=lambda: outcome.append(run(db_path, "records", "prune", "--older-than", "90d",
+                                                                 "--json")))
+    device = DeviceClient(server.port)
+    pruning.start()
+    sent = 0
+    try:
+        while pruning.is_alive() or sent < 5:
+            sent += 1
+            assert device.keepalive().json["Success"] == 1
+            assert upload(device, record_id=100_000 + sent).json == {"Success": 1}
+    finally:
+        pruning.join()
+        device.close()
+    assert json.loads(outcome[0].output)["records"] == 2000  # type: ignore[attr-defined]
+    assert sorted(r["record_id"] for r in store.records.list(limit=10_000)) == [100_000 + i for i in range(1, sent + 1)]
