@@ -7,6 +7,7 @@ import click
 from facectl import __version__
 from facectl.cli import (
     commands,
+    db,
     demo,
     device_commands,  # noqa: F401  (adds restart, snapshot, enroll, … to the `device` group)
     devices,
@@ -49,6 +50,8 @@ for command in (
     commands.commands,
     records.records,
     events.events,
+    db.db,
+    db.backup,
     quarantine.quarantine,
     watch.watch,
     demo.demo,

@@ -13,6 +13,7 @@ from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECO
 from facectl.protocol.records import RECORD_KINDS
 
 from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
+from .retention import prune
 
 EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
                 "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
@@ -29,6 +30,7 @@ def records() -> None:
       facectl records list --sn FC-8190H24052799 --since 2026-11-01
       facectl records list --kind identify --csv > records.csv
       facectl records photo FC-8190H24052799 120 -o face.jpg
+      facectl records prune --older-than 90d --dry-run
     """
 
 
@@ -130,3 +132,6 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
     console.print(f"wrote {len(found[1])} bytes to {output}", highlight=False)
     for warning in (w for w in json.loads(row["warnings"] or "[]") if "kept as sent" in w):
         console.print(f"note: {warning} ({found[0].content_type})", highlight=False)
+
+
+records.add_command(prune)

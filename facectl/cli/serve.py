@@ -48,6 +48,11 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Retry a person a device could not take for a passing cause (photo download failed, device "
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
+@click.option("--keep-records", type=click.IntRange(1), metavar="DAYS",
+              help="Delete records (and closed quarantine items) received more than DAYS ago, hourly, in small "
+                   "batches. Default: keep everything.")
+@click.option("--keep-photos", type=click.IntRange(1), metavar="DAYS",
+              help="Drop record photos and snapshots older than DAYS (the records stay). Default: keep them.")
 @auth_options
 @click.option("--event-webhook", metavar="URL",
               help="POST every event (records, online/offline, alarms, refused people) to URL, in batches, "
@@ -58,12 +63,14 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
           tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int,
-          event_webhook: str | None, event_secret: str | None, verbose: bool, **auth: object) -> None:
+          keep_records: int | None, keep_photos: int | None, event_webhook: str | None, event_secret: str | None,
+          verbose: bool, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
     Examples:
       facectl serve --db site.db --port 8080
+      facectl serve --db site.db --keep-records 365 --keep-photos 90
       facectl serve --db site.db --event-webhook http://127.0.0.1:9100/events --event-secret s3cret
     Then on each device (web page or menu): HTTP client enabled, protocol type
     200 (HTTPv2), server address http://THIS-HOST:8080, and approve it with
@@ -86,8 +93,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, event_webhook=event_webhook, event_secret=event_secret,
-                          **auth)
+                          retry_failed=retry_failed, keep_records=keep_records, keep_photos=keep_photos,
+                          event_webhook=event_webhook, event_secret=event_secret, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
@@ -99,6 +106,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         console.print("New devices wait as pending: `facectl device list`, then "
                       "`facectl device approve SN`." if not open_enrollment
                       else "Open enrollment: new devices are approved on first contact.")
+        kept = [f"{what} {days} days" for what, days in (("records", keep_records), ("photos", keep_photos)) if days]
+        console.print("Retention: " + (", ".join(kept) + ", pruned hourly" if kept
+                                       else "none, everything is kept (--keep-records, --keep-photos)"))
         if event_webhook:
             console.print(f"Events go to {event_webhook}" + (" (signed)" if event_secret else "")
                           + ": `facectl events status` shows how far.")

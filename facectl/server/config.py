@@ -48,3 +48,10 @@ class ServerConfig:
     event_timeout: float = 10.0
     event_retry_max: float = 10.0
     event_sweep: float = 5.0
+    #: Retention the operator asked for (`serve --keep-records/--keep-photos`), in days; None: keep all.
+    keep_records: float | None = None
+    keep_photos: float | None = None
+    #: Seconds between upkeep passes (server/maintenance.py), rows per batch, and the pause between batches.
+    maintenance_interval: float = 3600.0
+    maintenance_batch: int = 50
+    maintenance_pause: float = 0.02

@@ -33,6 +33,7 @@ from facectl.store import Store
 from .app import STORE, make_app
 from .config import ServerConfig
 from .event_delivery import EventTasks
+from .maintenance import RETENTION_KEY, retention_in_force, upkeep
 
 log = logging.getLogger("facectl.server")
 
@@ -54,6 +55,8 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     app = make_app(store, config)
     events = EventTasks(store, config)
     app.on_cleanup.append(events.stop)
+    store.meta.set_json(RETENTION_KEY, retention_in_force(config))
+    app.cleanup_ctx.append(upkeep(config, store))
     runner = web.AppRunner(
         app, access_log=None, auto_decompress=False,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,

@@ -2,7 +2,8 @@
 
 All state lives in one database file (WAL mode, busy timeout) so the CLI can
 write while the server runs. Handlers and commands never write SQL; they call
-these repositories.
+these repositories. Opening the store brings the schema up to date
+(migrations.py); retention.py, health.py and backup.py keep it small and safe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .devices import Devices
 from .events import Events
 from .files import Files
 from .meta import Meta
+from .migrations import SchemaTooNew, migrate
 from .people import People
 from .quarantine import Quarantine
 from .records import Records
@@ -29,6 +31,12 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = connect(path)
+        #: The schema version the database had when opened (migrations.py brought it up to date).
+        try:
+            self.opened_version = migrate(self.db)
+        except BaseException:
+            self.db.close()
+            raise
         self.meta = Meta(self.db)
         self.events = Events(self.db)
         self.files = Files(self.db)
@@ -39,9 +47,6 @@ class Store:
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
-        for repo in (self.meta, self.events, self.files, self.devices, self.settings, self.records, self.quarantine,
-                     self.snapshots, self.commands, self.people):
-            repo.ensure_schema()
         #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).
         self.work = Work({
             "UploadWorkParameter": self.settings.needs_upload,
@@ -67,4 +72,4 @@ class Store:
         self.db.close()
 
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["SchemaTooNew", "Store", "StoreError"]

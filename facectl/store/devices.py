@@ -63,39 +63,6 @@ class Devices:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.execute("""
-            CREATE TABLE IF NOT EXISTS devices (
-                sn TEXT PRIMARY KEY,
-                state TEXT NOT NULL DEFAULT 'pending',
-                first_seen REAL,
-                last_seen REAL,
-                last_endpoint TEXT,
-                remote_addr TEXT,
-                approved_at REAL,
-                relay_status INTEGER,
-                keep_open_status INTEGER,
-                door_sensor_status INTEGER,
-                lock_door_status INTEGER,
-                alarm_status TEXT,
-                status_at REAL,
-                protocol TEXT NOT NULL DEFAULT 'v2',
-                v1_path TEXT,
-                v1_seen_at REAL,
-                settings_requested INTEGER NOT NULL DEFAULT 0,
-                firmware TEXT,
-                face_version TEXT,
-                fingerprint_version TEXT,
-                keepalive_interval INTEGER,
-                protocol_type INTEGER,
-                person_capacity INTEGER,
-                face_capacity INTEGER,
-                card_capacity INTEGER,
-                timezone INTEGER,
-                device_name TEXT,
-                note TEXT
-            )""")
-
     def contact(self, sn: str, remote_addr: str | None, endpoint: str, open_enrollment: bool) -> Contact:
         """Record that `sn` called `endpoint`; create it on first contact. One statement when known."""
         t = now()

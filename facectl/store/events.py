@@ -64,33 +64,6 @@ class Events:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                type TEXT NOT NULL,
-                sn TEXT,
-                at REAL NOT NULL,
-                data TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS events_at ON events(at);
-            CREATE TABLE IF NOT EXISTS event_presence (
-                sn TEXT PRIMARY KEY,
-                online INTEGER NOT NULL,
-                alarms TEXT,
-                changed_at REAL NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS event_delivery (
-                receiver TEXT PRIMARY KEY,
-                url TEXT,
-                delivered_id INTEGER NOT NULL DEFAULT 0,
-                delivered_at REAL,
-                last_error TEXT,
-                last_error_at REAL,
-                skipped INTEGER NOT NULL DEFAULT 0
-            );
-        """)
-
     # --- reading ---------------------------------------------------------------------------
 
     def after(self, since_id: int = 0, limit: int = 100, types: Sequence[str] = (),

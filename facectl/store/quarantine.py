@@ -19,53 +19,18 @@ deleted and a replay skips it.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from typing import Any
 
 import sqlite_utils
 
 from .db import now
 
-#: Columns added after the table was first created (CREATE TABLE IF NOT EXISTS keeps old tables).
-_REPLAY_COLUMNS = {
-    "attempts": "INTEGER NOT NULL DEFAULT 0",
-    "last_attempt_at": "REAL",
-    "first_reason": "TEXT",
-    "replayed_at": "REAL",
-    "replay_result": "TEXT",
-}
 _OPEN = "replayed_at IS NULL"
 
 
 class Quarantine:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS quarantine (
-                id INTEGER PRIMARY KEY,
-                sn TEXT,
-                endpoint TEXT NOT NULL,
-                reason TEXT NOT NULL,
-                content_type TEXT,
-                content_encoding TEXT,
-                remote_addr TEXT,
-                received_at REAL NOT NULL,
-                sha256 TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                body BLOB NOT NULL,
-                UNIQUE (sn, sha256)
-            );
-        """)
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(quarantine)")}
-        for name, decl in _REPLAY_COLUMNS.items():
-            if name not in have:
-                try:
-                    self.db.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {decl}")
-                except sqlite3.OperationalError as exc:  # the server and the CLI opened it at once
-                    if "duplicate column" not in str(exc):
-                        raise
 
     def add(self, sn: str | None, endpoint: str, reason: str, body: bytes,
             content_type: str | None = None, content_encoding: str | None = None,

@@ -29,31 +29,6 @@ class Records:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        cols = ",\n".join(f"{c} {'INTEGER' if c in ('is_entry', 'body_temp', 'photo_len') else 'TEXT'}"
-                          for c in _COLUMNS)
-        self.db.executescript(f"""
-            CREATE TABLE IF NOT EXISTS records (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                record_id INTEGER NOT NULL,
-                record_type INTEGER NOT NULL,
-                record_date INTEGER NOT NULL,
-                {cols},
-                photo TEXT REFERENCES files(sha256),
-                decision INTEGER,
-                reason TEXT,
-                detail TEXT NOT NULL,
-                warnings TEXT,
-                received_at REAL NOT NULL,
-                UNIQUE (sn, kind, record_id, record_date)
-            );
-            CREATE INDEX IF NOT EXISTS records_sn_date ON records(sn, record_date);
-            CREATE INDEX IF NOT EXISTS records_date ON records(record_date);
-            CREATE INDEX IF NOT EXISTS records_user ON records(user_id);
-        """)
-
     def add(self, sn: str, record: Record, photo: str | None = None,
             decision: int | None = None, reason: str | None = None) -> bool:
         """Store one record; False when it was already stored (a retry)."""
