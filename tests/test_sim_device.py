@@ -345,7 +345,7 @@ def test_remote_commands_are_obeyed_and_reported() -> None:
 def test_answers_the_two_readers_read_differently_are_read_one_way() -> None:
     """The simulator reads answers with the protocol's reader: ports as a lone number or with
     spaces are ports, a flat ticket's guessed index key is not read, a face's RegisterIndex is
-    dropped, and a value it cannot read is counted, not silently ignored (docs/protocol.md 4.6, 4.7)."""
+    dropped, and a value it cannot read is counted, not silently ignored (docs/protocol.md 4.6, 11.7)."""
     async def test(server: FakeServer) -> None:
         dev = make_device(server)
         ready(dev, server)

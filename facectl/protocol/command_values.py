@@ -9,7 +9,7 @@ by the simulator, the inspector and the tests (`decode`). Each step is a method
 of the field's value type, so a new field is one `CommandSpec` line in
 protocol/commands.py naming its type, and a new kind of value is one class here.
 
-Decisions on reading an answer (docs/protocol.md 4.6, 4.7), where a terminal
+Decisions on reading an answer (docs/protocol.md 11.7), where a terminal
 must read what a server sends and one parser serves the simulator and the tests:
 
 * Elevator ports: the document sends a comma string ("1,2,3"); a list, a lone
@@ -301,7 +301,7 @@ class SystemFiles(ValueType):
 # --- Helpers the value types and the command builders share ------------------------
 
 def parse_ports(value: Any) -> list[int]:
-    """Elevator ports from "1,2,3", "1 2", [1, 2, 3] or 3 (docs/protocol.md 4.7); sorted, unique."""
+    """Elevator ports from "1,2,3", "1 2", [1, 2, 3] or 3 (docs/protocol.md 11.7); sorted, unique."""
     if isinstance(value, str):
         items: Iterable[Any] = [p for p in value.replace(" ", ",").split(",") if p.strip()]
     elif isinstance(value, list | tuple):
@@ -315,7 +315,7 @@ def parse_ports(value: Any) -> list[int]:
 
 
 def format_ports(ports: Iterable[int]) -> str:
-    """The wire form: a comma string (docs/protocol.md 4.7)."""
+    """The wire form: the document's comma string (docs/protocol.md 11.7)."""
     return ",".join(str(p) for p in sorted(set(ports)))
 
 
