@@ -58,10 +58,7 @@ from .command_values import (
     FILE_KEY,
     FILE_TYPE_BOOT,
     FILE_TYPE_STANDBY,
-    MAX_ELEVATOR_PORT,
     NO_COMMAND,
-    REGISTER_INDEX_RANGES,
-    STANDBY_INDEXES,
     CommandError,
     Flag,
     Ports,
@@ -71,7 +68,6 @@ from .command_values import (
     Ticket,
     UserIds,
     ValueType,
-    format_ports,
     number,
     parse_ports,
     parse_user_ids,
@@ -80,12 +76,16 @@ from .endpoints import ENDPOINTS
 from .items import PUSH_SOFTWARE_FIELDS, PUSH_SYSTEM_FILE_FIELDS, REGISTER_TICKET_FIELDS
 from .limits import MAX_USER_ID
 
+#: The RemoteCommand rules the server, store, CLI and simulator use (some names come from command_values).
 __all__ = [
-    "BOOT_IMAGE_INDEX", "EXT_KEY", "FILE_KEY", "FILE_TYPE_BOOT", "FILE_TYPE_STANDBY", "MAX_ELEVATOR_PORT",
-    "REGISTER_INDEX_RANGES", "STANDBY_INDEXES", "CommandError", "format_ports", "parse_ports", "parse_user_ids",
-    "CommandSpec", "SPECS", "Queued", "spec", "validate", "describe", "render", "merge", "collides", "select",
-    "files_of", "decode_answer", "read_answer", "ReadAnswer",
-    "opendoor", "elevator", "register_ticket", "push_software", "system_file",
+    "CommandError", "CommandSpec", "Queued", "ReadAnswer", "SPECS", "ELEVATOR_FIELDS", "DOOR_ACTIONS",
+    "ELEVATOR_ACTIONS", "CREDENTIALS", "DOOR_TTL_SECONDS", "DEFAULT_TTL_SECONDS", "SHORT_LIVED_KINDS",
+    "RESTART", "RECOVER", "OPENDOOR_FIELD", "CLOSEALARM", "REPOST_RECORD", "PUSH_ALL_PEOPLE", "QUERY_PEOPLE",
+    "CLEAR_RECORD", "REGISTER_TICKET", "PUSH_SOFTWARE", "PUSH_SYSTEM_FILE", "SNAPSHOT", "OPEN_ELEVATOR",
+    "KEEP_OPEN_ELEVATOR", "CLOSE_ELEVATOR", "LOCK_ELEVATOR", "UNLOCK_ELEVATOR",
+    "BOOT_IMAGE_INDEX", "FILE_TYPE_BOOT", "FILE_TYPE_STANDBY", "FILE_KEY", "EXT_KEY", "parse_ports", "parse_user_ids",
+    "spec", "validate", "describe", "files_of", "render", "merge", "collides", "select", "read_answer",
+    "decode_answer", "opendoor", "elevator", "register_ticket", "push_software", "system_file",
 ]
 
 
