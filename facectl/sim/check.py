@@ -249,6 +249,8 @@ class Conformance:
             self.add("RemoteCommand uses the document's command names", section, SHOULD, not unknown,
                      ", ".join(unknown))
             plan = self.device.apply_remote(answer.doc)
+            self.add("RemoteCommand values are readable", section, MUST, not plan.unreadable,
+                     "; ".join(plan.unreadable))
             if plan.restart:
                 self.add("RemoteCommand", section, SHOULD, True,
                          "the server queued a restart for the check device; ignored by the check")
