@@ -163,6 +163,12 @@ CASES: dict[str, tuple[Case, Case]] = {
                                                         photo_url="http://127.0.0.1:8080/p.jpg")])],
                         lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
                                                         photo_url="http://192.168.1.10/p.jpg")])]),
+    "other-server-url": (lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
+                                                         photo_url="http://192.168.1.10/files/p.jpg")])],
+                         lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
+                                                         photo_url="/files/p.jpg"),
+                                          samples.person(4, "B", photo_bytes=make_jpeg(),
+                                                         photo_url="http://192.168.1.10:9003/files/q.jpg")])]),
     "slow-answer": (lambda: [samples.exchange(
         samples.json_request(P["Keepalive"], samples.keepalive_doc()), samples.answer(),
         samples.T0, 2.5)],

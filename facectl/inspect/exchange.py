@@ -35,7 +35,9 @@ from facectl.protocol.items import (
 )
 
 from . import lint
-from .media import decode_base64, is_url, photo_info
+from facectl.protocol.device_rules import is_url
+
+from .media import decode_base64, photo_info
 from .model import Exchange, FieldValue, FileRef, Message, Photo, Side
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -56,6 +58,7 @@ def decode_exchange(
     *,
     client: str | None = None,
     peer: str | None = None,
+    server: str | None = None,
     error: str | None = None,
     run_lint: bool = True,
 ) -> Exchange:
@@ -63,11 +66,14 @@ def decode_exchange(
 
     `client` identifies the TCP connection (mitmproxy's client id), which the
     Timeline needs to spot a second concurrent connection from one device.
+    `server` is the address the device talks to (scheme://host:port), against
+    which absolute file URLs are checked.
     """
     request = Message(headers=_header_list(req_headers), size=len(req_body or b""))
     ex = Exchange(
         method=(method or "").upper(), path=path or "/", started=started, finished=finished,
-        status=status, request=request, response=None, client=client, peer=peer, error=error,
+        status=status, request=request, response=None, client=client, peer=peer, server=server,
+        error=error,
     )
     try:
         _decode(ex, req_body or b"", resp_headers, resp_body)

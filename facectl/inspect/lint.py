@@ -47,7 +47,9 @@ from facectl.protocol.limits import (
 )
 from facectl.protocol.settings import QUOTED_EMPTY
 
-from .media import decode_base64, is_url, unreachable_reason
+from facectl.protocol.device_rules import is_url, other_server
+
+from .media import decode_base64, unreachable_reason
 from .model import Exchange, FieldValue, Finding, Severity, Side
 
 #: Success values that refuse a device on purpose (errata 5.2), not a broken answer.
@@ -438,8 +440,19 @@ def _unreachable_url(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
         if v.name in MD5_PARTNER and isinstance(v.value, str) and v.value.strip():
             if not is_url(v.value) and decode_base64(v.value) is None:
-                yield (f"{v.path} {v.value[:60]!r} is neither an http(s) URL nor base64; "
+                yield (f"{v.path} {v.value[:60]!r} is neither a URL nor base64; "
                        "the device cannot load it")
+
+
+@rule("other-server-url", "warning", "ERRATA 8.2-8.3", "response",
+      "an absolute file URL whose host:port is not the address the device talks to")
+def _other_server_url(ex: Exchange) -> Iterable[str]:
+    if not ex.server:
+        return
+    for ref in ex.files:
+        reason = other_server(ref.url, ex.server)
+        if reason:
+            yield f"{ref.where} {ref.url[:80]!r} {reason}"
 
 
 @rule("slow-answer", "error", "异常处理 / 网络异常 (timeout)", "response",
