@@ -197,7 +197,7 @@ def test_settings_summary_ignores_numbers_beyond_64_bits():
            "PeopleStorageInfo": {"Person": {"Max": 10**30}}}
     got = summary(doc)
     assert (got["keepalive_interval"], got["timezone"], got["protocol_type"], got["person_capacity"]) == \
-        (None, None, 200, None)
+        (None, "UTC+08:00 (assumed)", 200, None)
 
 
 @pytest.mark.parametrize("bad", [None, [], "text", 5])
@@ -428,7 +428,7 @@ def test_summary_of_the_upload_example(upload):
     assert s["person_capacity"] == 20000
     assert s["face_capacity"] == 20000
     assert s["card_capacity"] == 20000
-    assert s["timezone"] == 8
+    assert s["timezone"] == "UTC+08:00"
     assert s["device_name"] == ""
 
 

@@ -23,7 +23,7 @@ from facectl.sim.config import (
     Variants,
 )
 from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, render, run_fleet, serials
-from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY
+from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY, FIRMWARE_925
 
 EPILOG = """\b
 Examples:
@@ -78,6 +78,9 @@ Examples:
 @click.option("--online-auth", is_flag=True,
               help="Online authorization: each identify event first asks the server (RequestAuthorization) "
                    "and the door opens only if it allows.")
+@click.option("--firmware", type=click.Choice([FIRMWARE_925]),
+              help="Upload a settings document shaped like this firmware's (9.25: UTCTimeZone, "
+                   "status keys, nulls, hundreds of SIP/IPv6 keys; errata 8.5). Default: the document's example.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "
@@ -88,7 +91,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         report_path: Path | None, json_part: str, photo_part: str, delete_list: str,
         json_part_as_file: bool, sn_space: bool, trailing_comma: bool, doc_examples: bool,
         faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, online_auth: bool,
-        insecure: bool, check: bool, as_json: bool) -> None:
+        firmware: str | None, insecure: bool, check: bool, as_json: bool) -> None:
     """Simulated FCARD terminals that follow the HTTPv2 call flow against a server.
 
     Each device boots (Keepalive, then UploadWorkSetting), sends a keepalive every
@@ -123,7 +126,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     config = SimConfig(server=server, interval=interval, records_per_min=records_per_min,
                        photo_bytes=photo_bytes, people_limit=people_limit, people_capacity=capacity,
                        variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure,
-                       online_auth=online_auth)
+                       online_auth=online_auth, firmware=firmware)
     sns = [sn.strip()] if sn else serials(devices, sn_prefix)
     if not as_json:
         console.print(f"[bold]{len(sns)} device{'s' if len(sns) > 1 else ''}[/bold] "

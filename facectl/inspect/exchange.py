@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from facectl.protocol import lenient_json, multipart
+from facectl.protocol import lenient_json, multipart, zones
 from facectl.protocol.codes import ALARMS, SUCCESS_CODES, TABLES, CodeTable, parse_alarms
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request, unwrap_body
+from facectl.protocol.device_rules import is_url
 from facectl.protocol.endpoints import SUCCESS, Body, Endpoint, Field, lookup, v1_endpoint
 from facectl.protocol.gzip_bounded import is_gzip
 from facectl.protocol.identity import clean_text
@@ -35,8 +36,6 @@ from facectl.protocol.items import (
 )
 
 from . import lint
-from facectl.protocol.device_rules import is_url
-
 from .media import decode_base64, photo_info
 from .model import Exchange, FieldValue, FileRef, Message, Photo, Side
 
@@ -326,6 +325,9 @@ def _label(spec: Field | None, name: str, value: Any, table: CodeTable | None) -
             return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
         except (OverflowError, OSError, ValueError):
             return "out of range"
+    if name in zones.ZONE_KEYS:
+        minutes = zones.parse_offset(value)
+        return zones.offset_label(minutes) if minutes is not None else "not understood"
     if name in TENTHS_CELSIUS_FIELDS:
         tenths = _as_int(value)
         return None if not tenths else f"{tenths / 10:.1f} °C"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facectl.protocol import responses
+from facectl.protocol.device_rules import is_url, other_server
 from facectl.protocol.endpoints import (
     ENDPOINTS,
     KEEPALIVE_FLAGS,
@@ -46,8 +47,6 @@ from facectl.protocol.limits import (
     MAX_USER_ID,
 )
 from facectl.protocol.settings import QUOTED_EMPTY
-
-from facectl.protocol.device_rules import is_url, other_server
 
 from .media import decode_base64, unreachable_reason
 from .model import Exchange, FieldValue, Finding, Severity, Side

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from .numbers import as_int
+from .zones import device_zone
 
 READ_ONLY_SETTINGS: frozenset[str] = frozenset({
     "RunDays", "FormatCount", "WatchDogCount", "BootTime", "RelayStatus", "KeepOpenStatus",
@@ -47,9 +48,16 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "person_capacity": cap("Person"),
         "face_capacity": cap("Face"),
         "card_capacity": cap("Card"),
-        "timezone": as_int(doc.get("TimeZone")),
+        "timezone": zone_summary(doc),
         "device_name": _str(doc.get("DeviceName")),
     }
+
+
+def zone_summary(doc: dict[str, Any]) -> str:
+    """The zone the device is judged in, as the fleet views show it: `UTC+05:30`, or
+    `UTC+08:00 (assumed)` when neither TimeZone nor UTCTimeZone could be read."""
+    zone = device_zone(doc)
+    return zone.label if zone.source else f"{zone.label} (assumed)"
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, list[Any]]:

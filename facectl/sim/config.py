@@ -137,3 +137,6 @@ class SimConfig:
     #: Online authorization (在线鉴权): each identify event first asks the server
     #: (RequestAuthorization), and the door opens only when it allows.
     online_auth: bool = False
+    #: The settings document the device uploads: None, the vendor document's example;
+    #: "9.25", shaped like firmware 9.25's captured upload (errata 8.5).
+    firmware: str | None = None

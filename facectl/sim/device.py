@@ -50,7 +50,7 @@ from . import wire
 from .config import SimConfig
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
-from .settings_doc import default_settings
+from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_session
 
@@ -241,9 +241,10 @@ class SimDevice:
     # ------------------------------------------------------------------ state
 
     def _fresh_settings(self) -> dict[str, Any]:
-        return default_settings(self.sn, server_url=self.config.server,
-                                keepalive_seconds=max(1, round(self.config.interval)),
-                                use_gzip=self.variants.gzip != "none", now=self.clock())
+        build = firmware_925_settings if self.config.firmware == FIRMWARE_925 else default_settings
+        return build(self.sn, server_url=self.config.server,
+                     keepalive_seconds=max(1, round(self.config.interval)),
+                     use_gzip=self.variants.gzip != "none", now=self.clock())
 
     @property
     def relay_status(self) -> int:

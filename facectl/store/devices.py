@@ -90,7 +90,7 @@ class Devices:
                 person_capacity INTEGER,
                 face_capacity INTEGER,
                 card_capacity INTEGER,
-                timezone INTEGER,
+                timezone TEXT,
                 device_name TEXT,
                 note TEXT
             )""")

@@ -12,8 +12,9 @@ The built-in rules, in order (the first that denies wins):
 5. Timegroup: absent = no time restriction; 0 = "受限制" (restricted: the
    document's words, read literally as no access at any time); 1-64 = the device's
    TimeGroups entry of that number, read at the device's local time (its
-   TimeZone; Week1 = Monday, see protocol.timegroups). A group the device does
-   not define, or a device whose settings the server has not received, denies.
+   TimeZone or UTCTimeZone, protocol.zones; Week1 = Monday, see protocol.timegroups).
+   A group the device does not define, or a device whose settings the server has
+   not received, denies.
 6. Holidays: restricted on a holiday the device's Holidays define for today -> deny.
 7. otherwise allow: Success 1 with "Welcome, NAME", or Success 2 (open, show
    nothing) with `--auth-silent`.
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from facectl.protocol import timegroups
+from facectl.protocol import timegroups, zones
 from facectl.protocol.codes import ACCESS_TYPES, AUTH_RESULTS
 from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PHOTO_BYTES
@@ -118,9 +119,10 @@ def evaluate(matches: list[dict[str, Any]], matched_by: str, ident: str, setting
         return deny(MSG_EXPIRED, f"access expired at {when}")
     if _int(person.get("OpenTimes")) == OPEN_TIMES_FORBIDDEN:
         return deny(MSG_NO_ACCESS, "OpenTimes is 0 (access forbidden)")
-    tz, tz_note = timegroups.device_timezone(settings)
+    zone = zones.device_zone(settings)
+    tz = zone.tzinfo
     local = datetime.fromtimestamp(at, UTC).astimezone(tz)
-    notes = [tz_note] if tz_note else []
+    notes = [zone.note] if zone.note else []
     group_number = _int(person.get("Timegroup"))
     if group_number is not None:
         if group_number == 0:
