@@ -232,7 +232,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
         return
     console.print(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
         (k, json.dumps(v, ensure_ascii=False), json.dumps(pending[k], ensure_ascii=False) if k in pending else "",
-         "read-only" if k in setting_rules.READ_ONLY_SETTINGS else "")
+         "read-only" if setting_rules.is_read_only(k) else "")
         for k, v in selected.items()
     ]))
 

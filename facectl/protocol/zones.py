@@ -16,8 +16,8 @@ Decisions (section 8 leaves them open)
   form); a disagreement is noted.
 * **A number larger than 14** cannot be hours (real offsets are UTC-12 to
   UTC+14). ``480`` is read as **minutes** (UTC+8) when it is a whole number of
-  quarter hours within ±14 h, since some firmware and tools store minutes;
-  any other value is "not understood".
+  quarter hours from 1 h to 14 h, since some firmware and tools store minutes;
+  any other value (15 to 59, 481, 99999) is "not understood".
 * **Offsets must be whole quarter hours** within ±14 h, as every real zone is.
 * **A device that reports no zone**, or one that cannot be read, is taken as
   UTC+8, the zone of the document's own examples, with a note saying so.
@@ -25,6 +25,7 @@ Decisions (section 8 leaves them open)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta, timezone
@@ -70,7 +71,7 @@ def parse_offset(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return _from_number(float(value))
+        return _from_number(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -92,9 +93,14 @@ def parse_offset(value: Any) -> int | None:
 
 
 def _from_number(number: float) -> int | None:
-    if number != number:  # NaN
+    if abs(number) > MAX_OFFSET_MINUTES or not math.isfinite(number):
         return None
-    minutes = number * 60 if abs(number) <= _HOURS_LIMIT else number
+    if abs(number) <= _HOURS_LIMIT:
+        minutes = number * 60
+    elif abs(number) >= 60:
+        minutes = number
+    else:
+        return None  # 15-59: neither hours nor the minutes of any real zone
     if minutes != int(minutes):
         return None
     return _checked(int(minutes))

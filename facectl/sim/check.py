@@ -40,7 +40,7 @@ from facectl.protocol.device_rules import (
     person_error,
 )
 from facectl.protocol.endpoints import ENDPOINTS, V1_PATHS
-from facectl.protocol.settings import READ_ONLY_SETTINGS
+from facectl.protocol.settings import is_read_only
 
 from . import wire
 from .config import SimConfig, Variants
@@ -232,9 +232,11 @@ class Conformance:
         answer = await self.post_json("DownloadWorkSetting", {"SN": self.sn})
         self.expect_ok("DownloadWorkSetting answered Success 1", section, MUST, answer)
         if answer.ok and isinstance(answer.doc, dict):
-            read_only = sorted(set(answer.doc) & READ_ONLY_SETTINGS)
-            self.add("DownloadWorkSetting leaves out read-only fields", "errata 5.4", SHOULD,
+            read_only = sorted(k for k in answer.doc if is_read_only(k))
+            nulls = sorted(k for k, v in answer.doc.items() if v is None)
+            self.add("DownloadWorkSetting leaves out read-only fields", "errata 5.4, 8.5", SHOULD,
                      not read_only, ", ".join(read_only))
+            self.add("DownloadWorkSetting sends no null", "errata 8.5", SHOULD, not nulls, ", ".join(nulls))
             unknown = sorted(k for k in answer.doc
                              if k not in self.device.settings and k not in ("Success", "Message"))
             self.add("DownloadWorkSetting sends only settings the device has", "errata 5.4", SHOULD,

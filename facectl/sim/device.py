@@ -44,7 +44,7 @@ from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
 from facectl.protocol.responses import OK
-from facectl.protocol.settings import IDENTITY_SETTING, READ_ONLY_SETTINGS, normalize_value
+from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
 from .config import SimConfig
@@ -301,7 +301,7 @@ class SimDevice:
         for key, value in answer.items():
             if key in ("Success", "Message", IDENTITY_SETTING):
                 continue
-            if key in READ_ONLY_SETTINGS:
+            if is_read_only(key):
                 self.stats.count("read-only setting sent by server")
                 continue
             if key not in self.settings:
