@@ -107,7 +107,8 @@ def test_utctimezone_of_a_9x_terminal_judges_time_groups_and_holidays(server: Li
         assert facectl_json(db_path, "device", "show", SN)["timezone"] == "UTC+14:00"
         here = datetime.now(UTC).astimezone(device_zone({"TimeZone": -12}).tzinfo)
         doc = settings_document()
-        doc.update(UTCTimeZone="UTC-12:00", TimeZone=8, Holidays=[{"Num": 1, "Date": f"{here + timedelta(days=1):%Y-%m-%d}"}])
+        tomorrow = f"{here + timedelta(days=1):%Y-%m-%d}"
+        doc.update(UTCTimeZone="UTC-12:00", TimeZone=8, Holidays=[{"Num": 1, "Date": tomorrow}])
         assert term.post_json("/Device/UploadWorkSetting", doc).json["Success"] == 1
         assert ask(term, 3, 2)["Success"] == 1  # UTCTimeZone wins: tomorrow in UTC-12 is the holiday, not today
     finally:
