@@ -37,6 +37,10 @@ SUMMARY_COLUMNS = (
 )
 
 
+#: How long the fleet views show a device's last implausible RecordDate (errata 8.4).
+CLOCK_PROBLEM_SHOWN_SECONDS = 7 * 86_400
+
+
 @dataclass(slots=True)
 class Contact:
     """What the server knows of a device at the moment a request arrives."""
@@ -94,6 +98,12 @@ class Devices:
                 device_name TEXT,
                 note TEXT
             )""")
+        # Schema addition (device clocks, errata 8.4): the last implausible RecordDate seen
+        # and when. To become a numbered migration.
+        table = self.db.table("devices")
+        for column, kind in (("clock_problem", str), ("clock_problem_at", float)):
+            if column not in table.columns_dict:
+                table.add_column(column, kind)
 
     def contact(self, sn: str, remote_addr: str | None, endpoint: str, open_enrollment: bool) -> Contact:
         """Record that `sn` called `endpoint`; create it on first contact. One statement when known."""
@@ -176,4 +186,7 @@ class Devices:
 
 def _with_online(row: dict[str, Any]) -> dict[str, Any]:
     row["online"] = is_online(row.get("last_seen"), row.get("keepalive_interval"))
+    at = row.get("clock_problem_at")
+    recent = at is not None and now() - at <= CLOCK_PROBLEM_SHOWN_SECONDS
+    row["clock_warning"] = row.get("clock_problem") if recent else None
     return row
