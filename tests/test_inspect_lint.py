@@ -203,6 +203,13 @@ CASES: dict[str, tuple[Case, Case]] = {
             "SN": SN, "DeleteCount": 1, "DeleteAll": 0, "DeleteList": [5]}), samples.answer())]),
     "request-undecodable": (lambda: [raw_keepalive(b'{"SN": ')], lambda: [keepalive()]),
     "sn-rule": (lambda: [keepalive(SN="12345")], lambda: [keepalive()]),
+    "record-date": (lambda: [x(samples.json_request(P["UploadSystemRecord"], {
+        "SN": SN, "RecordType": 2, "Records": [{"RecordID": 7, "RecordType": 1, "RecordDate": 1781080}]}),
+        samples.answer())],
+                    lambda: [x(samples.json_request(P["UploadSystemRecord"], {
+                        "SN": SN, "RecordType": 2,
+                        "Records": [{"RecordID": 7, "RecordType": 1, "RecordDate": int(samples.T0)}]}),
+                        samples.answer())]),
     "quoted-empty": (lambda: [keepalive(AlarmStatus='""')], lambda: [keepalive(AlarmStatus="")]),
     "keepalive-late": (lambda: [keepalive(), keepalive(started=samples.T0 + 40)],
                        lambda: [keepalive(), settings_upload(60), keepalive(started=samples.T0 + 50)]),

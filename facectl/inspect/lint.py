@@ -46,6 +46,7 @@ from facectl.protocol.limits import (
     MAX_PHOTO_BYTES,
     MAX_USER_ID,
 )
+from facectl.protocol.records import clock_problem
 from facectl.protocol.settings import QUOTED_EMPTY
 
 from .media import decode_base64, unreachable_reason
@@ -599,6 +600,16 @@ def _quoted_empty(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "request"):
         if v.value == QUOTED_EMPTY:
             yield f"{v.path} is '\"\"', read as empty"
+
+
+@rule("record-date", "warning", "ERRATA 8.4", "request",
+      "a RecordDate no clock could give (before 2020, or over a day after the exchange): the device's "
+      "clock or firmware is wrong; the server lists such a record at the time it received it")
+def _record_date(ex: Exchange) -> Iterable[str]:
+    for v in _fields(ex, "request"):
+        date = _int(v.value) if v.name == "RecordDate" else None
+        if date is not None and (problem := clock_problem(date, ex.started)):
+            yield f"{v.path}: {problem}"
 
 
 # --- timing: registered here, produced by timeline.Timeline ------------------------------

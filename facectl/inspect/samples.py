@@ -271,7 +271,7 @@ def session(sn: str = SN, t0: float = T0, client: str = "conn-1", people: int = 
     ]), answer())
     face = photo(10, 32, 24)
     add(multipart_request(ep["RequestAuthorization"], record_parts(
-        sn, record_detail(1718616771001, photo_len=len(face)), face)),
+        sn, record_detail(1718616771001, photo_len=len(face), date=int(t0) + 1), face)),
         answer(responses.ok(Message="Welcome")))
     face = photo(11, 32, 24)
     add(multipart_request(ep["UploadIdentifyRecord"], record_parts(
