@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import SN, DeviceClient, LiveServer, TerminalSocket
+from test_sim_e2e import drive, make_device, powered, run_async
 
 from facectl.cli.main import cli
 from facectl.protocol.settings import READ_ONLY_SETTINGS, downloadable, is_read_only
-from facectl.sim.settings_doc import FIRMWARE_925_STATUS, default_settings, firmware_925_settings
+from facectl.sim.settings_doc import FIRMWARE_925, FIRMWARE_925_STATUS, default_settings, firmware_925_settings
 from facectl.store import Store
 
 DOC = firmware_925_settings(SN, server_url="http://192.168.1.125:4610", now=1_780_000_000)
@@ -94,3 +95,25 @@ def test_925_upload_and_download_over_raw_bytes(approved: DeviceClient, server: 
     assert answer["WIFIAPPassword"] == DOC["WIFIAPPassword"] and answer["UTCTimeZone"] == "UTC+08:00"
     shown = json.loads(facectl(db_path, "device", "show", SN, "--json").output)
     assert shown["timezone"] == "UTC+08:00" and shown["firmware"] == "9.25"
+
+
+def test_a_simulated_925_terminal_takes_a_change_and_reports_no_read_only_echo(server: LiveServer,
+                                                                              store: Store) -> None:
+    """`facectl sim --firmware 9.25`: its upload is stored as sent, its zone read from UTCTimeZone,
+    and the change comes back without read-only keys or nulls (the simulator counts any it gets)."""
+    dev = make_device(server.url, SN, firmware=FIRMWARE_925)
+    store.devices.add(SN)
+
+    def applied() -> bool:
+        return any(c["state"] == "applied" for c in store.settings.changes(SN))
+
+    async def main() -> None:
+        async with powered(dev):
+            await drive([dev], lambda: store.settings.document(SN) is not None, "settings uploaded")
+            store.settings.request_change(SN, {"Volume": 2})
+            await drive([dev], applied, "Volume applied", describe=lambda: store.settings.changes(SN))
+
+    run_async(main)
+    assert dev.settings["Volume"] == 2 and dev.settings["UTCTimeZone"] == "UTC+08:00"
+    assert store.devices.get(SN)["timezone"] == "UTC+08:00"
+    assert not [e for e in dev.stats.events if "sent by server" in e], dev.stats.events

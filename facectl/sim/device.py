@@ -294,8 +294,8 @@ class SimDevice:
     def apply_settings(self, answer: dict[str, Any]) -> list[str]:
         """Apply a DownloadWorkSetting answer; returns the keys that changed.
 
-        Only settings the device has are taken; read-only fields (errata 5.4), the
-        identity and the answer's own Success/Message are ignored.
+        Only settings the device has are taken; read-only fields (errata 5.4, 8.5), nulls,
+        the identity and the answer's own Success/Message are ignored.
         """
         changed = []
         for key, value in answer.items():
@@ -303,6 +303,9 @@ class SimDevice:
                 continue
             if is_read_only(key):
                 self.stats.count("read-only setting sent by server")
+                continue
+            if value is None:
+                self.stats.count("null setting sent by server (ignored)")
                 continue
             if key not in self.settings:
                 self.stats.count("unknown setting ignored")
