@@ -99,7 +99,7 @@ def test_a_record_from_the_future_and_the_devices_clock_problem(term: TerminalSo
         "identify record 2")
     assert "clock wrong" in run(db_path, "device", "list").output
     frame = CliRunner(env={"COLUMNS": "240"}).invoke(cli, ["watch", "--once", "--db", db_path]).output
-    assert "clock wrong!" in frame and "dated when received" in frame
+    assert "clock wrong!" in frame and "dated when received" in frame and "1 with a wrong clock" in frame
 
 
 def test_outcomes_and_refused_filter(term: TerminalSocket, store: Store, db_path: str) -> None:

@@ -75,11 +75,13 @@ def dashboard(store: Any, now: float | None = None, feed: int = 15) -> Group:
     online = sum(1 for d in devices if d["online"])
     pending = sum(1 for d in devices if d["state"] == "pending")
     alarms = sum(1 for d in devices if d["alarm_status"])
+    clocks = sum(1 for d in devices if d["clock_warning"])
     quarantined = store.quarantine.count()
     summary = Text.assemble(
         (f"{len(devices)} devices", "bold"), f" · {online} online · {len(devices) - online} offline",
         (f" · {pending} awaiting approval", "yellow") if pending else "",
         (f" · {alarms} in alarm", "bold red") if alarms else "",
+        (f" · {clocks} with a wrong clock", "bold red") if clocks else "",
         (f" · {quarantined} in quarantine", "yellow") if quarantined else "",
         f" · {fmt_time(now)}",
     )
