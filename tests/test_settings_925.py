@@ -86,9 +86,11 @@ def test_925_upload_and_download_over_raw_bytes(approved: DeviceClient, server: 
         assert facectl(db_path, "device", "set", SN, "Volume=2").exit_code == 0
         refused = facectl(db_path, "device", "set", SN, "HTTPClientStatus=0")
         assert refused.exit_code == 1 and "read-only" in refused.output
-        answer = term.post_json("/Device/DownloadWorkSetting", {"SN": SN}).json
+        reply = term.post_json("/Device/DownloadWorkSetting", {"SN": SN})
+        answer = reply.json
     finally:
         term.close()
+    assert reply.headers["content-encoding"] == "gzip"  # the terminal said Accept-Encoding: gzip (8.1, 3.4)
     assert answer["Success"] == 1 and answer["Volume"] == 2 and answer["DeviceSN"] == SN
     assert [k for k in answer if is_read_only(k)] == []
     assert nulls(answer) == []
