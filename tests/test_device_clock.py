@@ -123,3 +123,13 @@ def test_every_access_record_type_is_classified_once() -> None:
     assert not GRANTED_RECORD_TYPES & REFUSED_RECORD_TYPES
     assert {t for t in range(1, 50) if identify_outcome(t) is None} == {33, 34, 35, 44}
     assert identify_outcome(16) == identify_outcome(21) == identify_outcome(24) == "refused"
+
+
+@pytest.mark.parametrize("date", [0, -1, 2**63 - 1, True, "1781080", " 1781080 ", 1781080.0, 4102444800])
+def test_any_implausible_date_is_kept_once_through_retries(term: TerminalSocket, store: Store, date: Any) -> None:
+    body = {"SN": SN, "RecordType": 2, "Records": [{"RecordID": 9, "RecordType": 1, "RecordDate": date}]}
+    for _ in range(2):
+        assert term.post_json("/Record/UploadSystemRecord", body).json == {"Success": 1}
+    (row,) = store.records.list(sn=SN)
+    assert row["dated_on_receipt"] and row["detail"]["RecordDate"] == date
+    assert store.quarantine.count() == 0

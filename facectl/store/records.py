@@ -124,10 +124,10 @@ class Records:
 
     def _seen_as_received(self, sn: str, r: Record) -> bool:
         """A retry of a record stored with its received time: same RecordID, same device RecordDate."""
-        return self.db.execute(
-            "SELECT 1 FROM records WHERE sn = ? AND kind = ? AND record_id = ? "
-            "AND CAST(json_extract(detail, '$.RecordDate') AS INTEGER) = ? LIMIT 1",
-            [sn, r.kind, r.record_id, r.device_date]).fetchone() is not None
+        return any(as_int(json.loads(detail).get("RecordDate"), allow_bool=True) == r.device_date
+                   for (detail,) in self.db.execute(
+                       "SELECT detail FROM records WHERE sn = ? AND kind = ? AND record_id = ?",
+                       [sn, r.kind, r.record_id]))
 
     def list(self, sn: str | None = None, user: str | None = None, kind: str | None = None,
              since: int | None = None, until: int | None = None, limit: int = 100,
