@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, SN, LiveServer, TerminalSocket, cjson, settings_document, terminal_bytes
 
 from facectl.cli.main import cli
-from facectl.inspect import samples
+from facectl.inspect import Timeline, samples
 from facectl.protocol import multipart
 from facectl.protocol.zones import DEFAULT_OFFSET_MINUTES, device_zone, offset_label, parse_offset
 from facectl.store import Store
@@ -52,11 +52,15 @@ def test_device_zone_prefers_utctimezone_and_says_when_it_assumed() -> None:
     assert offset_label(-210) == "UTC-03:30"
 
 
-def test_inspector_labels_both_keys() -> None:
+def test_inspector_labels_both_keys_and_summarises_the_zone_the_server_reads() -> None:
     doc = {**samples.settings_doc(), "UTCTimeZone": "+05:30", "TimeZone": 480}
     ex = samples.exchange(samples.json_request("/Device/UploadWorkSetting", doc), samples.answer()).decode()
     labels = ex.labels()
     assert labels["request.UTCTimeZone"] == "UTC+05:30" and labels["request.TimeZone"] == "UTC+08:00"
+    timeline = Timeline()
+    timeline.observe(ex)
+    (device,) = timeline.device_summaries()
+    assert device["timezone"] == "UTC+05:30"
 
 
 # --- end to end: the zone a 9.x terminal reports is the one its time groups are judged in ---------
