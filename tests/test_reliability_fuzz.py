@@ -44,6 +44,7 @@ from facectl.protocol import multipart
 from facectl.protocol.endpoints import ENDPOINTS, Body, Endpoint
 from facectl.protocol.limits import DEVICE_TIMEOUT_SECONDS, MAX_INFLATED_BYTES
 from facectl.protocol.numbers import as_int
+from facectl.protocol.records import clock_problem
 from facectl.server.file_urls import sign
 from facectl.sim.jpeg import make_jpeg
 from facectl.store import Store
@@ -257,10 +258,13 @@ def _record_kept(store: Store, kind: str, detail: Any, since: float, quarantine_
     if isinstance(detail, dict):
         rid, date = _key(detail.get("RecordID")), _key(detail.get("RecordDate"))
         if rid is not None and date is not None:
-            row = store.db.execute("SELECT detail, received_at FROM records WHERE sn = ? AND kind = ? AND "
-                                   "record_id = ? AND record_date = ?", [SN, kind, rid, date]).fetchone()
+            # by the RecordDate sent: an implausible one is stored dated when received (errata 8.4)
+            rows = [(json.loads(d), at) for d, at in store.db.execute(
+                "SELECT detail, received_at FROM records WHERE sn = ? AND kind = ? AND record_id = ?",
+                [SN, kind, rid])]
+            row = next(((d, at) for d, at in rows if _key(d.get("RecordDate")) == date), None)
             if row is not None:
-                return row[1] < since or _same(json.loads(row[0]), detail)
+                return row[1] < since or _same(row[0], detail)
     for (body,) in store.db.execute("SELECT body FROM quarantine WHERE endpoint = ? AND received_at >= ?",
                                     [quarantine_endpoint, since]):
         try:
@@ -352,7 +356,9 @@ def assert_store_consistent(store: Store) -> None:
         assert orphans == 0, f"{table}.{column} points at a file that is not stored"
     for rid, rtype, rdate, detail in db.execute("SELECT record_id, record_type, record_date, detail FROM records"):
         doc = json.loads(detail)
-        assert (_key(doc["RecordID"]), _key(doc["RecordType"]), _key(doc["RecordDate"])) == (rid, rtype, rdate)
+        sent = _key(doc["RecordDate"])
+        assert (_key(doc["RecordID"]), _key(doc["RecordType"])) == (rid, rtype)
+        assert sent == rdate or clock_problem(sent, rdate) is not None  # else dated when received (8.4)
     for table, column in (("settings", "document"), ("enrolments", "raw"), ("device_reports", "detail"),
                           ("commands", "value")):
         for (text,) in db.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):

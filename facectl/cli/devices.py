@@ -60,12 +60,24 @@ def _protocol_note(row: dict[str, Any]) -> str:
     return ""
 
 
+CLOCK_ACTION = ("the device's clock or firmware is wrong: check its time, NTP and time zone; records "
+                "it dates before 2020 or over a day ahead are listed at the time they were received")
+
+
+def _notes(row: dict[str, Any]) -> str:
+    notes = [n for n in (_protocol_note(row), "clock wrong" if row["clock_warning"] else "") if n]
+    return "; ".join(notes)
+
+
 @device.command("list")
 @click.option("--state", type=click.Choice(["pending", "approved", "blocked"]), help="Only this state.")
 @db_option
 @json_option
 def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
-    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work.
+    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work, notes.
+
+    A note says when a device speaks HTTPv1 or its clock is wrong (`device show` says more);
+    --json adds everything else, the time zone its time groups are judged in included.
 
     \b
     Examples:
@@ -84,10 +96,11 @@ def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
         console.print("No devices yet. Point a device at `facectl serve` and it appears here as pending.")
         return
     now = time.time()
-    console.print(table(None, ["SN", "State", "Online", "Last seen", "Door", "Alarm", "Firmware", "Pending", "Note"], [
+    columns = ["SN", "State", "Online", "Last seen", "Door", "Alarm", "Firmware", "Pending", "Note"]
+    console.print(table(None, columns, [
         (r["sn"], r["state"], "online" if r["online"] else "offline",
          fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", _door(r), r["alarm_status"] or "",
-         r["firmware"] or "", r["pending_work"], _protocol_note(r))
+         r["firmware"] or "", r["pending_work"], _notes(r))
         for r in rows
     ]))
 
@@ -118,10 +131,14 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     if as_json:
         print_json(info)
         return
-    facts = [(k, v) for k, v in row.items() if v is not None and k != "note"]
+    hidden = {"note", "clock_problem", "clock_problem_at", "clock_warning"}
+    facts = [(k, v) for k, v in row.items() if v is not None and k not in hidden]
     for key in ("first_seen", "last_seen", "approved_at", "status_at", "v1_seen_at"):
         facts = [(k, fmt_time(v) if k == key else v) for k, v in facts]
     facts += [("pending_work", info["pending_work"]), ("records", info["records"])]
+    if row["clock_warning"]:
+        facts.append(("clock", f"{row['clock_warning']} (received {fmt_time(row['clock_problem_at'])})"))
+        facts.append(("action", CLOCK_ACTION))
     if note := _protocol_note(row):
         facts.append(("action", note))
     if lost := info["people_lost"]:
@@ -229,7 +246,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
         return
     console.print(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
         (k, json.dumps(v, ensure_ascii=False), json.dumps(pending[k], ensure_ascii=False) if k in pending else "",
-         "read-only" if k in setting_rules.READ_ONLY_SETTINGS else "")
+         "read-only" if setting_rules.is_read_only(k) else "")
         for k, v in selected.items()
     ]))
 

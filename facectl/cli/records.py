@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
-from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
+from facectl.protocol.codes import (
+    AUTH_RESULTS,
+    DOOR_EVENT_TYPES,
+    IDENTIFY_RECORD_TYPES,
+    REFUSED,
+    SYSTEM_EVENT_TYPES,
+)
 from facectl.protocol.records import RECORD_KINDS
 
 from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
@@ -17,8 +24,12 @@ from .retention import prune
 
 EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
                 "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
-CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "record_date", "time", "user_id", "name",
-               "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "outcome", "record_date", "time", "device_date",
+               "user_id", "name", "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+#: Marks a time that is when the record was received, because the device's RecordDate was implausible.
+RECEIVED_MARK = "*"
+RECEIVED_NOTE = (f"{RECEIVED_MARK} dated when received: the device's RecordDate was implausible "
+                 "(its clock or firmware is wrong); --json shows the device_date it sent")
 
 
 @click.group()
@@ -54,6 +65,15 @@ def decision_label(row: dict[str, Any]) -> str:
     return f"{label}: {row['reason']}" if row["reason"] else label
 
 
+def record_time(row: dict[str, Any]) -> str:
+    """The record's time for tables; marked when it is the time it was received."""
+    return fmt_time(row["record_date"]) + (RECEIVED_MARK if row["dated_on_receipt"] else "")
+
+
+def outcome_cell(row: dict[str, Any]) -> Text:
+    return Text(row["outcome"] or "", style="red" if row["outcome"] == REFUSED else "")
+
+
 def _event(row: dict[str, Any]) -> str:
     return EVENT_TABLES[row["kind"]].label(row["record_type"]) if row["kind"] in EVENT_TABLES else ""
 
@@ -64,23 +84,30 @@ def _event(row: dict[str, Any]) -> str:
 @click.option("--since", help="From this date/time (local) or unix seconds.")
 @click.option("--until", help="Up to this date/time (local) or unix seconds.")
 @click.option("--kind", type=click.Choice(RECORD_KINDS), help="identify, door, system or auth.")
+@click.option("--refused", is_flag=True,
+              help="Only refusals: identify records of a refused type (expired, outside time group, "
+                   "unregistered, ...) and denied authorizations.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
 @db_option
 def list_records(sn: str | None, user: str | None, since: str | None, until: str | None, kind: str | None,
-                 limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
-    """Newest first, event types by name, times in the local time zone.
+                 refused: bool, limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
+    """Newest first, event types by name, granted / refused, times in the local time zone.
+
+    A record whose device clock was wrong (dated before 2020 or over a day ahead)
+    is listed, and filtered, at the time it was received, marked with *.
 
     \b
     Examples:
       facectl records list --limit 20
       facectl records list --sn FC-8190H24052799 --since 2026-11-01 --kind identify
+      facectl records list --refused --since 2026-11-29
       facectl records list --kind auth --csv > decisions.csv
     """
     store = open_store(db_path)
     rows = store.records.list(sn=sn, user=user, kind=kind, since=_timestamp(since, "--since"),
-                              until=_timestamp(until, "--until"), limit=limit)
+                              until=_timestamp(until, "--until"), limit=limit, refused=refused)
     for row in rows:
         row["event"] = _event(row)
         row["time"] = fmt_time(row["record_date"])
@@ -91,12 +118,15 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
     elif not rows:
         console.print("No records match.")
     else:
-        columns = ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"]
+        columns = ["Time", "SN", "Kind", "ID", "Event", "Outcome", "User", "Name", "Photo"]
         with_decisions = any(r["decision"] is not None for r in rows)
         console.print(table(None, columns + (["Decision"] if with_decisions else []), [
-            (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
-             _photo_cell(r), *([decision_label(r)] if with_decisions else [])) for r in rows
+            (record_time(r), r["sn"], r["kind"], r["record_id"], r["event"], outcome_cell(r), r["user_id"] or "",
+             r["name"] or "", _photo_cell(r), *([decision_label(r)] if with_decisions else []))
+            for r in rows
         ]))
+        if any(r["dated_on_receipt"] for r in rows):
+            console.print(RECEIVED_NOTE)
 
 
 def _photo_cell(row: dict[str, Any]) -> str:

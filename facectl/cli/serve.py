@@ -36,8 +36,9 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--public-url", metavar="URL",
-              help="Base URL devices use to reach this server, for photo/file URLs "
-                   "(default: from each request's Host header).")
+              help="Make photo/feature/firmware URLs absolute on this base URL (TLS offload, a file host). "
+                   "Default: root-relative /files/... URLs, which each device fetches from its own "
+                   "configured server address, on any port.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate: serve HTTPS.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key for --tls-cert.")
 @click.option("--open-enrollment", is_flag=True,

@@ -23,7 +23,7 @@ from facectl.sim.config import (
     Variants,
 )
 from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, render, run_fleet, serials
-from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY
+from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY, FIRMWARE_925
 from facectl.sim.state import StateError
 
 EPILOG = """\b
@@ -84,6 +84,9 @@ Examples:
               help="Keep what a terminal keeps across a reboot (people, settings, RecordID counter, "
                    "records not uploaded) in DIR, one file pair per serial; a rerun continues from it "
                    "instead of starting factory-new.")
+@click.option("--firmware", type=click.Choice([FIRMWARE_925]),
+              help="Upload a settings document shaped like this firmware's (9.25: UTCTimeZone, "
+                   "status keys, nulls, hundreds of SIP/IPv6 keys; errata 8.5). Default: the document's example.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "
@@ -94,7 +97,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         report_path: Path | None, json_part: str, photo_part: str, delete_list: str,
         json_part_as_file: bool, sn_space: bool, trailing_comma: bool, doc_examples: bool,
         faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, online_auth: bool,
-        state_dir: Path | None, insecure: bool, check: bool, as_json: bool) -> None:
+        state_dir: Path | None, firmware: str | None, insecure: bool, check: bool, as_json: bool) -> None:
     """Simulated FCARD terminals that follow the HTTPv2 call flow against a server.
 
     Each device boots (Keepalive, then UploadWorkSetting), sends a keepalive every
@@ -129,7 +132,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     config = SimConfig(server=server, interval=interval, records_per_min=records_per_min,
                        photo_bytes=photo_bytes, people_limit=people_limit, people_capacity=capacity,
                        variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure,
-                       online_auth=online_auth, state_dir=str(state_dir) if state_dir else None)
+                       online_auth=online_auth, state_dir=str(state_dir) if state_dir else None,
+                       firmware=firmware)
     sns = [sn.strip()] if sn else serials(devices, sn_prefix)
     if not as_json:
         console.print(f"[bold]{len(sns)} device{'s' if len(sns) > 1 else ''}[/bold] "

@@ -21,7 +21,7 @@ from rich.text import Text
 from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS
 
 from .common import console, db_option, fmt_age, fmt_time, open_store
-from .records import EVENT_TABLES, decision_label
+from .records import EVENT_TABLES, RECEIVED_NOTE, decision_label, outcome_cell, record_time
 
 
 def _door_cells(row: dict[str, Any]) -> tuple[str, str, Text]:
@@ -45,6 +45,8 @@ def devices_table(store: Any, now: float) -> Table:
         state = Text(row["state"], style={"pending": "yellow", "blocked": "red"}.get(row["state"], ""))
         if row["protocol"] == "v1":
             state.append(" (HTTPv1!)", style="bold red")
+        if row["clock_warning"]:
+            state.append(" (clock wrong!)", style="bold red")
         pending = ", ".join(store.work.flags(row["sn"])) if row["state"] == "approved" else ""
         t.add_row(row["sn"], row["device_name"] or "", state, link, age, door, lock, alarm, pending,
                   row["firmware"] or "")
@@ -53,13 +55,16 @@ def devices_table(store: Any, now: float) -> Table:
 
 def records_table(store: Any, limit: int) -> Table:
     t = Table(title="Latest records", expand=True, header_style="bold")
-    for col in ("Time", "SN", "Kind", "Event", "User", "Name", "Decision"):
+    for col in ("Time", "SN", "Kind", "Event", "Outcome", "User", "Name", "Decision"):
         t.add_column(col, overflow="fold")
-    for r in store.records.list(limit=limit):
+    rows = store.records.list(limit=limit)
+    for r in rows:
         table = EVENT_TABLES.get(r["kind"])
         event = table.label(r["record_type"]) if table else str(r["record_type"])
-        t.add_row(fmt_time(r["record_date"]), r["sn"], r["kind"], event, r["user_id"] or "", r["name"] or "",
-                  decision_label(r))
+        t.add_row(record_time(r), r["sn"], r["kind"], event, outcome_cell(r), r["user_id"] or "",
+                  r["name"] or "", decision_label(r))
+    if any(r["dated_on_receipt"] for r in rows):
+        t.caption = RECEIVED_NOTE
     return t
 
 
@@ -70,11 +75,13 @@ def dashboard(store: Any, now: float | None = None, feed: int = 15) -> Group:
     online = sum(1 for d in devices if d["online"])
     pending = sum(1 for d in devices if d["state"] == "pending")
     alarms = sum(1 for d in devices if d["alarm_status"])
+    clocks = sum(1 for d in devices if d["clock_warning"])
     quarantined = store.quarantine.count()
     summary = Text.assemble(
         (f"{len(devices)} devices", "bold"), f" · {online} online · {len(devices) - online} offline",
         (f" · {pending} awaiting approval", "yellow") if pending else "",
         (f" · {alarms} in alarm", "bold red") if alarms else "",
+        (f" · {clocks} with a wrong clock", "bold red") if clocks else "",
         (f" · {quarantined} in quarantine", "yellow") if quarantined else "",
         f" · {fmt_time(now)}",
     )

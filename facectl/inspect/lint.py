@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facectl.protocol import responses
-from facectl.protocol.device_rules import is_url
+from facectl.protocol.device_rules import is_url, other_server
 from facectl.protocol.endpoints import (
     ENDPOINTS,
     KEEPALIVE_FLAGS,
@@ -46,6 +46,7 @@ from facectl.protocol.limits import (
     MAX_PHOTO_BYTES,
     MAX_USER_ID,
 )
+from facectl.protocol.records import clock_problem
 from facectl.protocol.settings import QUOTED_EMPTY
 
 from .media import decode_base64, unreachable_reason
@@ -439,8 +440,19 @@ def _unreachable_url(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
         if v.name in MD5_PARTNER and isinstance(v.value, str) and v.value.strip():
             if not is_url(v.value) and decode_base64(v.value) is None:
-                yield (f"{v.path} {v.value[:60]!r} is neither an http(s) URL nor base64; "
+                yield (f"{v.path} {v.value[:60]!r} is neither a URL nor base64; "
                        "the device cannot load it")
+
+
+@rule("other-server-url", "warning", "ERRATA 8.2-8.3", "response",
+      "an absolute file URL whose host:port is not the address the device talks to")
+def _other_server_url(ex: Exchange) -> Iterable[str]:
+    if not ex.server:
+        return
+    for ref in ex.files:
+        reason = other_server(ref.url, ex.server)
+        if reason:
+            yield f"{ref.where} {ref.url[:80]!r} {reason}"
 
 
 @rule("slow-answer", "error", "异常处理 / 网络异常 (timeout)", "response",
@@ -588,6 +600,16 @@ def _quoted_empty(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "request"):
         if v.value == QUOTED_EMPTY:
             yield f"{v.path} is '\"\"', read as empty"
+
+
+@rule("record-date", "warning", "ERRATA 8.4", "request",
+      "a RecordDate no clock could give (before 2020, or over a day after the exchange): the device's "
+      "clock or firmware is wrong; the server lists such a record at the time it received it")
+def _record_date(ex: Exchange) -> Iterable[str]:
+    for v in _fields(ex, "request"):
+        date = _int(v.value) if v.name == "RecordDate" else None
+        if date is not None and (problem := clock_problem(date, ex.started)):
+            yield f"{v.path}: {problem}"
 
 
 # --- timing: registered here, produced by timeline.Timeline ------------------------------

@@ -385,7 +385,8 @@ def md5_hex(data: bytes | str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FileRef:
-    """A file as PeopleJson carries it: `value` is an absolute URL or inline base64."""
+    """A file as PeopleJson carries it: `value` is a URL (root-relative unless the operator
+    gave a public URL) or inline base64."""
 
     value: str
     md5: str

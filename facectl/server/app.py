@@ -124,8 +124,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 return _answer(request, responses.fail(f"body larger than {MAX_BODY_BYTES} bytes"), 413)
-        received = DeviceRequest(request.method, request.path, request.headers, body, request.remote,
-                                 request.scheme, request.host)
+        received = DeviceRequest(request.method, request.path, request.headers, body, request.remote)
         if request.method != "POST" or endpoint is None or not is_record_upload(endpoint):
             answer = await request.app[DISPATCHER].handle(received, endpoint)
             return _answer(request, answer.payload, answer.status)

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 class DeviceRequest:
     """One device request as received: from aiohttp (server) or from a quarantine item (replay).
 
-    `headers` must look names up case-insensitively (aiohttp's and multidict's do);
-    `scheme` and `host` are what file URLs are built from without `--public-url`.
+    `headers` must look names up case-insensitively (aiohttp's and multidict's do).
     """
 
     method: str
@@ -34,8 +33,6 @@ class DeviceRequest:
     headers: Mapping[str, str]
     body: bytes
     remote: str | None
-    scheme: str = "http"
-    host: str = "localhost"
 
 
 #: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,

@@ -140,3 +140,6 @@ class SimConfig:
     #: A directory where each device keeps what a terminal keeps across a reboot (sim/state.py);
     #: None: every start is a factory-new terminal.
     state_dir: str | None = None
+    #: The settings document the device uploads: None, the vendor document's example;
+    #: "9.25", shaped like firmware 9.25's captured upload (errata 8.5).
+    firmware: str | None = None

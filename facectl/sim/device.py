@@ -43,13 +43,13 @@ from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
 from facectl.protocol.responses import OK
-from facectl.protocol.settings import IDENTITY_SETTING, READ_ONLY_SETTINGS, normalize_value
+from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
 from .config import SimConfig
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
-from .settings_doc import default_settings
+from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_session
@@ -282,9 +282,10 @@ class SimDevice:
         self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
 
     def _fresh_settings(self) -> dict[str, Any]:
-        return default_settings(self.sn, server_url=self.config.server,
-                                keepalive_seconds=max(1, round(self.config.interval)),
-                                use_gzip=self.variants.gzip != "none", now=self.clock())
+        build = firmware_925_settings if self.config.firmware == FIRMWARE_925 else default_settings
+        return build(self.sn, server_url=self.config.server,
+                     keepalive_seconds=max(1, round(self.config.interval)),
+                     use_gzip=self.variants.gzip != "none", now=self.clock())
 
     @property
     def relay_status(self) -> int:
@@ -334,15 +335,18 @@ class SimDevice:
     def apply_settings(self, answer: dict[str, Any]) -> list[str]:
         """Apply a DownloadWorkSetting answer; returns the keys that changed.
 
-        Only settings the device has are taken; read-only fields (errata 5.4), the
-        identity and the answer's own Success/Message are ignored.
+        Only settings the device has are taken; read-only fields (errata 5.4, 8.5), nulls,
+        the identity and the answer's own Success/Message are ignored.
         """
         changed = []
         for key, value in answer.items():
             if key in ("Success", "Message", IDENTITY_SETTING):
                 continue
-            if key in READ_ONLY_SETTINGS:
+            if is_read_only(key):
                 self.stats.count("read-only setting sent by server")
+                continue
+            if value is None:
+                self.stats.count("null setting sent by server (ignored)")
                 continue
             if key not in self.settings:
                 self.stats.count("unknown setting ignored")

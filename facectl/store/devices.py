@@ -38,6 +38,10 @@ SUMMARY_COLUMNS = (
 )
 
 
+#: How long the fleet views show a device's last implausible RecordDate (errata 8.4).
+CLOCK_PROBLEM_SHOWN_SECONDS = 7 * 86_400
+
+
 @dataclass(slots=True)
 class Contact:
     """What the server knows of a device at the moment a request arrives."""
@@ -149,4 +153,7 @@ class Devices:
 
 def _with_online(row: dict[str, Any]) -> dict[str, Any]:
     row["online"] = is_online(row.get("last_seen"), row.get("keepalive_interval"))
+    at = row.get("clock_problem_at")
+    recent = at is not None and now() - at <= CLOCK_PROBLEM_SHOWN_SECONDS
+    row["clock_warning"] = row.get("clock_problem") if recent else None
     return row

@@ -21,12 +21,15 @@ which lacked a few columns.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from facectl.protocol.settings import zone_summary
 
 from .db import StoreError
 
@@ -438,6 +441,23 @@ def event_outbox(db: sqlite_utils.Database) -> None:
         )""",
     ):
         db.execute(statement)
+
+
+@migration
+def device_clock_and_zone(db: sqlite_utils.Database) -> None:
+    """The last implausible RecordDate a device sent, and when (protocol.md 8.4); the time zone as a label.
+
+    `devices.timezone` held whole hours; it now holds the zone's label ("UTC+05:30"), recomputed
+    here from each device's last settings upload by the one zone reader (protocol.md 8.5).
+    """
+    add_columns(db, "devices", {"clock_problem": "TEXT", "clock_problem_at": "REAL"})
+    for sn, document in db.execute("SELECT sn, document FROM settings").fetchall():
+        try:
+            doc = json.loads(document)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            db.execute("UPDATE devices SET timezone = ? WHERE sn = ?", [zone_summary(doc), sn])
 
 
 # --- new migrations go above this line --------------------------------------------------------

@@ -13,8 +13,9 @@ the same rules the simulated terminal applies offline):
 5. Timegroup: absent = no time restriction; 0 = "受限制" (restricted: the
    document's words, read literally as no access at any time); 1-64 = the device's
    TimeGroups entry of that number, read at the device's local time (its
-   TimeZone; Week1 = Monday, see protocol.timegroups). A group the device does
-   not define, or a device whose settings the server has not received, denies.
+   TimeZone or UTCTimeZone, protocol.zones; Week1 = Monday, see protocol.timegroups).
+   A group the device does not define, or a device whose settings the server has
+   not received, denies.
 6. Holidays: restricted on a holiday the device's Holidays define for today -> deny.
 7. otherwise allow: Success 1 with "Welcome, NAME", or Success 2 (open, show
    nothing) with `--auth-silent`.
