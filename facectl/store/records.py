@@ -20,8 +20,9 @@ from typing import Any
 
 import sqlite_utils
 
-from facectl.protocol.codes import REFUSED_RECORD_TYPES, auth_outcome, identify_outcome
+from facectl.protocol.codes import REFUSED_RECORD_TYPES
 from facectl.protocol.numbers import as_int
+from facectl.protocol.outcomes import record_outcome
 from facectl.protocol.records import AUTH, IDENTIFY, Record, date_as_received
 
 from .db import now, transaction
@@ -39,11 +40,7 @@ _REFUSED_SQL = (f"((kind = '{IDENTIFY}' AND record_type IN ({', '.join(map(str, 
 
 def outcome(row: dict[str, Any]) -> str | None:
     """granted / refused for an identify or authorization record; None for door and system records."""
-    if row["kind"] == AUTH:
-        return auth_outcome(row["decision"])
-    if row["kind"] == IDENTIFY:
-        return identify_outcome(row["record_type"])
-    return None
+    return record_outcome(row["kind"], row["record_type"], row["decision"] if row["kind"] == AUTH else None)
 
 
 class Records:
