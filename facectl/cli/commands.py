@@ -19,7 +19,7 @@ import click
 
 from facectl.protocol import commands as rules
 
-from .common import console, db_option, err_console, fail, fmt_time, json_option, open_store, print_json, table
+from .common import console, db_option, emit, err_console, fail, fmt_time, json_option, open_store, print_json, table
 
 #: How often `--wait` looks at the database.
 POLL_SECONDS = 0.1
@@ -209,7 +209,7 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
     if not rows:
         console.print("No commands match.")
         return
-    console.print(table(None, ["ID", "SN", "Command", "State", "Queued", "Sent / ended", "Delay", "Note"], [
+    emit(table(None, ["ID", "SN", "Command", "State", "Queued", "Sent / ended", "Delay", "Note"], [
         (r["id"], r["sn"], r["command"], r["state"], fmt_time(r["created_at"]),
          fmt_time(r["sent_at"] or r["finished_at"] or r["expires_at"]) if r["state"] != "queued"
          else f"expires {fmt_time(r['expires_at'])}",
@@ -245,9 +245,9 @@ def show_command(command_id: int, db_path: str, as_json: bool) -> None:
             facts.append((key, fmt_time(view[key])))
     if view["delay"] is not None:
         facts.append(("delay", fmt_duration(view["delay"])))
-    console.print(table(f"Command #{command_id}", ["Field", "Value"], facts))
+    emit(table(f"Command #{command_id}", ["Field", "Value"], facts))
     if view["followups"]:
-        console.print(table("Answered by", ["Time", "Call", "Detail"], [
+        emit(table("Answered by", ["Time", "Call", "Detail"], [
             (fmt_time(f["at"]), f["endpoint"], ", ".join(f"{k}={v}" for k, v in f["detail"].items()
                                                         if k != "UserDetail"))
             for f in view["followups"]

@@ -16,15 +16,34 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+
+from .tables import KEEP, Column, FitTable
 
 DEFAULT_DB = "facectl.db"
 EXIT_FAILED = 1
 EXIT_DB = 3
 
-console = Console()
-err_console = Console(stderr=True)
+
+class OutputConsole(Console):
+    """A rich Console that wraps text to a terminal's width but never hard-wraps a pipe or a file.
+
+    Whether the output is a terminal is asked at each print (CliRunner, a redirect in a
+    script, a journal), not once at import: `soft_wrap` is what `print` uses by default.
+    """
+
+    @property  # type: ignore[override]
+    def soft_wrap(self) -> bool:
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:  # Console.__init__ assigns it; the property decides
+        pass
+
+
+console = OutputConsole()
+err_console = OutputConsole(stderr=True)
 
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,17 +57,39 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
 
-def open_store(db_path: str, must_exist: bool = True):
-    """Open the store, or stop with one line saying how to get a database."""
+def open_store(db_path: str):
+    """Open an existing store, or stop with one line saying how to get a database.
+
+    Only `facectl serve` and `facectl demo` create a database: a mistyped --db must not
+    quietly start a second, empty site that no server reads (people added there reach no
+    device).
+    """
     from facectl.store import Store, StoreError
 
-    if must_exist and db_path != ":memory:" and not os.path.exists(db_path):
-        fail(f"no database at {db_path}: start `facectl serve --db {db_path}` first, "
+    if db_path != ":memory:" and not os.path.exists(db_path):
+        fail(f"no database at {db_path}: start `facectl serve --db {db_path}` first (it creates it), "
              "or pass --db / set FACECTL_DB", EXIT_DB)
     try:
         return Store(db_path)
     except StoreError as exc:
         fail(f"cannot open database {db_path}: {exc}", EXIT_DB)
+
+
+def database_files(db_path: str) -> list[str]:
+    """The database and the SQLite side files (WAL, shared memory) that exist next to it."""
+    return [p for p in (db_path, f"{db_path}-wal", f"{db_path}-shm", f"{db_path}-journal") if os.path.exists(p)]
+
+
+def remove_new_database(db_path: str, existed: bool) -> None:
+    """After a failed start: remove the database this run created, so a typo or a busy port
+    leaves no stray empty site behind. A database that existed before is never touched."""
+    if existed:
+        return
+    for path in database_files(db_path):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -67,13 +108,31 @@ def print_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         writer.writerow(row)
 
 
-def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    t = Table(title=title, header_style="bold", show_lines=False)
-    for col in columns:
-        t.add_column(col, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    return t
+def table(title: str | None, columns: Iterable[str | Column], rows: Iterable[Iterable[Any]], *,
+          wide: bool = False) -> FitTable:
+    """A table fitted to the terminal. Plain header strings: the first column is kept whole
+    (an SN, an ID, a key), the others wrap at spaces and the rightmost go first when short of room."""
+    cols = [c if isinstance(c, Column) else Column(c, KEEP, no_wrap=True) if i == 0 else Column(c)
+            for i, c in enumerate(columns)]
+    return FitTable(cols, (tuple(r) for r in rows), title=title, wide=wide)
+
+
+def wide_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--wide", is_flag=True,
+                        help="Show every column (by default the least useful ones give way on a narrow "
+                             "terminal; a pipe or a file always gets every column).")(func)
+
+
+def emit(*renderables: RenderableType) -> None:
+    """Print to the terminal at its width, or to a pipe or a file at the output's natural width
+    (a table is not squeezed to 80 columns in a log, a ticket or `| grep`)."""
+    if console.is_terminal:
+        console.print(*renderables)
+        return
+    unbounded = console.options.update_width(10 ** 6)
+    width = max((Measurement.get(console, unbounded, r).maximum for r in renderables), default=1)
+    Console(file=console.file, width=max(width, 1), color_system=None, soft_wrap=True,
+            highlight=False).print(*renderables)
 
 
 def fmt_time(ts: float | int | None) -> str:

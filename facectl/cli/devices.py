@@ -9,12 +9,13 @@ from typing import Any
 import click
 
 from facectl.protocol import settings as setting_rules
-from facectl.protocol.codes import DOOR_SENSOR_STATUS, LOCK_STATUS
+from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS, RELAY_STATUS
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 
 from .common import (
     console,
     db_option,
+    emit,
     fail,
     fmt_age,
     fmt_time,
@@ -22,7 +23,9 @@ from .common import (
     open_store,
     print_json,
     table,
+    wide_option,
 )
+from .tables import KEEP, Column
 
 
 @click.group()
@@ -49,7 +52,8 @@ def _pending_work(store: Any, sn: str) -> str:
     return ", ".join(flags) if flags else ""
 
 
-def _door(row: dict[str, Any]) -> str:
+def door_label(row: dict[str, Any]) -> str:
+    """The door as the device last reported it, e.g. "door closed, unlocked" (list and show alike)."""
     parts = []
     if row.get("door_sensor_status") is not None:
         parts.append("door " + DOOR_SENSOR_STATUS.label(row["door_sensor_status"]))
@@ -58,6 +62,21 @@ def _door(row: dict[str, Any]) -> str:
     if row.get("lock_door_status") is not None:
         parts.append(LOCK_STATUS.label(row["lock_door_status"]))
     return ", ".join(parts)
+
+
+def alarm_label(row: dict[str, Any]) -> str:
+    """Alarm names from the Keepalive's AlarmStatus, by their labels ("fire alarm"); empty when none."""
+    return ", ".join(ALARMS.label(a) for a in (row.get("alarm_status") or "").split(",") if a)
+
+
+#: Raw Keepalive status columns that `device show` gives as the labelled "door", "alarm" and "relay" lines.
+STATUS_COLUMNS = ("relay_status", "keep_open_status", "door_sensor_status", "lock_door_status", "alarm_status")
+#: `device list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("SN", KEEP, no_wrap=True), Column("Name", 4), Column("State", 9, no_wrap=True),
+    Column("Online", KEEP, no_wrap=True), Column("Last seen", 8, no_wrap=True), Column("Door", 6),
+    Column("Alarm", 6), Column("Firmware", 2, no_wrap=True), Column("Pending", 5), Column("Note", 3),
+)
 
 
 def _protocol_note(row: dict[str, Any]) -> str:
@@ -69,8 +88,9 @@ def _protocol_note(row: dict[str, Any]) -> str:
 @device.command("list")
 @click.option("--state", type=click.Choice(["pending", "approved", "blocked"]), help="Only this state.")
 @db_option
+@wide_option
 @json_option
-def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
+def list_devices(state: str | None, db_path: str, wide: bool, as_json: bool) -> None:
     """Every device: state, online, last contact, door/lock/alarm, firmware, pending work.
 
     \b
@@ -90,12 +110,12 @@ def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
         console.print("No devices yet. Point a device at `facectl serve` and it appears here as pending.")
         return
     now = time.time()
-    console.print(table(None, ["SN", "State", "Online", "Last seen", "Door", "Alarm", "Firmware", "Pending", "Note"], [
-        (r["sn"], r["state"], "online" if r["online"] else "offline",
-         fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", _door(r), r["alarm_status"] or "",
+    emit(table(None, LIST_COLUMNS, [
+        (r["sn"], r["device_name"] or "", r["state"], "online" if r["online"] else "offline",
+         fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", door_label(r), alarm_label(r),
          r["firmware"] or "", r["pending_work"], _protocol_note(r))
         for r in rows
-    ]))
+    ], wide=wide))
 
 
 @device.command("show")
@@ -123,15 +143,20 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     if as_json:
         print_json(info)
         return
-    facts = [(k, v) for k, v in row.items() if v is not None and k != "note"]
+    facts = [(k, v) for k, v in row.items() if v is not None and k != "note" and k not in STATUS_COLUMNS]
     for key in ("first_seen", "last_seen", "approved_at", "status_at", "v1_seen_at"):
         facts = [(k, fmt_time(v) if k == key else v) for k, v in facts]
+    facts = [(k, ("online" if v else "offline") if k == "online" else v) for k, v in facts]
+    if row.get("status_at") is not None:
+        facts += [("door", door_label(row)), ("alarm", alarm_label(row) or "none")]
+        if row.get("relay_status") is not None:
+            facts.append(("relay", RELAY_STATUS.label(row["relay_status"])))
     facts += [("pending_work", info["pending_work"]), ("records", info["records"])]
     if note := _protocol_note(row):
         facts.append(("action", note))
-    console.print(table(f"Device {sn}", ["Field", "Value"], facts))
+    emit(table(f"Device {sn}", ["Field", "Value"], facts))
     if info["setting_changes"]:
-        console.print(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [
+        emit(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [
             (c["key"], json.dumps(c["value"], ensure_ascii=False), c["state"], fmt_time(c["requested_at"]),
              "" if c["device_value"] is None else json.dumps(c["device_value"], ensure_ascii=False))
             for c in info["setting_changes"]
@@ -177,7 +202,7 @@ def add(sns: tuple[str, ...], db_path: str) -> None:
     """
     from facectl.protocol.identity import SnRule
 
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     rule = SnRule()
     for sn in sns:
         if reason := rule.check(sn):
@@ -230,7 +255,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
     if as_json:
         print_json(selected)
         return
-    console.print(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
+    emit(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
         (k, json.dumps(v, ensure_ascii=False), json.dumps(pending[k], ensure_ascii=False) if k in pending else "",
          "read-only" if k in setting_rules.READ_ONLY_SETTINGS else "")
         for k, v in selected.items()

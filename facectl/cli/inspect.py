@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.text import Text
 
-from facectl.cli.common import console, fail, fmt_time, json_option, print_json, table
+from facectl.cli.common import console, emit, fail, fmt_time, json_option, print_json, table
 from facectl.inspect import Exchange, Timeline, render
 from facectl.inspect.timeline import summarize
 from facectl.protocol.endpoints import ENDPOINTS
@@ -140,7 +140,7 @@ def _print_summary(doc: dict[str, Any], as_json: bool) -> None:
         print_json(doc)
         return
     devices = doc["devices"]
-    console.print(table(
+    emit(table(
         f"Devices: {doc['device_exchanges']} exchanges shown, {doc['other_exchanges']} other flows",
         ["SN", "first seen", "last seen", "calls", "keepalives", "interval / max gap",
          "conns", "findings"],

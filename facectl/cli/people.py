@@ -38,6 +38,7 @@ from facectl.store.people import ALL, PeopleError, PersonInput
 from .common import (
     console,
     db_option,
+    emit,
     err_console,
     fail,
     fmt_time,
@@ -45,7 +46,9 @@ from .common import (
     open_store,
     print_json,
     table,
+    wide_option,
 )
+from .tables import KEEP, Column
 
 #: CSV column / option name -> wire field. The CLI's options are these with dashes.
 OPTION_FIELDS: dict[str, str] = {
@@ -131,13 +134,6 @@ def _person_options(update: bool):  # noqa: ANN202 - click decorator factory
     return decorate
 
 
-def _sn_table(title: str | None, columns: list[str], rows: Any) -> Any:
-    """A table whose first column (a device SN) is never folded."""
-    t = table(title, columns, rows)
-    t.columns[0].no_wrap = True
-    return t
-
-
 def _user_id(text: str) -> int:
     try:
         return rules.check_user_id(text)
@@ -206,7 +202,7 @@ def add(user_id: str, db_path: str, **opts: Any) -> None:
       facectl people add 1001 --name "张三" --card 3801234567 --photo examples/photos/1001.jpg
       facectl people add 1006 --name Visitor --expires 2026-12-31 --device FC-8190H24052799
     """
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     uid = _user_id(user_id)
     try:
         item = _item_from_options(uid, opts)
@@ -315,7 +311,7 @@ def list_people(search: str | None, limit: int, offset: int, db_path: str, as_js
         console.print("No people match." if total else "No people yet: `facectl people add USER_ID --name ...` "
                       "or `facectl people import FILE.csv`.")
         return
-    console.print(table(None, ["UserID", "Name", "Code", "Department", "Card", "Access", "Expires", "Photo",
+    emit(table(None, ["UserID", "Name", "Code", "Department", "Card", "Access", "Expires", "Photo",
                                "Devices", "Delivered", "Failed"], [
         (r["user_id"], r["fields"]["Name"], r["fields"]["Code"], r["fields"]["Department"],
          r["fields"]["CardNum"], ACCESS_TYPES.label(r["fields"]["AccessType"] or 0),
@@ -371,16 +367,16 @@ def show(user_id: str, db_path: str, as_json: bool) -> None:
             facts.append((f"{b['kind']} {b['num']}", f"MD5 {b['md5']}, from {b['source_sn'] or 'operator'} "
                                                      f"{fmt_time(b['at'])}"))
         facts.append(("Updated", fmt_time(person["updated_at"])))
-        console.print(table(f"Person {uid}", ["Field", "Value"], facts))
+        emit(table(f"Person {uid}", ["Field", "Value"], facts))
     if deliveries:
-        console.print(_sn_table("Delivery", ["Device", "State", "Wanted", "Confirmed", "Failure",
+        emit(table("Delivery", ["Device", "State", "Wanted", "Confirmed", "Failure",
                                              "Device reports"], [
             (d["sn"], d["state"], d["want"] if d["want"] is not None else "-",
              {None: "-", 0: "unknown version"}.get(d["have"], d["have"]),
              _failure(d), _reported(d)) for d in deliveries
         ]))
     if enrolments:
-        console.print(table("Enrolments", ["Time", "Device", "Result", "Command"], [
+        emit(table("Enrolments", ["Time", "Device", "Result", "Command"], [
             (fmt_time(e["received_at"]), e["sn"], e["result_label"] or "", e["command_id"] or "")
             for e in enrolments
         ]))
@@ -450,7 +446,7 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
       facectl people import examples/people.csv --dry-run
       facectl people import staff.csv --photos ./photos
     """
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     base = Path(photos_dir) if photos_dir else Path(csv_file).resolve().parent
     try:
         with open(csv_file, newline="", encoding="utf-8-sig") as fh:
@@ -628,7 +624,7 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         print_json({"dry_run": dry_run, "plans": plans})
         return
     title = "Plan (dry run: nothing changed)" if dry_run else "Scheduled"
-    console.print(_sn_table(title, ["Device", "Wipe first", "Add", "Update", "Delete", "Retry failed",
+    emit(table(title, ["Device", "Wipe first", "Add", "Update", "Delete", "Retry failed",
                                     "In sync"], [
         (p["sn"], "DeleteAll" if p["wipe"] else "", p["add"], p["update"], p["delete"], p["retry_failed"],
          p["in_sync"]) for p in plans
@@ -637,11 +633,21 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         console.print("Devices pick this up at their next keepalive; `facectl people status` follows it.")
 
 
+#: `people status` columns; the least useful give way first on a narrow terminal.
+STATUS_COLUMNS = (
+    Column("Device", KEEP, no_wrap=True), Column("Wanted", 5, justify="right"), Column("Done", 8, justify="right"),
+    Column("Pending", 7, justify="right"), Column("In flight", 4, justify="right"),
+    Column("Failed", 8, justify="right"), Column("Delete", 6), Column("Unknown", 3, justify="right"),
+    Column("Last page", 2, no_wrap=True),
+)
+
+
 @people.command("status")
 @click.argument("sn", required=False)
 @db_option
+@wide_option
 @json_option
-def status(sn: str | None, db_path: str, as_json: bool) -> None:
+def status(sn: str | None, db_path: str, wide: bool, as_json: bool) -> None:
     """Per device: delivered, pending, in flight, failed (with reasons), to delete.
 
     \b
@@ -659,14 +665,13 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
     if not rows:
         console.print("No devices with people yet.")
         return
-    console.print(_sn_table(None, ["Device", "Wanted", "Done", "Pending", "In flight", "Failed", "Delete",
-                                   "Unknown", "Last page"], [
+    emit(table(None, STATUS_COLUMNS, [
         (r["sn"] + ("" if r["device_state"] == "approved" else f" ({r['device_state']})"), r["wanted"],
          r["delivered"], r["pending"], r["in_flight"], r["failed"],
          f"{r['to_delete']}{' + DeleteAll' if r['wipe_requested'] else ''}", r["unknown_reported"] or "",
          fmt_time(r["last_page_at"]))
         for r in rows
-    ]))
+    ], wide=wide))
     for r in rows:
         for f in r["failures"]:
             code = f"{f['code']} " if f["code"] is not None else ""
@@ -715,7 +720,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
     for key, title in sections:
         if d[key]:
             agree = False
-            console.print(table(title, ["UserID", "Name", "Reported"], [
+            emit(table(title, ["UserID", "Name", "Reported"], [
                 (x["user_id"], x["name"] or "", fmt_time(x["reported_at"])) for x in d[key]]))
     if d["differs"]:
         agree = False
@@ -724,7 +729,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
             for wire, v in x["fields"].items():
                 rows.append((x["user_id"], wire, _show(v["server"]), _show(v["device"]),
                              "older than last delivery" if x["report_older_than_delivery"] else ""))
-        console.print(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
+        emit(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
     if agree:
         console.print(f"{sn}: the device's {d['reported']} reports agree with the server.")
     if d["held_without_report"]:

@@ -17,6 +17,7 @@ from .common import (
     EXIT_FAILED,
     console,
     db_option,
+    emit,
     err_console,
     fail,
     fmt_time,
@@ -68,7 +69,7 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
         console.print("Quarantine is empty.")
     else:
         columns = ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason", "Replays"]
-        console.print(table(None, columns + (["Replayed"] if include_replayed else []), [
+        emit(table(None, columns + (["Replayed"] if include_replayed else []), [
             (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
              r["attempts"] or "",
              *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
@@ -100,7 +101,7 @@ def show(item_id: int, body_to: str | None, db_path: str, as_json: bool) -> None
         item["body_preview"] = body[:2048].decode("utf-8", "replace")
         print_json(item)
         return
-    console.print(table(f"Quarantine item {item_id}", ["Field", "Value"],
+    emit(table(f"Quarantine item {item_id}", ["Field", "Value"],
                         [(k, fmt_time(v) if k.endswith("_at") else v) for k, v in item.items()]))
     console.print(body[:2048].decode("utf-8", "replace"), markup=False, highlight=False)
     if body_to:
@@ -180,10 +181,10 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
     elif not outcomes:
         console.print("Nothing to replay: the quarantine is empty." if not sn else f"Nothing to replay for {sn}.")
     else:
-        console.print(table("Dry run: nothing written" if dry_run else None,
+        emit(table("Dry run: nothing written" if dry_run else None,
                             ["ID", "SN", "Endpoint", "Result", "Detail"],
                             [(o.id, o.sn or "?", o.endpoint, o.result, o.detail) for o in outcomes]))
-        console.print(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
+        emit(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
     if counts[replaying.FAILED]:
         raise SystemExit(EXIT_FAILED)
 

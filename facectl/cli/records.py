@@ -11,10 +11,30 @@ import click
 from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
 from facectl.protocol.records import RECORD_KINDS
 
-from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
+from .common import (
+    console,
+    db_option,
+    emit,
+    fail,
+    fmt_time,
+    open_store,
+    print_csv,
+    print_json,
+    table,
+    wide_option,
+)
+from .tables import KEEP, Column
 
 EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
                 "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
+#: `records list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("Time", KEEP, no_wrap=True), Column("SN", 9, no_wrap=True), Column("Kind", 3, no_wrap=True),
+    Column("ID", 2, no_wrap=True, justify="right"), Column("Event", 7), Column("User", 8, no_wrap=True),
+    Column("Name", 6), Column("Photo", 1, no_wrap=True),
+)
+#: Shown when the rows hold authorization decisions.
+DECISION_COLUMN = Column("Decision", 5)
 CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "record_date", "time", "user_id", "name",
                "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
 
@@ -64,9 +84,10 @@ def _event(row: dict[str, Any]) -> str:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
+@wide_option
 @db_option
 def list_records(sn: str | None, user: str | None, since: str | None, until: str | None, kind: str | None,
-                 limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
+                 limit: int, as_json: bool, as_csv: bool, wide: bool, db_path: str) -> None:
     """Newest first, event types by name, times in the local time zone.
 
     \b
@@ -88,12 +109,11 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
     elif not rows:
         console.print("No records match.")
     else:
-        columns = ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"]
         with_decisions = any(r["decision"] is not None for r in rows)
-        console.print(table(None, columns + (["Decision"] if with_decisions else []), [
+        emit(table(None, LIST_COLUMNS + ((DECISION_COLUMN,) if with_decisions else ()), [
             (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
              "yes" if r["photo"] else "", *([decision_label(r)] if with_decisions else [])) for r in rows
-        ]))
+        ], wide=wide))
 
 
 @records.command("photo")

@@ -12,7 +12,7 @@ from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
 from .commands import auth_options
-from .common import DEFAULT_DB, EXIT_DB, console, fail
+from .common import DEFAULT_DB, EXIT_DB, console, fail, remove_new_database
 
 
 @click.command()
@@ -76,9 +76,12 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
 
     from facectl.store import StoreError
 
+    existed = os.path.exists(db_path)
     try:
         serve_forever(config, announce)
     except StoreError as exc:
+        remove_new_database(db_path, existed)
         fail(f"cannot open database {db_path}: {exc}", EXIT_DB)
     except OSError as exc:
+        remove_new_database(db_path, existed)
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port")

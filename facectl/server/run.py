@@ -48,6 +48,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 
 async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner and the bound port (useful with port 0)."""
+    own_store = store is None
     store = store or Store(config.db)
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
@@ -60,7 +61,13 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     ssl_ctx = tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=BACKLOG,
                        reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # port in use, address not here: leave nothing open behind
+        await runner.cleanup()
+        if own_store:
+            store.close()
+        raise
     sockets = [s for s in (site._server.sockets if site._server else [])]  # noqa: SLF001
     port = sockets[0].getsockname()[1] if sockets else config.port
     return runner, port
