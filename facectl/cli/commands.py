@@ -19,7 +19,20 @@ import click
 
 from facectl.protocol import commands as rules
 
-from .common import console, db_option, emit, err_console, fail, fmt_time, json_option, open_store, print_json, table
+from .common import (
+    console,
+    db_option,
+    device_sn,
+    emit,
+    err_console,
+    fail,
+    fmt_time,
+    json_option,
+    known_device,
+    open_store,
+    print_json,
+    table,
+)
 
 #: How often `--wait` looks at the database.
 POLL_SECONDS = 0.1
@@ -75,18 +88,12 @@ def wait_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- queueing and waiting ------------------------------------------------------------
 
-def require_device(store: Any, sn: str) -> dict[str, Any]:
-    row = store.devices.get(sn)
-    if row is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
-    return row
-
-
 def queue(store: Any, sn: str, field: str, value: Any, ttl: float | None) -> dict[str, Any]:
     """Queue one command, warn when it is unlikely to be delivered, print what was queued."""
     from facectl.store.commands import UnknownDevice
 
-    device = require_device(store, sn)
+    device = known_device(store, sn)
+    sn = device["sn"]
     try:
         row = store.commands.enqueue(sn, field, value, ttl)
     except UnknownDevice:
@@ -202,6 +209,7 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
       facectl commands list --sn FC-8190H24052799 --limit 10
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = [_row_view(r) for r in store.commands.list(sn=sn, state=state, limit=limit)]
     if as_json:
         print_json(rows)

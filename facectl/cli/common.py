@@ -75,6 +75,21 @@ def open_store(db_path: str):
         fail(f"cannot open database {db_path}: {exc}", EXIT_DB)
 
 
+def device_sn(store: Any, sn: str) -> str:
+    """The serial as the database spells it: serials typed in another case (or with stray spaces)
+    are found, so `door open fc-8190h24052799` reaches FC-8190H24052799. Unknown: returned as typed."""
+    typed = sn.strip()
+    return store.devices.spelling(typed) or typed
+
+
+def known_device(store: Any, sn: str) -> dict[str, Any]:
+    """The device row for a serial the operator typed, or stop with one line (exit 1)."""
+    row = store.devices.get(device_sn(store, sn))
+    if row is None:
+        fail(f"no device {sn}; `facectl device list` shows the known ones")
+    return row
+
+
 def database_files(db_path: str) -> list[str]:
     """The database and the SQLite side files (WAL, shared memory) that exist next to it."""
     return [p for p in (db_path, f"{db_path}-wal", f"{db_path}-shm", f"{db_path}-journal") if os.path.exists(p)]

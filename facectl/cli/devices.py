@@ -15,11 +15,13 @@ from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from .common import (
     console,
     db_option,
+    device_sn,
     emit,
     fail,
     fmt_age,
     fmt_time,
     json_option,
+    known_device,
     open_store,
     print_json,
     table,
@@ -40,11 +42,9 @@ def device() -> None:
     """
 
 
-def _require(store: Any, sn: str) -> dict[str, Any]:
-    row = store.devices.get(sn)
-    if row is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
-    return row
+def _require(store: Any, sn: str) -> str:
+    """The known device's serial as stored (typed in any case), or stop with one line."""
+    return str(known_device(store, sn)["sn"])
 
 
 def _pending_work(store: Any, sn: str) -> str:
@@ -130,7 +130,8 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
       facectl device show FC-8190H24052799
     """
     store = open_store(db_path)
-    row = _require(store, sn)
+    sn = _require(store, sn)
+    row = store.devices.get(sn)
     info = {
         **row,
         "pending_work": _pending_work(store, sn),
@@ -174,6 +175,7 @@ def _state_command(name: str, state: str, help_text: str) -> click.Command:
     @db_option
     def command(sns: tuple[str, ...], db_path: str) -> None:
         store = open_store(db_path)
+        sns = tuple(device_sn(store, sn) for sn in sns)
         missing = [sn for sn in sns if not store.devices.set_state(sn, state)]
         for sn in sns:
             if sn not in missing:
@@ -222,7 +224,7 @@ def forget(sn: str, yes: bool, db_path: str) -> None:
       facectl device forget FC-8190H24052799 --yes
     """
     store = open_store(db_path)
-    _require(store, sn)
+    sn = _require(store, sn)
     if not yes:
         click.confirm(f"Forget {sn} and its settings?", abort=True)
     store.devices.forget(sn)
@@ -243,7 +245,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
       facectl device get FC-8190H24052799 Volume DeviceName
     """
     store = open_store(db_path)
-    _require(store, sn)
+    sn = _require(store, sn)
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet; `facectl device refresh {sn}` asks for them")
@@ -277,7 +279,7 @@ def set_(sn: str, assignments: tuple[str, ...], db_path: str) -> None:
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby ReleaseTime=5
     """
     store = open_store(db_path)
-    _require(store, sn)
+    sn = _require(store, sn)
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet, so its keys are unknown; wait for its next "
@@ -308,6 +310,6 @@ def refresh(sn: str, db_path: str) -> None:
       facectl device refresh FC-8190H24052799
     """
     store = open_store(db_path)
-    _require(store, sn)
+    sn = _require(store, sn)
     store.devices.request_settings(sn)
     console.print(f"{sn}: settings upload requested")

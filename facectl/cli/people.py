@@ -38,11 +38,13 @@ from facectl.store.people import ALL, PeopleError, PersonInput
 from .common import (
     console,
     db_option,
+    device_sn,
     emit,
     err_console,
     fail,
     fmt_time,
     json_option,
+    known_device,
     open_store,
     print_json,
     table,
@@ -177,6 +179,11 @@ def _item_from_options(user_id: int, opts: dict[str, Any]) -> PersonInput:
 
 
 def _save(store: Any, item: PersonInput, mode: str) -> Any:
+    _known_serials(store, item)
+    if expired := _expired_on_arrival(item):
+        err_console.print(f"[yellow]warning:[/] {item.user_id}: {expired}; saved anyway, but no door opens for them "
+                          "until --expires changes",
+                          highlight=False)
     try:
         return store.people.save_many([item], mode=mode)[0]
     except (rules.PersonError, PeopleError) as exc:
@@ -465,6 +472,7 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
              + f"columns are {', '.join(CSV_COLUMNS)}")
     good: list[_Row] = []
     bad: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str]] = []
     first_line: dict[int, int] = {}
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True, disable=as_json)
@@ -486,6 +494,9 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                 bad.append((line, str(exc)))
                 continue
             first_line[item.user_id] = line
+            _known_serials(store, item)
+            if expired := _expired_on_arrival(item):
+                warnings.append((line, f"user {item.user_id}: {expired}; imported anyway"))
             good.append(_Row(line, item))
         created = changed = unchanged = 0
         if not dry_run and good:
@@ -500,10 +511,13 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
     bad.sort()
     summary = {"rows": len(good) + len(bad), "good": len(good), "bad": len(bad), "created": created,
                "updated": changed, "unchanged": unchanged, "dry_run": dry_run,
-               "errors": [{"line": line, "reason": reason} for line, reason in bad]}
+               "errors": [{"line": line, "reason": reason} for line, reason in bad],
+               "warnings": [{"line": line, "warning": text} for line, text in warnings]}
     if as_json:
         print_json(summary)
     else:
+        for line, text in warnings:
+            err_console.print(f"[yellow]warning:[/] {csv_file}:{line}: {text}", highlight=False)
         for line, reason in bad:
             err_console.print(f"{csv_file}:{line}: {reason}", highlight=False, soft_wrap=True)
         if dry_run:
@@ -513,6 +527,26 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                           f"{changed} updated, {unchanged} unchanged; {len(bad)} bad")
     if bad:
         raise SystemExit(1)
+
+
+def _expired_on_arrival(item: PersonInput, now: float | None = None) -> str:
+    """Why a row's person could not open a door the moment it arrives (its expiry is past), or ""."""
+    raw = item.values.get("ExpirationDate")
+    if raw in (None, ""):
+        return ""
+    try:
+        expiry = rules.parse_expiry(str(raw))
+    except rules.PersonError:
+        return ""  # the save says what is wrong with it
+    if expiry and expiry < (now or time.time()):
+        return f"expired on arrival (expires {fmt_time(expiry)})"
+    return ""
+
+
+def _known_serials(store: Any, item: PersonInput) -> None:
+    """A scope's serials as the database spells them (typed in any case)."""
+    if isinstance(item.scope, list):
+        item.scope = [device_sn(store, sn) for sn in item.scope]
 
 
 def _save_chunk(store: Any, chunk: list[_Row], bad: list[tuple[int, str]]) -> list[tuple[_Row, Any]]:
@@ -613,6 +647,7 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         sns = tuple(store.devices.approved_sns())
         if not sns:
             fail("no approved devices; `facectl device list` shows who connected")
+    sns = tuple(device_sn(store, sn) for sn in sns)
     known = {d["sn"] for d in store.devices.list()}
     missing = [sn for sn in sns if sn not in known]
     if missing:
@@ -656,8 +691,8 @@ def status(sn: str | None, db_path: str, wide: bool, as_json: bool) -> None:
       facectl people status FC-8190H24052799 --json
     """
     store = open_store(db_path)
-    if sn and store.devices.get(sn) is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
+    if sn:
+        sn = known_device(store, sn)["sn"]
     rows = store.people.status(sn)
     if as_json:
         print_json(rows)
@@ -700,8 +735,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
       facectl people diff FC-8190H24052799
     """
     store = open_store(db_path)
-    if store.devices.get(sn) is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
+    sn = known_device(store, sn)["sn"]
     d = store.people.diff(sn)
     if as_json:
         print_json(d)

@@ -17,6 +17,7 @@ from .common import (
     EXIT_FAILED,
     console,
     db_option,
+    device_sn,
     emit,
     err_console,
     fail,
@@ -62,6 +63,7 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
       facectl quarantine list --all
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.quarantine.list(sn, limit, include_replayed)
     if as_json:
         print_json(rows)
@@ -154,6 +156,7 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
         fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
     store = open_store(db_path)
     if replay_all:
+        sn = device_sn(store, sn) if sn else None
         ids = store.quarantine.open_ids(sn)
     else:
         missing = [i for i in item_ids if store.quarantine.get(i) is None]

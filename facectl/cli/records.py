@@ -14,6 +14,7 @@ from facectl.protocol.records import RECORD_KINDS
 from .common import (
     console,
     db_option,
+    device_sn,
     emit,
     fail,
     fmt_time,
@@ -97,6 +98,7 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
       facectl records list --kind auth --csv > decisions.csv
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.records.list(sn=sn, user=user, kind=kind, since=_timestamp(since, "--since"),
                               until=_timestamp(until, "--until"), limit=limit)
     for row in rows:
@@ -130,6 +132,7 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
       facectl records photo FC-8190H24052799 120 -o face.jpg
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn)
     row = store.records.get(sn, record_id)
     if row is None:
         fail(f"no record {record_id} from {sn}; `facectl records list --sn {sn}` lists them")
