@@ -97,11 +97,14 @@ def _print_exchanges(exchanges: list[Exchange], full: bool, as_json: bool) -> No
     if as_json:
         print_json([ex.to_dict() for ex in exchanges])
         return
-    for ex in exchanges:
+    width = console.width if console.is_terminal else None  # a file or a pipe: whole lines
+    for i, ex in enumerate(exchanges):
         if full:
+            if i:
+                console.line()  # the table's caption (its document section) is not the next one's title
             console.print(render.full(ex))
         else:
-            console.print(render.compact(ex), soft_wrap=True)
+            console.print(render.compact(ex, width), soft_wrap=True)
 
 
 def _print_lint(exchanges: list[Exchange], as_json: bool) -> None:
@@ -114,8 +117,9 @@ def _print_lint(exchanges: list[Exchange], as_json: bool) -> None:
     if not exchanges:
         console.print("no findings", style="green")
         return
+    width = console.width if console.is_terminal else None
     for ex in exchanges:
-        console.print(render.compact(ex), soft_wrap=True)
+        console.print(render.compact(ex, width), soft_wrap=True)
         for line in render.finding_lines(ex):
             console.print(line, soft_wrap=True)
 

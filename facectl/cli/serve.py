@@ -34,15 +34,20 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail, remove_new_database
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
 @auth_options
-@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log one line per request: time, remote address, SN, endpoint, HTTP status, milliseconds, "
+                   "Success code and the flags answered (nothing personal).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per log line (journald, ELK).")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
           tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
-          **auth: object) -> None:
+          log_format: str, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
     \b
-    Example:
+    Examples:
       facectl serve --db site.db --port 8080
+      facectl serve -v --log-format json       # a JSON line per request, for journald / ELK
     Then on each device (web page or menu): HTTP client enabled, protocol type
     200 (HTTPv2), server address http://THIS-HOST:8080, and approve it with
     `facectl device approve SN` when it shows up in `facectl device list`.
@@ -56,11 +61,10 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         re.compile(sn_pattern)
     except re.error as exc:
         fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    _configure_logging(log_format)
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, **auth)
+                          retry_failed=retry_failed, log_requests=verbose, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
@@ -85,3 +89,15 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     except OSError as exc:
         remove_new_database(db_path, existed)
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port")
+
+
+def _configure_logging(log_format: str) -> None:
+    """INFO and above on stderr, as text lines or as JSON objects (one per line)."""
+    from facectl.server.request_log import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)

@@ -39,3 +39,5 @@ class ServerConfig:
     record_slots: int = 4
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: One log line per request on the `facectl.requests` logger (`facectl serve -v`).
+    log_requests: bool = False

@@ -36,6 +36,8 @@ class DeviceRequest:
     remote: str | None
     scheme: str = "http"
     host: str = "localhost"
+    #: The serial the request named, once decoded (for the request log; "" until then).
+    sn: str = ""
 
 
 #: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,

@@ -32,6 +32,7 @@ from facectl.store import Store
 
 from .app import STORE, make_app
 from .config import ServerConfig
+from .request_log import RequestLog
 
 log = logging.getLogger("facectl.server")
 
@@ -53,7 +54,9 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
     runner = web.AppRunner(
-        app, access_log=None, auto_decompress=False,
+        app, auto_decompress=False,
+        access_log=logging.getLogger("facectl.requests") if config.log_requests else None,
+        access_log_class=RequestLog,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
         shutdown_timeout=config.shutdown_grace,
     )
