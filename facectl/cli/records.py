@@ -72,6 +72,14 @@ def decision_label(row: dict[str, Any]) -> str:
     return f"{label}: {row['reason']}" if row["reason"] else label
 
 
+def record_name(row: dict[str, Any]) -> str:
+    """The person's name as the record gives it, but not a bare repeat of the UserID: firmware fills
+    Name with the UserID for a person it holds no name for (the document's own example does), and
+    "1" under Name reads as a name the server does not have."""
+    name = (row.get("name") or "").strip()
+    return "" if name == str(row.get("user_id") or "").strip() else name
+
+
 def _event(row: dict[str, Any]) -> str:
     return EVENT_TABLES[row["kind"]].label(row["record_type"]) if row["kind"] in EVENT_TABLES else ""
 
@@ -113,7 +121,7 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
     else:
         with_decisions = any(r["decision"] is not None for r in rows)
         emit(table(None, LIST_COLUMNS + ((DECISION_COLUMN,) if with_decisions else ()), [
-            (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
+            (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", record_name(r),
              "yes" if r["photo"] else "", *([decision_label(r)] if with_decisions else [])) for r in rows
         ], wide=wide))
 

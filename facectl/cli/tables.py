@@ -57,43 +57,81 @@ class FitTable:
         self.expand = expand
         self.show_header = show_header
 
-    def table(self, keep: Sequence[int] | None = None, hidden: Sequence[str] = ()) -> Table:
-        """The rich Table of the columns at indexes `keep` (all by default)."""
-        keep = range(len(self.columns)) if keep is None else keep
+    def table(self, keep: Sequence[int] | None = None, hidden: Sequence[str] = (),
+              widths: Sequence[int] | None = None) -> Table:
+        """The rich Table of the columns at indexes `keep` (all by default), at `widths` if given."""
+        keep = list(range(len(self.columns))) if keep is None else list(keep)
         t = Table(title=self.title, header_style="bold", expand=self.expand, show_header=self.show_header)
-        for i in keep:
+        for n, i in enumerate(keep):
             c = self.columns[i]
             t.add_column(c.header, no_wrap=c.no_wrap, overflow="ellipsis" if c.no_wrap else "fold",
-                         justify=c.justify, style=c.style, max_width=c.max_width)  # type: ignore[arg-type]
+                         justify=c.justify, style=c.style,  # type: ignore[arg-type]
+                         max_width=c.max_width, width=widths[n] if widths is not None else None)
         for row in self.rows:
             t.add_row(*(_cell(row[i]) for i in keep))
         if hidden:
-            t.caption = f"not shown at this width: {', '.join(hidden)} (--wide shows every column)"
+            t.caption = f"hidden to fit: {', '.join(hidden)} (--wide shows all)"
             t.caption_justify = "left"
         return t
 
     def fitted(self, console: Console, width: int) -> Table:
-        """Drop columns, least useful first, until the table's minimum width is within `width`."""
+        """The most useful columns that fit `width` whole, each at a width that breaks no word.
+
+        A column needs its widest cell when it must not wrap, else its longest word; columns
+        are dropped, least useful first, until the needs fit. What is left over goes to the
+        wrapping columns, fairly, up to their natural width.
+        """
+        unbounded = console.options.update_width(10 ** 6)
+        need, natural = [], []
+        for i, c in enumerate(self.columns):
+            sizes = [Measurement.get(console, unbounded, _cell(v)) for v in (c.header, *(r[i] for r in self.rows))]
+            natural.append(min(max(m.maximum for m in sizes), c.max_width or 10 ** 6))
+            need.append(natural[-1] if c.no_wrap else min(max(m.minimum for m in sizes), natural[-1]))
         keep = list(range(len(self.columns)))
         hidden: list[str] = []
-        # lowest priority first; among equals the rightmost first
+        # empty columns first, then the lowest priority, rightmost first among equals
         order = sorted((i for i in keep if self.columns[i].priority < KEEP),
-                       key=lambda i: (self.columns[i].priority, -i))
-        unbounded = console.options.update_width(10 ** 6)  # Measurement.get clamps to the width it is given
-        for victim in [None, *order]:
-            if victim is not None:
-                keep.remove(victim)
-                hidden.append(self.columns[victim].header)
-            candidate = self.table(keep)
-            if Measurement.get(console, unbounded, candidate).minimum <= width:
-                return self.table(keep, hidden) if hidden else candidate
-        return self.table(keep, hidden)
+                       key=lambda i: (not self._empty(i), self.columns[i].priority, -i))
+        while True:
+            room = width - self._frame_width(console, len(keep))
+            if sum(need[i] for i in keep) <= room or not order:
+                break
+            victim = order.pop(0)
+            keep.remove(victim)
+            hidden.append(self.columns[victim].header)
+        widths = _share(room, [need[i] for i in keep], [natural[i] for i in keep])
+        hidden.sort(key=[c.header for c in self.columns].index)  # in the table's order
+        return self.table(keep, hidden, widths)
+
+    def _empty(self, index: int) -> bool:
+        return all((c.plain if isinstance(c, Text) else c) == "" for c in (_cell(row[index]) for row in self.rows))
+
+    def _frame_width(self, console: Console, columns: int) -> int:
+        """Borders and cell padding of a table of `columns` columns, as rich draws it."""
+        probe = Table(header_style="bold")
+        for _ in range(columns):
+            probe.add_column(width=1)
+        return Measurement.get(console, console.options.update_width(10 ** 6), probe).maximum - columns
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.table() if self.wide else self.fitted(console, options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.table())
+
+
+def _share(room: int, need: list[int], natural: list[int]) -> list[int]:
+    """Widths: each column its need, then the room left shared fairly up to each natural width."""
+    widths = list(need)
+    spare = room - sum(need)
+    wanting = sorted((i for i in range(len(need)) if natural[i] > need[i]), key=lambda i: natural[i] - need[i])
+    for n, i in enumerate(wanting):
+        if spare <= 0:
+            break
+        give = min(natural[i] - need[i], spare // (len(wanting) - n))
+        widths[i] += give
+        spare -= give
+    return widths
 
 
 def _cell(value: Any) -> Any:

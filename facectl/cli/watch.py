@@ -20,7 +20,7 @@ from rich.text import Text
 from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS
 
 from .common import console, db_option, emit, fmt_age, fmt_time, open_store, wide_option
-from .records import EVENT_TABLES, decision_label
+from .records import EVENT_TABLES, decision_label, record_name
 from .tables import KEEP, Column, FitTable
 
 
@@ -67,7 +67,7 @@ def records_table(store: Any, limit: int, wide: bool = False) -> FitTable:
     for r in store.records.list(limit=limit):
         table = EVENT_TABLES.get(r["kind"])
         event = table.label(r["record_type"]) if table else str(r["record_type"])
-        rows.append((fmt_time(r["record_date"]), r["sn"], r["kind"], event, r["user_id"] or "", r["name"] or "",
+        rows.append((fmt_time(r["record_date"]), r["sn"], r["kind"], event, r["user_id"] or "", record_name(r),
                      decision_label(r)))
     return FitTable(RECORD_COLUMNS, rows, title="Latest records", expand=True, wide=wide)
 
