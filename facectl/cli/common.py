@@ -138,10 +138,11 @@ def wide_option(func: Callable[..., Any]) -> Callable[..., Any]:
                              "terminal; a pipe or a file always gets every column).")(func)
 
 
-def emit(*renderables: RenderableType) -> None:
+def emit(*renderables: RenderableType, wide: bool = False) -> None:
     """Print to the terminal at its width, or to a pipe or a file at the output's natural width
-    (a table is not squeezed to 80 columns in a log, a ticket or `| grep`)."""
-    if console.is_terminal:
+    (a table is not squeezed to 80 columns in a log, a ticket or `| grep`). `wide` (--wide):
+    the natural width on a terminal too, every column whole, as wide as it takes."""
+    if console.is_terminal and not wide:
         console.print(*renderables)
         return
     unbounded = console.options.update_width(10 ** 6)

@@ -235,8 +235,8 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
         for i, sn in enumerate(sns)]
     feed = _feed_size(devices)
     # A terminal watches it move; a pipe or a file gets the last frame only, at full width.
-    live = Live(run.frame(feed, wide), console=console, auto_refresh=False, transient=False) \
-        if console.is_terminal else None
+    frame = run.frame(feed, wide)
+    live = Live(frame, console=console, auto_refresh=False, transient=False) if console.is_terminal else None
     try:
         with live or contextlib.nullcontext():
             while not stop.is_set() and (duration is None or run.elapsed() < duration):
@@ -245,12 +245,13 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
                 except TimeoutError:
                     pass
                 run.act()
+                frame = run.frame(feed, wide)
                 if live:
-                    live.update(run.frame(feed, wide), refresh=True)
+                    live.update(frame, refresh=True)
                 if until_settled and run.settled():
                     break
         if live is None:
-            emit(run.frame(feed, wide))
+            emit(frame)
     finally:
         for task in tasks:
             task.cancel()

@@ -115,7 +115,7 @@ def list_devices(state: str | None, db_path: str, wide: bool, as_json: bool) -> 
          fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", door_label(r), alarm_label(r),
          r["firmware"] or "", r["pending_work"], _protocol_note(r))
         for r in rows
-    ], wide=wide))
+    ], wide=wide), wide=wide)
 
 
 @device.command("show")

@@ -706,7 +706,7 @@ def status(sn: str | None, db_path: str, wide: bool, as_json: bool) -> None:
          f"{r['to_delete']}{' + DeleteAll' if r['wipe_requested'] else ''}", r["unknown_reported"] or "",
          fmt_time(r["last_page_at"]))
         for r in rows
-    ], wide=wide))
+    ], wide=wide), wide=wide)
     for r in rows:
         for f in r["failures"]:
             code = f"{f['code']} " if f["code"] is not None else ""

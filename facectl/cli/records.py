@@ -123,7 +123,7 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
         emit(table(None, LIST_COLUMNS + ((DECISION_COLUMN,) if with_decisions else ()), [
             (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", record_name(r),
              "yes" if r["photo"] else "", *([decision_label(r)] if with_decisions else [])) for r in rows
-        ], wide=wide))
+        ], wide=wide), wide=wide)
 
 
 @records.command("photo")

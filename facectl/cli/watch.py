@@ -113,7 +113,7 @@ def watch(interval: float, feed: int, once: bool, frames: int | None, wide: bool
     """
     store = open_store(db_path)
     if once:
-        emit(dashboard(store, feed=feed, wide=wide, live=False))
+        emit(dashboard(store, feed=feed, wide=wide, live=False), wide=wide)
         return
     shown = 0
     try:
