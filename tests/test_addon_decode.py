@@ -110,6 +110,26 @@ def test_full_table_with_labels_gzip_and_photo(tctx, addon):
     assert "request part 'recordJson' (declared)" in text and "leading-space" in text
 
 
+def test_full_view_separates_exchanges_with_a_blank_line(tctx, addon):
+    """The table's caption (its document section) must not read as the next exchange's title."""
+    tctx.configure(addon, facectl_detail="full")
+    addon.response(keepalive_flow())
+    first = output(addon)
+    addon.response(record_flow(make_jpeg(48, 64)))
+    second = output(addon)[len(first):]
+    assert not first.startswith("\n") and second.startswith("\n") and second.strip().startswith("UploadIdentifyRecord")
+
+
+def test_compact_line_fits_a_terminal_and_is_whole_in_a_file(addon):
+    addon.console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=True)
+    addon.response(record_flow(make_jpeg(48, 64)))
+    line = output(addon).rstrip("\n")
+    assert "\n" not in line and len(line) <= 80 and "granted 3 张三" in line, line
+    addon.console = Console(file=io.StringIO(), width=80, color_system=None)  # a log file
+    addon.response(record_flow(make_jpeg(48, 64)))
+    assert "granted 3 张三 (face verification) → ok" in output(addon)
+
+
 def test_only_device_traffic_is_printed(addon):
     other = tflow.tflow(req=tutils.treq(path=b"/index.html"), resp=True)
     addon.response(other)

@@ -186,7 +186,7 @@ def _answer(ex: Exchange, generic: bool = False) -> str:
 
 def _who(user_id: Any, name: Any) -> str:
     uid = "" if user_id in (None, "", "0", 0) else str(user_id)
-    name = _cut(str(name or ""), 16)
+    name = str(name or "")
     return " ".join(p for p in (uid, name) if p) or "nobody known"
 
 
