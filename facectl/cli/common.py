@@ -129,7 +129,10 @@ def table(title: str | None, columns: Iterable[str | Column], rows: Iterable[Ite
     (an SN, an ID, a key), the others wrap at spaces and the rightmost go first when short of room."""
     cols = [c if isinstance(c, Column) else Column(c, KEEP, no_wrap=True) if i == 0 else Column(c)
             for i, c in enumerate(columns)]
-    return FitTable(cols, (tuple(r) for r in rows), title=title, wide=wide)
+    ctx = click.get_current_context(silent=True)
+    has_wide = ctx is not None and any(p.name == "wide" for p in ctx.command.params)
+    return FitTable(cols, (tuple(r) for r in rows), title=title, wide=wide,
+                    show_all="--wide shows all" if has_wide else "a wider terminal or a pipe shows all")
 
 
 def wide_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -29,7 +29,6 @@ from typing import Any
 import click
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from facectl.protocol import commands as command_rules
@@ -37,6 +36,7 @@ from facectl.protocol import people as people_rules
 from facectl.store.people import ALL, PersonInput
 
 from .common import console, emit, fail, remove_new_database, wide_option
+from .tables import KEEP, Column, FitTable
 from .watch import dashboard
 
 #: Keepalive interval of the simulated terminals: short, so the dashboard moves.
@@ -54,6 +54,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: Columns of examples/people.csv the demo takes (expiry, access and scope are left out:
 #: every demo person is allowed on every demo terminal).
 CSV_FIELDS = {"name": "Name", "code": "Code", "job": "Job", "department": "Department", "card": "CardNum"}
+#: The panel under the dashboard: what the demo asked for, and how far it got.
+PANEL_COLUMNS = (Column("what", KEEP), Column("state", KEEP))
 #: User ids of generated people start here.
 GENERATED_FIRST_ID = 2001
 #: The name the demo gives terminal i (a settings change, DeviceName).
@@ -156,22 +158,19 @@ class DemoRun:
                 and all(self.state(a) in ("delivered", "applied") for a in self.actions)
                 and all(self.store.records.count(sn) > 0 for sn in self.sns))
 
-    def panel(self) -> Table:
-        t = Table(title="What the demo did", expand=True, header_style="bold", show_header=False)
-        t.add_column("what", overflow="fold")
-        t.add_column("state", overflow="fold")
+    def panel(self) -> FitTable:
         records = self.store.records.count()
-        t.add_row(f"added {self.people} people (with photos) for every device",
-                  f"people delivered to {self.delivered()}/{len(self.sns)} devices")
+        rows: list[tuple[Any, Any]] = [(f"added {self.people} people (with photos) for every device",
+                                        f"people delivered to {self.delivered()}/{len(self.sns)} devices")]
         if not self.actions:
-            t.add_row(f"in {max(0.0, ACT_AFTER - self.elapsed()):.0f} s: open a door, rename the devices",
-                      "waiting for the devices' first settings upload")
+            rows.append((f"in {max(0.0, ACT_AFTER - self.elapsed()):.0f} s: open a door, rename the devices",
+                         "waiting for the devices' first settings upload"))
         for a in self.actions:
             state = self.state(a)
             style = "green" if state in ("delivered", "applied") else "yellow"
-            t.add_row(f"{a.what} on {a.sn}", Text(state, style=style))
-        t.add_row("records stored", str(records))
-        return t
+            rows.append((f"{a.what} on {a.sn}", Text(state, style=style)))
+        rows.append(("records stored", str(records)))
+        return FitTable(PANEL_COLUMNS, rows, title="What the demo did", expand=True, show_header=False)
 
     def frame(self, feed: int, wide: bool = False) -> Group:
         return Group(dashboard(self.store, feed=feed, wide=wide), self.panel())

@@ -13,6 +13,7 @@ import click
 from rich.text import Text
 
 from facectl.cli.common import console, emit, fail, fmt_time, json_option, print_json, table
+from facectl.cli.tables import KEEP, Column
 from facectl.inspect import Exchange, Timeline, render
 from facectl.inspect.timeline import summarize
 from facectl.protocol.endpoints import ENDPOINTS
@@ -139,6 +140,14 @@ def _footer(shown: list[Exchange], total: int) -> None:
     console.print(text)
 
 
+#: `inspect --summary` device columns; the least useful give way first on a narrow terminal.
+SUMMARY_COLUMNS = (
+    Column("SN", KEEP, no_wrap=True), Column("first seen", 4, no_wrap=True), Column("last seen", 6, no_wrap=True),
+    Column("calls", 5, justify="right"), Column("keepalives", 3, justify="right"),
+    Column("interval / max gap", 7, no_wrap=True), Column("conns", 1, justify="right"), Column("findings", 8),
+)
+
+
 def _print_summary(doc: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(doc)
@@ -146,8 +155,7 @@ def _print_summary(doc: dict[str, Any], as_json: bool) -> None:
     devices = doc["devices"]
     emit(table(
         f"Devices: {doc['device_exchanges']} exchanges shown, {doc['other_exchanges']} other flows",
-        ["SN", "first seen", "last seen", "calls", "keepalives", "interval / max gap",
-         "conns", "findings"],
+        SUMMARY_COLUMNS,
         [[d["sn"], fmt_time(d["first_seen"]), fmt_time(d["last_seen"]), d["exchanges"],
           d["keepalives"], f"{_seconds(d['keepalive_interval']) or '?'} / {_seconds(d['max_keepalive_gap'])}",
           d["connections"], _severity_counts(d["findings"])]

@@ -46,7 +46,8 @@ class FitTable:
     """A rich renderable: the declared columns that fit the width it is rendered at."""
 
     def __init__(self, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-                 wide: bool = False, expand: bool = False, show_header: bool = True) -> None:
+                 wide: bool = False, expand: bool = False, show_header: bool = True,
+                 show_all: str = "--wide shows all") -> None:
         self.columns = list(columns)
         self.rows = [tuple(row) for row in rows]
         for row in self.rows:
@@ -56,6 +57,8 @@ class FitTable:
         self.wide = wide
         self.expand = expand
         self.show_header = show_header
+        #: How to see the hidden columns, said under a table that hides some.
+        self.show_all = show_all
 
     def table(self, keep: Sequence[int] | None = None, hidden: Sequence[str] = (),
               widths: Sequence[int] | None = None) -> Table:
@@ -70,7 +73,7 @@ class FitTable:
         for row in self.rows:
             t.add_row(*(_cell(row[i]) for i in keep))
         if hidden:
-            t.caption = f"hidden to fit: {', '.join(hidden)} (--wide shows all)"
+            t.caption = f"hidden to fit: {', '.join(hidden)} ({self.show_all})"
             t.caption_justify = "left"
         return t
 
