@@ -61,7 +61,7 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         re.compile(sn_pattern)
     except re.error as exc:
         fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
-    _configure_logging(log_format)
+    _configure_logging(log_format, verbose)
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
                           retry_failed=retry_failed, log_requests=verbose, **auth)
@@ -91,8 +91,9 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port")
 
 
-def _configure_logging(log_format: str) -> None:
-    """INFO and above on stderr, as text lines or as JSON objects (one per line)."""
+def _configure_logging(log_format: str, verbose: bool) -> None:
+    """INFO and above on stderr, as text lines or as JSON objects (one per line); with -v,
+    facectl's own DEBUG lines too (what an authorization decided and how long it took)."""
     from facectl.server.request_log import JsonFormatter
 
     handler = logging.StreamHandler()
@@ -101,3 +102,4 @@ def _configure_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    logging.getLogger("facectl").setLevel(logging.DEBUG if verbose else logging.INFO)

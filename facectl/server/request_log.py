@@ -28,8 +28,8 @@ from facectl.protocol.endpoints import KEEPALIVE_FLAGS, lookup
 log = logging.getLogger("facectl.requests")
 
 #: Keys on aiohttp's request where the dispatcher leaves what the log line needs.
-SN_KEY = "facectl_sn"
-ANSWER_KEY = "facectl_answer"
+SN_KEY = web.RequestKey("facectl_sn", str)
+ANSWER_KEY = web.RequestKey("facectl_answer", dict)
 
 
 def note_answer(request: web.Request, payload: dict[str, Any], sn: str | None) -> None:
