@@ -174,13 +174,17 @@ async def _run_until_interrupted(config: SimConfig, sns: list[str], duration: fl
     """Run the fleet; Ctrl-C (or SIGTERM) ends it early and the run so far is still reported."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests, embedding), or no signals here
+            pass
     try:
         run = await run_fleet(config, sns, duration, stop=stop)
     finally:
-        for sig in signals:
+        for sig in handled:
             loop.remove_signal_handler(sig)
     return run, stop.is_set()
 
