@@ -167,6 +167,7 @@ def test_serials_typed_in_lower_case_are_found(site: str, store: Store) -> None:
     assert piped("device", "block", lower, "--db", site).output.strip() == f"{SN}: blocked"
     assert piped("people", "status", lower, "--db", site).exit_code == 0
     assert SN in piped("records", "list", "--sn", lower, "--db", site).output
+    assert piped("device", "add", lower, "--db", site).output.strip() == f"{SN}: already known"
     unknown = piped("device", "show", "fc-0000000000", "--db", site)
     assert unknown.exit_code == 1 and "no device fc-0000000000" in unknown.output
 

@@ -206,7 +206,8 @@ def add(sns: tuple[str, ...], db_path: str) -> None:
 
     store = open_store(db_path)
     rule = SnRule()
-    for sn in sns:
+    for typed in sns:
+        sn = device_sn(store, typed)  # a device already known in another case is that device
         if reason := rule.check(sn):
             fail(f"{reason}; serials look like FC-8190H24052799")
         console.print(f"{sn}: {'added (approved)' if store.devices.add(sn) else 'already known'}")
