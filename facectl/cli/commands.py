@@ -33,6 +33,7 @@ from .common import (
     print_json,
     table,
 )
+from .tables import KEEP, Column
 
 #: How often `--wait` looks at the database.
 POLL_SECONDS = 0.1
@@ -172,6 +173,14 @@ def queue_and_report(store: Any, sns: tuple[str, ...], field: str, value: Any, t
         raise SystemExit(1)
 
 
+#: `commands list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("ID", KEEP, no_wrap=True, justify="right"), Column("SN", 8, no_wrap=True), Column("Command", 9),
+    Column("State", 9, no_wrap=True), Column("Queued", 3, no_wrap=True), Column("Sent / ended", 5, no_wrap=True),
+    Column("Delay", 2, no_wrap=True), Column("Note", 4),
+)
+
+
 # --- `facectl commands` ----------------------------------------------------------------
 
 @click.group("commands")
@@ -217,7 +226,7 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
     if not rows:
         console.print("No commands match.")
         return
-    emit(table(None, ["ID", "SN", "Command", "State", "Queued", "Sent / ended", "Delay", "Note"], [
+    emit(table(None, LIST_COLUMNS, [
         (r["id"], r["sn"], r["command"], r["state"], fmt_time(r["created_at"]),
          fmt_time(r["sent_at"] or r["finished_at"] or r["expires_at"]) if r["state"] != "queued"
          else f"expires {fmt_time(r['expires_at'])}",

@@ -123,12 +123,25 @@ def print_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         writer.writerow(row)
 
 
+#: Headers of a plain-string table whose cells mean nothing split (a serial, a time, a state):
+#: never wrapped, and kept longer than the other columns.
+WHOLE_HEADERS = frozenset({"SN", "Device", "State", "Time", "Queued", "Sent / ended", "Requested", "Received",
+                           "Reported", "Expires", "ID", "UserID", "Key", "Endpoint"})
+
+
 def table(title: str | None, columns: Iterable[str | Column], rows: Iterable[Iterable[Any]], *,
           wide: bool = False) -> FitTable:
-    """A table fitted to the terminal. Plain header strings: the first column is kept whole
-    (an SN, an ID, a key), the others wrap at spaces and the rightmost go first when short of room."""
-    cols = [c if isinstance(c, Column) else Column(c, KEEP, no_wrap=True) if i == 0 else Column(c)
-            for i, c in enumerate(columns)]
+    """A table fitted to the terminal. Declared `Column`s are taken as they are; for plain header
+    strings the first column is kept whole (an SN, an ID, a key), a field/value table keeps both,
+    serials, times and states (WHOLE_HEADERS) never wrap, and the other columns wrap at spaces
+    and give way, rightmost first, when short of room."""
+    names = list(columns)
+    cols = [c if isinstance(c, Column)
+            else Column(c, KEEP, no_wrap=True) if i == 0
+            else Column(c, KEEP) if len(names) <= 2
+            else Column(c, 5, no_wrap=True) if c in WHOLE_HEADERS
+            else Column(c)
+            for i, c in enumerate(names)]
     ctx = click.get_current_context(silent=True)
     has_wide = ctx is not None and any(p.name == "wide" for p in ctx.command.params)
     return FitTable(cols, (tuple(r) for r in rows), title=title, wide=wide,

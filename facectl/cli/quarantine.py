@@ -27,6 +27,7 @@ from .common import (
     print_json,
     table,
 )
+from .tables import KEEP, Column
 
 
 @click.group()
@@ -43,6 +44,14 @@ def quarantine() -> None:
       facectl quarantine replay --all --dry-run
       facectl quarantine dismiss 3 --note "photo too large"
     """
+
+
+#: `quarantine list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("ID", KEEP, no_wrap=True, justify="right"), Column("Received", 6, no_wrap=True),
+    Column("SN", 8, no_wrap=True), Column("Endpoint", 7, no_wrap=True), Column("Bytes", 2, justify="right"),
+    Column("Reason", 9), Column("Replays", 1, justify="right"),
+)
 
 
 @quarantine.command("list")
@@ -70,8 +79,7 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
     elif not rows:
         console.print("Quarantine is empty.")
     else:
-        columns = ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason", "Replays"]
-        emit(table(None, columns + (["Replayed"] if include_replayed else []), [
+        emit(table(None, LIST_COLUMNS + ((Column("Replayed", 3),) if include_replayed else ()), [
             (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
              r["attempts"] or "",
              *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
