@@ -33,13 +33,17 @@ try:
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mitmproxy import contentviews, ctx, exceptions, http  # noqa: E402
-from rich.console import Console  # noqa: E402
+try:
+    from mitmproxy import contentviews, ctx, exceptions, http
+    from rich.console import Console
 
-from facectl.inspect import Timeline, render  # noqa: E402
-from facectl.inspect.flows import decode_flow, is_device_flow  # noqa: E402
-from facectl.inspect.save import save_photos  # noqa: E402
-from facectl.inspect.sqlite import ExchangeDB  # noqa: E402
+    from facectl.inspect import Timeline, render
+    from facectl.inspect.flows import decode_flow, is_device_flow
+    from facectl.inspect.save import save_photos
+    from facectl.inspect.sqlite import ExchangeDB
+except ImportError as exc:  # mitmproxy's Python lacks facectl or its dependencies
+    raise ImportError(f"addons/decode.py: {exc.name or exc} is missing in {sys.executable}; "
+                      "install there: pip install 'facectl[inspect]'", name=exc.name) from None
 
 log = logging.getLogger("facectl")
 

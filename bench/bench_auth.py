@@ -9,7 +9,7 @@ so are the outcomes (allowed, blacklisted, outside the time group, on a holiday,
 unknown). Every request is answered with a decision and stored as a record with
 its photo, so the figure includes the database writes.
 
-The goal (issue 4): p99 under 20 ms with the rules.
+The goal: p99 under 20 ms with the rules.
 
     /work/venv/bin/python bench/bench_auth.py                 # defaults below
     /work/venv/bin/python bench/bench_auth.py --people 20000 --devices 100 --rate 500
@@ -26,11 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +37,9 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ServerProcess  # noqa: E402
 
 from facectl.protocol import multipart  # noqa: E402
 from facectl.store import Store  # noqa: E402
@@ -121,20 +121,6 @@ async def device(url: str, sn: str, count: int, people: int, seed: int, interval
             outcomes[answer["Success"]] = outcomes.get(answer["Success"], 0) + 1
 
 
-def start_server(db: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facectl", "serve", "--db", db, "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, f"http://127.0.0.1:{m.group(1)}"
-    raise RuntimeError("server did not start")
-
-
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -193,14 +179,14 @@ def main() -> None:
         t0 = time.perf_counter()
         sns = prepare(db, args.people, args.devices)
         prep = time.perf_counter() - t0
-        proc, url = start_server(db)
+        server = ServerProcess.start_facectl(Path(db), Path(tmp))
+        url = server.url
         try:
             asyncio.run(run(url, sns[:5], 200, args.people, 0, seed=10_000))  # warm-up
             paced = summary(*asyncio.run(run(url, sns, args.requests, args.people, args.rate)))
             flat_out = summary(*asyncio.run(run(url, sns, args.requests, args.people, 0, seed=20_000)))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
         stored = Store(db).records.count()
         decision = decision_only(db, sns[0], args.people)
     result = {"people": args.people, "devices": args.devices, "rate_per_s": args.rate, "paced": paced,

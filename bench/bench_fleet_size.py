@@ -1,4 +1,4 @@
-"""The largest fleet one machine serves at a keepalive interval with no missed deadline (issue 5).
+"""The largest fleet one machine serves at a keepalive interval with no missed deadline.
 
     /work/venv/bin/python bench/bench_fleet_size.py                     # one trial: 2,000 devices, 60 s
     /work/venv/bin/python bench/bench_fleet_size.py --devices 10000 --duration 75 --search

@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol import responses
 from facectl.server.config import ServerConfig
 from facectl.server.run import start
@@ -82,7 +82,7 @@ async def start_bare() -> tuple[web.AppRunner, int]:
 
 def populate(store: Store, count: int) -> None:
     store.devices.add(SN)
-    finger = rules.feature_text(b"fingerprint template " * 20)
+    finger = people_rules.feature_text(b"fingerprint template " * 20)
     items = []
     for uid in range(1, count + 1):
         items.append(PersonInput(uid, {"Name": f"员工{uid:05d}", "Code": f"E{uid}", "Department": "研发部",
@@ -90,7 +90,7 @@ def populate(store: Store, count: int) -> None:
                                  photo=make_jpeg(1500, seed=uid)))
     store.people.save_many(items, mode="add")
     for uid in range(1, count + 1, 2):
-        store.people._put_biometric(uid, rules.FINGERPRINT, 1, finger + str(uid % 10) * 4, SN, time.time())  # noqa: SLF001
+        store.people._put_biometric(uid, people_rules.FINGERPRINT, 1, finger + str(uid % 10) * 4, SN, time.time())  # noqa: SLF001
 
 
 def reset(store: Store) -> None:
@@ -191,16 +191,16 @@ def in_process_page(store: Store, args: argparse.Namespace) -> float:
         page = store.people.take_add_page(SN, args.page)
         expires = int(time.time()) + 3600
 
-        def ref(f: Any, ext: str, expires: int = expires) -> rules.FileRef | None:
+        def ref(f: Any, ext: str, expires: int = expires) -> people_rules.FileRef | None:
             if f is None:
                 return None
             url = f"http://127.0.0.1/files/{f.sha256}{ext}?e={expires}&s={sign(secret, f.sha256, expires)}"
-            return rules.FileRef(url, f.md5, f.size)
+            return people_rules.FileRef(url, f.md5, f.size)
 
-        people = [rules.encode_person(p.user_id, p.fields, ref(p.photo, ".jpg"), ref(p.face, ".dat"),
+        people = [people_rules.encode_person(p.user_id, p.fields, ref(p.photo, ".jpg"), ref(p.face, ".dat"),
                                       [(n, ref(f, ".dat")) for n, f in p.fingerprints],
                                       [(n, ref(f, ".dat")) for n, f in p.palmveins]) for p in page.people]
-        responses.encode(responses.ok(**rules.download_answer(people)))
+        responses.encode(responses.ok(**people_rules.download_answer(people)))
         times.append(time.perf_counter() - started)
         store.people.add_result(SN, [])
     return statistics.median(times) * 1000

@@ -1,4 +1,4 @@
-"""Server throughput and latency beside a bare aiohttp handler (issue 5): keepalives and records.
+"""Server throughput and latency beside a bare aiohttp handler: keepalives and records.
 
     /work/venv/bin/python bench/bench_server.py                      # both, defaults (~2.5 min)
     /work/venv/bin/python bench/bench_server.py keepalive --connections 50 --seconds 20 --rounds 3
@@ -87,7 +87,7 @@ SETTINGS = ENDPOINTS["UploadWorkSetting"].path
 RECORD = ENDPOINTS["UploadIdentifyRecord"].path
 OK = re.compile(rb'"Success":\s*1\s*[,}]')
 BOUNDARY = "--------------------------" + "506873351428002157394455"
-#: Keepalive goal of issue 5: facectl throughput / bare throughput, and paced p99.
+#: Keepalive goal: facectl throughput / bare throughput, and paced p99.
 GOAL_THROUGHPUT_RATIO = 0.40
 GOAL_P99_MS = 10.0
 

@@ -1,4 +1,4 @@
-"""Reconnect storm (issue 5): N devices come back at once after an outage, each with a record backlog.
+"""Reconnect storm: N devices come back at once after an outage, each with a record backlog.
 
     /work/venv/bin/python bench/bench_storm.py                                  # 1,000 x 1,000, no photos
     /work/venv/bin/python bench/bench_storm.py --devices 1000 --backlog 20 --photo-bytes 40960

@@ -97,6 +97,27 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def seed_people(db: Path, count: int, photo_bytes: int, **fields: Any) -> None:
+    """`count` people with distinct photos in the database a server will open, before it starts.
+
+    `fields` are more person fields; an int value is offset by the user id, so each person's
+    differs (Password=100000 gives 100001, 100002, ...)."""
+    from facectl.sim.jpeg import make_jpeg
+    from facectl.store import Store
+    from facectl.store.people import PersonInput
+
+    store = Store(str(db))
+    try:
+        for first in range(1, count + 1, 500):
+            store.people.save_many([
+                PersonInput(uid, {"Name": f"Person {uid}", "CardNum": str(1_000_000 + uid),
+                                  **{k: str(v + uid) if isinstance(v, int) else v for k, v in fields.items()}},
+                            photo=make_jpeg(photo_bytes, uid))
+                for uid in range(first, min(first + 500, count + 1))])
+    finally:
+        store.close()
+
+
 # ----------------------------------------------------------- /proc sampling
 
 

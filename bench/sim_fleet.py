@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,49 +28,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from facectl.sim.config import Faults, SimConfig
-from facectl.sim.fleet import DEFAULT_SN_PREFIX, render, run_fleet, serials
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ServerProcess, seed_people  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facectl", "serve", "--db", str(workdir / "bench.db"),
-         "--host", "127.0.0.1", "--port", str(port), "--open-enrollment"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}; see {workdir / 'serve.log'}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not start listening within 20 s")
-
-
-def seed_people(db: Path, count: int, photo_bytes: int) -> None:
-    from facectl.sim.jpeg import make_jpeg
-    from facectl.store import Store
-    from facectl.store.people import PersonInput
-
-    store = Store(str(db))
-    try:
-        batch = [PersonInput(uid, {"Name": f"Person {uid}", "CardNum": str(1_000_000 + uid)},
-                             photo=make_jpeg(photo_bytes, uid)) for uid in range(1, count + 1)]
-        for i in range(0, len(batch), 500):
-            store.people.save_many(batch[i:i + 500])
-    finally:
-        store.close()
+from facectl.sim.config import Faults, SimConfig  # noqa: E402
+from facectl.sim.fleet import DEFAULT_SN_PREFIX, render, run_fleet, serials  # noqa: E402
 
 
 def main() -> None:
@@ -93,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
 
     console = Console(stderr=True)
-    proc = None
+    server = None
     with tempfile.TemporaryDirectory(prefix="facectl-bench-") as tmp:
         url = args.server
         if url is None:
@@ -101,20 +61,17 @@ def main() -> None:
                 started = time.monotonic()
                 seed_people(Path(tmp) / "bench.db", args.people, args.person_photo_bytes)
                 console.print(f"{args.people} people stored in {time.monotonic() - started:.1f} s")
-            proc, url = start_server(Path(tmp))
-            console.print(f"server pid {proc.pid} at {url} (db in {tmp})")
+            server = ServerProcess.start_facectl(Path(tmp) / "bench.db", Path(tmp))
+            url = server.url
+            console.print(f"server pid {server.pid} at {url} (db in {tmp})")
         config = SimConfig(server=url, interval=args.interval, records_per_min=args.records_per_min,
                            photo_bytes=args.photo_bytes, faults=Faults.parse(args.fault), seed=args.seed,
                            people_limit=args.limit)
         try:
             run = asyncio.run(run_fleet(config, serials(args.devices, args.sn_prefix), args.duration))
         finally:
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            if server is not None:
+                server.stop()
         report = run.report()
         report["config"] = {**vars(args), "report": str(args.report) if args.report else None,
                             "server": url, "cpus": os.cpu_count()}

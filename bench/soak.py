@@ -46,6 +46,7 @@ from harness import (  # noqa: E402
     proc_hwm_bytes,
     proc_rss_bytes,
     proc_threads,
+    seed_people,
 )
 
 from facectl.sim.config import SimConfig  # noqa: E402
@@ -77,20 +78,6 @@ def sample(server: ServerProcess, db: Path, t: float) -> Sample:
     return Sample(round(t, 1), round(proc_rss_bytes(pid) / 2**20, 1), round(proc_hwm_bytes(pid) / 2**20, 1),
                   proc_threads(pid), proc_fds(pid), round(proc_cpu_seconds(pid), 1), round(mb(db), 1),
                   round(mb(Path(f"{db}-wal")), 1))
-
-
-def seed_people(db: Path, count: int, photo_bytes: int) -> None:
-    from facectl.sim.jpeg import make_jpeg
-    from facectl.store import Store
-    from facectl.store.people import PersonInput
-
-    store = Store(str(db))
-    try:
-        store.people.save_many([PersonInput(uid, {"Name": f"Person {uid}", "CardNum": str(1_000_000 + uid),
-                                                  "Password": str(100000 + uid)},
-                                            photo=make_jpeg(photo_bytes, uid)) for uid in range(1, count + 1)])
-    finally:
-        store.close()
 
 
 def slope_per_minute(points: list[tuple[float, float]]) -> float | None:
@@ -168,7 +155,7 @@ def main() -> None:
         workdir = Path(tmp)
         if args.people:
             t0 = time.monotonic()
-            seed_people(workdir / "soak.db", args.people, 8 * 1024)
+            seed_people(workdir / "soak.db", args.people, 8 * 1024, Password=100000)
             console.print(f"{args.people} people stored in {time.monotonic() - t0:.1f} s")
         db = workdir / "soak.db"
         server = ServerProcess.start_facectl(db, workdir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -26,8 +27,20 @@ from facectl.server.run import start
 from facectl.store import Store
 
 SN = "FC-8190H24052799"
+
+#: For a test that also has a wall-clock limit: its `timed` argument is False in the default
+#: run (the behaviour is checked, how long it took is not, so a loaded machine cannot fail a
+#: correct build) and True under `pytest -m timing`, which checks the limit as well.
+timed = pytest.mark.parametrize("timed", [
+    pytest.param(False, id="behaviour"),
+    pytest.param(True, id="timing", marks=pytest.mark.timing),
+])
 BOUNDARY = "--------------------------506873351428002157394455"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
+#: The vendor's document and its errata, when checked out beside the repository. The project's
+#: own account is docs/protocol.md; these are an extra oracle for the tests that compare.
+VENDOR_SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
 
 class LiveServer:
@@ -115,6 +128,23 @@ class DeviceClient:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@pytest.fixture
+def vendor_doc() -> str:
+    """The vendor document's text; skipped where it is not checked out, a failure under CI=true."""
+    path = VENDOR_SPEC / "httpv2-protocol.zh.md"
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the vendor document is missing at {path}")
+        pytest.skip("vendor document not checked out beside the repository (extra oracle)")
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def vendor_errata(vendor_doc: str) -> str:
+    """The vendor copy's errata, present wherever the vendor document is."""
+    return (VENDOR_SPEC / "ERRATA.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The operator's side of issue 2: device, records and quarantine commands on a live server's database."""
+"""The operator's side: device, records and quarantine commands on a live server's database."""
 
 from __future__ import annotations
 

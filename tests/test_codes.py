@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from facectl.protocol import codes
@@ -31,8 +29,6 @@ from facectl.protocol.codes import (
     CodeTable,
     parse_alarms,
 )
-
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "httpv2-protocol.zh.md"
 
 
 @pytest.mark.parametrize(
@@ -252,9 +248,8 @@ def test_parsed_alarms_label() -> None:
     ]
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="vendor document not present")
-def test_zh_labels_come_from_document() -> None:
-    doc = SPEC.read_text(encoding="utf-8")
+def test_zh_labels_come_from_document(vendor_doc: str) -> None:
+    doc = vendor_doc
     flat = " ".join(doc.replace("<br>", " ").split())
     for table in TABLES.values():
         for part in table.section.split(" / "):

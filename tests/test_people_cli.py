@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import SN
+from conftest import SN, timed
 
 from facectl.cli.main import cli
 from facectl.cli.people import CSV_COLUMNS
@@ -143,7 +143,8 @@ def test_import_reports_every_bad_row_and_imports_the_good(db: str, tmp_path: Pa
     assert f"{path}:3: Name is 66 bytes" in text
 
 
-def test_import_thousands_of_rows_quickly(db: str, tmp_path: Path) -> None:
+@timed
+def test_import_thousands_of_rows_quickly(db: str, tmp_path: Path, timed: bool) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(50):
@@ -155,7 +156,7 @@ def test_import_thousands_of_rows_quickly(db: str, tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert "3000 added" in result.output
-    assert elapsed < 20, f"import of 3000 rows took {elapsed:.1f}s"
+    assert not timed or elapsed < 20, f"import of 3000 rows took {elapsed:.1f}s"
     status = json.loads(run(db, "people", "status", "--json").output)
     assert {s["sn"]: s["pending"] for s in status} == {SN: 3000, SN2: 3000}
 

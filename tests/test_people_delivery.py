@@ -15,7 +15,7 @@ from typing import Any
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
-from facectl.protocol.people import Failure
+from facectl.protocol.people import Failure, read_device_person
 from facectl.store import Store
 from facectl.store.people import RETRY_SECONDS, PersonInput
 
@@ -165,7 +165,8 @@ def test_recover_handed_out_means_the_device_holds_nobody(store: Store) -> None:
     t = time.time()
     assert page_ids(store, t) == [4]
     fail(store, t, {4: DUPLICATE_CARD})
-    store.people.device_report(SN, 1, 99, None, None)  # a person enrolled at the device only
+    # a person enrolled at the device only (with a Detail: without one it would mean "not held", errata 8.7)
+    store.people.device_report(SN, 1, 99, read_device_person({"UserID": "99"}), None)
     before = status(store)
     assert (before["delivered"], before["failed"], before["to_delete"], before["unknown_reported"],
             before["wipe_requested"]) == (3, 1, 1, 1, True)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLES, SN, DeviceClient, LiveServer
+from conftest import EXAMPLES, SN, DeviceClient, LiveServer, timed
 
 from facectl.cli.main import cli
 from facectl.protocol import multipart
@@ -169,8 +169,9 @@ def cli_run(db_path: str, *args: str) -> Any:
 
 # --- the big one --------------------------------------------------------------------------
 
+@timed
 def test_2500_people_with_photos_reach_two_devices(server: LiveServer, store: Store,
-                                                   devices: tuple[Terminal, Terminal]) -> None:
+                                                   devices: tuple[Terminal, Terminal], timed: bool) -> None:
     add_people(store, range(1, 2501), photo_size=700)
     slowest = 0.0
     for terminal in devices:
@@ -187,7 +188,7 @@ def test_2500_people_with_photos_reach_two_devices(server: LiveServer, store: St
         assert len(terminal.held) == 2500
         assert len(terminal.files) == 2500  # every photo fetched by URL, MD5 checked
         assert "AddPeople" not in terminal.keepalive()
-    assert slowest < 1.0, f"a 100-person page took {slowest:.3f}s (device timeout 2 s)"
+    assert not timed or slowest < 1.0, f"a 100-person page took {slowest:.3f}s (device timeout 2 s)"
     sample = devices[1].held[1234]
     assert sample["Name"] == "person 1234" and sample["UserID"] == "1234"
     assert sample["OpenTimes"] == 65535 and sample["AccessType"] == 0 and "Timegroup" not in sample

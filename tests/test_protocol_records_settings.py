@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import PROTOCOL_DOC
 
 from facectl.protocol import lenient_json, responses
 from facectl.protocol.identity import DEFAULT_SN_PATTERN, SnRule, clean_text
@@ -32,7 +33,6 @@ from facectl.protocol.settings import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "httpv2-protocol.zh.md"
 
 #: §API-上传打卡记录, RecordDetail 参数示例.
 IDENTIFY_EXAMPLE = """{
@@ -319,15 +319,16 @@ def test_read_only_settings_exactly_errata_5_4():
     assert READ_ONLY_SETTINGS == frozenset(ERRATA_READ_ONLY.split(", "))
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="vendor document not checked out beside the repo")
-def test_read_only_list_matches_the_errata_file():
-    errata = (SPEC.parent / "ERRATA.md").read_text(encoding="utf-8")
-    assert ERRATA_READ_ONLY in errata
+def test_read_only_list_is_the_one_protocol_md_5_4_gives():
+    assert ERRATA_READ_ONLY in PROTOCOL_DOC.read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="vendor document not checked out beside the repo")
-def test_embedded_download_keys_are_the_documents():
-    text = SPEC.read_text(encoding="utf-8")
+def test_read_only_list_matches_the_vendor_errata(vendor_errata: str):
+    assert ERRATA_READ_ONLY in vendor_errata
+
+
+def test_embedded_download_keys_are_the_documents(vendor_doc: str):
+    text = vendor_doc
     section = text[text.index("## **API-设备主动拉取工作参数**") : text.index("# 远程控制")]
     block = section[section.index("**返回值示例**") :]
     block = block[block.index("{") : block.rindex("}") + 1]
@@ -556,8 +557,6 @@ def test_codes_and_messages_match_the_document():
     assert len({responses.MSG_BLOCKED, DOC_MSG_400, DOC_MSG_401}) == 3
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="vendor document not checked out beside the repo")
-def test_embedded_messages_are_the_documents():
-    text = SPEC.read_text(encoding="utf-8")
-    english = re.findall(r"②英文：(.+)", text)
+def test_embedded_messages_are_the_documents(vendor_doc: str):
+    english = re.findall(r"②英文：(.+)", vendor_doc)
     assert DOC_MSG_401 in english and DOC_MSG_400 in english

@@ -1,4 +1,4 @@
-"""Hostile input, storage failures and crashes (issue 8): never a 500, never a lost or doubled record."""
+"""Hostile input, storage failures and crashes: never a 500, never a lost or doubled record."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import SN, DeviceClient, LiveServer
+from conftest import SN, DeviceClient, LiveServer, timed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,7 +59,8 @@ def _multipart_bodies() -> st.SearchStrategy[tuple[bytes, str]]:
     return st.one_of(built, truncated, endless, no_boundary)
 
 
-def _check_answer(client: DeviceClient, path: str, body: bytes, ctype: str, headers: dict[str, str]) -> None:
+def _check_answer(client: DeviceClient, path: str, body: bytes, ctype: str, headers: dict[str, str],
+                  timed: bool) -> None:
     started = time.monotonic()
     reply = client.post(path, body, ctype, headers)
     elapsed = time.monotonic() - started
@@ -68,10 +69,11 @@ def _check_answer(client: DeviceClient, path: str, body: bytes, ctype: str, head
     assert isinstance(answer["Success"], int)
     assert answer["Success"] == 1 or answer.get("Message")
     assert b"Traceback" not in reply.body
-    assert elapsed < DEVICE_TIMEOUT_SECONDS
+    assert not timed or elapsed < DEVICE_TIMEOUT_SECONDS
 
 
-def test_generated_hostile_input_on_every_endpoint(server: LiveServer, store: Store) -> None:
+@timed
+def test_generated_hostile_input_on_every_endpoint(server: LiveServer, store: Store, timed: bool) -> None:
     store.devices.add(SN)
     client = DeviceClient(server.port)
     json_paths = [e.path for e in ENDPOINTS.values() if e.body is Body.JSON]
@@ -80,12 +82,13 @@ def test_generated_hostile_input_on_every_endpoint(server: LiveServer, store: St
     @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(st.sampled_from(json_paths), _json_bodies(), st.booleans())
     def json_endpoints(path: str, body: bytes, gz_header: bool) -> None:
-        _check_answer(client, path, body, "application/json", {"Content-Encoding": "gzip"} if gz_header else {})
+        _check_answer(client, path, body, "application/json", {"Content-Encoding": "gzip"} if gz_header else {},
+                      timed)
 
     @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(st.sampled_from(form_paths), _multipart_bodies())
     def multipart_endpoints(path: str, body_and_type: tuple[bytes, str]) -> None:
-        _check_answer(client, path, body_and_type[0], body_and_type[1], {})
+        _check_answer(client, path, body_and_type[0], body_and_type[1], {}, timed)
 
     json_endpoints()
     multipart_endpoints()

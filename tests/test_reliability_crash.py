@@ -1,4 +1,4 @@
-"""Crash safety with a simulated fleet (issue 8): SIGKILL mid-upload and mid-sync, the CLI writing all along.
+"""Crash safety with a simulated fleet: SIGKILL mid-upload and mid-sync, the CLI writing all along.
 
 A real `facectl serve` runs as a subprocess; simulated terminals (facectl.sim) run in
 this process against it. Half the fleet pages through a people sync (photos and face

@@ -1,4 +1,4 @@
-"""A full disk (issue 8): devices are told to retry, never Success 1 for what was not stored; the log says why.
+"""A full disk: devices are told to retry, never Success 1 for what was not stored; the log says why.
 
 Two ways to fill the disk, both against the real server on a loopback port:
 

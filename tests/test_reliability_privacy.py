@@ -1,4 +1,4 @@
-"""Privacy and access (issue 8): no photo, PIN or face feature in any log; owner-only files; TLS 1.2+.
+"""Privacy and access: no photo, PIN or face feature in any log; owner-only files; TLS 1.2+.
 
 The server runs with logging at DEBUG twice: in this process (every log record
 captured by caplog, tracebacks included) and as `facectl serve -v` in a subprocess

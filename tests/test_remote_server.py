@@ -1,4 +1,5 @@
-"""Remote commands over HTTP: every RemoteCommand field, merging, expiry, cancel, follow-ups (errata 4.6, 5.5-5.7)."""
+"""Remote commands over HTTP: each RemoteCommand field, merging, expiry, cancel, follow-ups (errata 4.6, 5.5-5.7).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from conftest import EXAMPLES, SN, DeviceClient
 
 from facectl.protocol import multipart
-from facectl.server.registry import HANDLERS
 from facectl.store import Store
 
 PHOTO = (EXAMPLES / "photo.jpg").read_bytes()
@@ -207,7 +207,7 @@ def test_unasked_snapshot_links_nothing(approved: DeviceClient, store: Store) ->
 
 
 def test_ticket_result_links_by_user_and_records_failure(approved: DeviceClient, store: Store) -> None:
-    """Store-level contract the RegisterIdentifyTicketResult handler (issue 3) calls."""
+    """Store-level contract the RegisterIdentifyTicketResult handler calls."""
     face = store.commands.enqueue(SN, "RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 1})
     remote(approved)
     card = store.commands.enqueue(SN, "RegisterIdentifyTicket", {"RegisterType": 1, "UserID": 2})
@@ -221,7 +221,7 @@ def test_ticket_result_links_by_user_and_records_failure(approved: DeviceClient,
 
 
 def test_people_pushes_complete_query_people_and_push_all(approved: DeviceClient, store: Store) -> None:
-    """Store-level contract the PushPeople handler (issue 3) calls."""
+    """Store-level contract the PushPeople handler calls."""
     query = store.commands.enqueue(SN, "QueryPeople", [1, 2])
     remote(approved)
     assert store.commands.people_pushed(SN, 1, 2) == []  # PushType 2: a change at the device, not a reply
@@ -238,16 +238,7 @@ def test_people_pushes_complete_query_people_and_push_all(approved: DeviceClient
     assert len(store.commands.followups(everyone["id"])) == 3
 
 
-def _linked_by_issue3(endpoint: str, function: str) -> None:
-    import inspect
-
-    handler = HANDLERS.get(endpoint)
-    if handler is None or function not in inspect.getsource(inspect.getmodule(handler)):
-        pytest.skip(f"{endpoint} handler (issue 3) does not call commands.{function} yet")
-
-
 def test_ticket_result_over_http_is_linked(approved: DeviceClient, store: Store) -> None:
-    _linked_by_issue3("RegisterIdentifyTicketResult", "ticket_result")
     row = store.commands.enqueue(SN, "RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 1})
     remote(approved)
     ctype = (EXAMPLES / "RegisterIdentifyTicketResult.content-type").read_text().strip()
@@ -259,7 +250,6 @@ def test_ticket_result_over_http_is_linked(approved: DeviceClient, store: Store)
 
 
 def test_push_people_over_http_is_linked(approved: DeviceClient, store: Store) -> None:
-    _linked_by_issue3("PushPeople", "people_pushed")
     row = store.commands.enqueue(SN, "QueryPeople", [3])
     remote(approved)
     detail = json.dumps({"UserID": "3", "Name": "888888"}, ensure_ascii=False)

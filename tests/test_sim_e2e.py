@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import pytest
+from conftest import timed
 
 from facectl.protocol.endpoints import ENDPOINTS
 from facectl.sim.check import run_check
@@ -194,7 +195,8 @@ def test_conformance_check_passes_against_facectl(open_server) -> None:
     assert sum(1 for c in report.checks if c.passed) >= 25
 
 
-def test_fleet_against_the_real_server(open_server, store: Store) -> None:
+@timed
+def test_fleet_against_the_real_server(open_server, store: Store, timed: bool) -> None:
     """Fleet mode: the real run loop, keepalives on the wall clock, 40 devices for 2 s."""
     sns = serials(40, "FC-8190H")
     config = SimConfig(server=open_server.url, interval=0.5, records_per_min=60, photo_bytes=2000,
@@ -203,7 +205,7 @@ def test_fleet_against_the_real_server(open_server, store: Store) -> None:
     report = run.report()
     assert report["errors"] == 0, report["endpoints"]
     assert report["endpoints"]["Keepalive"]["calls"] >= 40 * 2
-    assert report["endpoints"]["Keepalive"]["p99_ms"] < ENDPOINTS["Keepalive"].device_timeout * 1000
+    assert not timed or report["endpoints"]["Keepalive"]["p99_ms"] < ENDPOINTS["Keepalive"].device_timeout * 1000
     assert {d["sn"] for d in store.devices.list()} >= set(sns)
     for dev in run.devices:
         for rec in dev.history:

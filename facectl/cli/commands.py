@@ -9,7 +9,6 @@ in time expires instead of firing late (errata 5.5).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 
 import click
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 
 from .common import (
     console,
@@ -26,11 +25,13 @@ from .common import (
     emit,
     err_console,
     fail,
+    fmt_duration,
     fmt_time,
     json_option,
-    known_device,
+    no_device,
     open_store,
     print_json,
+    require_device,
     table,
 )
 from .tables import KEEP, Column
@@ -51,18 +52,6 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ValueError("a duration must be more than zero")
     return seconds
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 class Duration(click.ParamType):
@@ -93,16 +82,16 @@ def queue(store: Any, sn: str, field: str, value: Any, ttl: float | None) -> dic
     """Queue one command, warn when it is unlikely to be delivered, print what was queued."""
     from facectl.store.commands import UnknownDevice
 
-    device = known_device(store, sn)
+    device = require_device(store, sn)
     sn = device["sn"]
     try:
         row = store.commands.enqueue(sn, field, value, ttl)
-    except UnknownDevice:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
-    except rules.CommandError as exc:
+    except UnknownDevice:  # removed since require_device looked
+        fail(no_device(sn))
+    except command_rules.CommandError as exc:
         fail(str(exc), 2)
     lifetime = fmt_duration(row["expires_at"] - row["created_at"])
-    console.print(f"{sn}: queued #{row['id']} {rules.describe(field, row['value'])} (expires in {lifetime})",
+    console.print(f"{sn}: queued #{row['id']} {command_rules.describe(field, row['value'])} (expires in {lifetime})",
                   highlight=False)
     if device["state"] != "approved":
         err_console.print(f"[yellow]warning:[/] {sn} is {device['state']}: it is not served commands until "
@@ -197,7 +186,7 @@ def commands() -> None:
 
 def _row_view(row: dict[str, Any]) -> dict[str, Any]:
     view = dict(row)
-    view["command"] = rules.describe(row["field"], row["value"])
+    view["command"] = command_rules.describe(row["field"], row["value"])
     view["delay"] = (row["sent_at"] - row["created_at"]) if row.get("sent_at") else None
     return view
 
@@ -293,61 +282,3 @@ def cancel_command(command_ids: tuple[int, ...], db_path: str) -> None:
             problems.append(f"#{command_id} is {state}, not queued: it cannot be cancelled")
     if problems:
         fail("; ".join(problems) + "; `facectl commands list --state queued` shows what can be cancelled")
-
-
-# --- `facectl people push` (registered on the people group, issue 3) ----------------------
-
-@click.command("push")
-@click.argument("sn")
-@click.argument("user_ids", nargs=-1, metavar="[USER_ID...]")
-@ttl_option("24h")
-@db_option
-def push_command(sn: str, user_ids: tuple[str, ...], ttl: float | None, db_path: str) -> None:
-    """Ask a device to upload people: these USER_IDs (QueryPeople), or everyone it holds (PushAllPeople).
-
-    The device answers with PushPeople calls, which are linked to this command.
-
-    \b
-    Examples:
-      facectl people push FC-8190H24052799 1001 1002
-      facectl people push FC-8190H24052799
-    """
-    store = open_store(db_path)
-    if user_ids:
-        try:
-            ids = rules.parse_user_ids(user_ids)
-        except rules.CommandError as exc:
-            fail(str(exc), 2)
-        queue(store, sn, rules.QUERY_PEOPLE, ids, ttl)
-    else:
-        queue(store, sn, rules.PUSH_ALL_PEOPLE, 1, ttl)
-
-
-def _register_people_push() -> None:
-    """Add `push` to issue 3's `facectl people` group when that module exists."""
-    if importlib.util.find_spec("facectl.cli.people") is None:
-        return
-    from . import people as people_cli  # type: ignore[attr-defined]
-
-    group = getattr(people_cli, "people", None)
-    if isinstance(group, click.Group) and "push" not in group.commands:
-        group.add_command(push_command)
-
-
-_register_people_push()
-
-
-# --- `facectl serve` options for online authorization ------------------------------------
-
-def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--auth-webhook / --auth-timeout / --auth-silent, named like the ServerConfig fields."""
-    func = click.option("--auth-silent", is_flag=True,
-                        help="Answer allowed RequestAuthorization with Success 2: open without a message.")(func)
-    func = click.option("--auth-timeout", type=click.FloatRange(0.05, 1.9), default=1.0, show_default=True,
-                        metavar="SECONDS",
-                        help="How long to wait for the webhook before deciding by the rules "
-                             "(the device gives up after 2 s).")(func)
-    func = click.option("--auth-webhook", metavar="URL",
-                        help="Ask this URL to decide online authorization (POST JSON, answer "
-                             '{"allow": bool, "message": str}); the built-in rules decide when it fails.')(func)
-    return func

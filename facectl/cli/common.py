@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.measure import Measurement
 
 from .tables import KEEP, Column, FitTable
@@ -82,14 +83,6 @@ def device_sn(store: Any, sn: str) -> str:
     return store.devices.spelling(typed) or typed
 
 
-def known_device(store: Any, sn: str) -> dict[str, Any]:
-    """The device row for a serial the operator typed, or stop with one line (exit 1)."""
-    row = store.devices.get(device_sn(store, sn))
-    if row is None:
-        fail(f"no device {sn}; `facectl device list` shows the known ones")
-    return row
-
-
 def database_files(db_path: str) -> list[str]:
     """The database and the SQLite side files (WAL, shared memory) that exist next to it."""
     return [p for p in (db_path, f"{db_path}-wal", f"{db_path}-shm", f"{db_path}-journal") if os.path.exists(p)]
@@ -108,7 +101,7 @@ def remove_new_database(db_path: str, existed: bool) -> None:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -174,14 +167,42 @@ def fmt_time(ts: float | int | None) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _short(number: float) -> str:
+    """1 decimal, without a trailing ".0": 0.3, 3.2, 24."""
+    return f"{number:.1f}".rstrip("0").rstrip(".")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A span of time in one unit, for delays, lifetimes and ages: 0.3s, 45s, 5m, 1.5h, 3d."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{_short(seconds)}s"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{_short(seconds / 3600)}h"
+    return f"{seconds / 86400:.0f}d"
+
+
 def fmt_age(seconds: float | None) -> str:
+    """How long ago: `fmt_duration` of whole seconds, or "never"."""
     if seconds is None:
         return "never"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s ago"
-    if seconds < 3600:
-        return f"{seconds // 60}m ago"
-    if seconds < 86400:
-        return f"{seconds // 3600}h ago"
-    return f"{seconds // 86400}d ago"
+    return f"{fmt_duration(max(0, round(seconds)))} ago"
+
+
+def no_device(sn: str) -> str:
+    """The one line for a serial the database does not know."""
+    return f"no device {sn}; `facectl device list` shows the known ones"
+
+
+def require_device(store: Any, sn: str) -> dict[str, Any]:
+    """The device's row for a serial the operator typed (in any case: `device_sn`), or stop with
+    `no_device` (exit 1). Callers use the row's `sn`, the device's own spelling."""
+    row = store.devices.get(device_sn(store, sn))
+    if row is None:
+        fail(no_device(sn))
+    return row

@@ -52,12 +52,20 @@ REFRESH_SECONDS = 0.5
 #: The people file the demo starts from (present in a checkout; generated people otherwise).
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: Columns of examples/people.csv the demo takes (expiry, access and scope are left out:
-#: every demo person is allowed on every demo terminal).
+#: every person from the file is allowed on every demo terminal).
 CSV_FIELDS = {"name": "Name", "code": "Code", "job": "Job", "department": "Department", "card": "CardNum"}
 #: The panel under the dashboard: what the demo asked for, and how far it got.
 PANEL_COLUMNS = (Column("what", KEEP), Column("state", KEEP))
 #: User ids of generated people start here.
 GENERATED_FIRST_ID = 2001
+#: The first generated people are ones a terminal refuses by itself, so the records show
+#: refusals (protocol/access.py) as well as strangers (unregistered user): (name, fields).
+REFUSED_ROLES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("Blacklisted", {"AccessType": "blacklist"}),
+    ("Expired contractor", {"ExpirationDate": "2020-01-31"}),
+    ("Single-entry pass", {"OpenTimes": 1}),
+    ("No access hours", {"Timegroup": 0}),
+)
 #: The name the demo gives terminal i (a settings change, DeviceName).
 DEVICE_NAME = "Demo door {}"
 
@@ -90,8 +98,10 @@ def demo_people(count: int, examples: Path = EXAMPLES) -> list[PersonInput]:
                 out.append(item)
     uid = GENERATED_FIRST_ID
     while len(out) < count:
-        out.append(PersonInput(uid, {"Name": f"Visitor {uid}", "Code": f"D{uid}", "Department": "Demo",
-                                     "CardNum": str(3800000000 + uid)},
+        role = uid - GENERATED_FIRST_ID
+        name, restriction = REFUSED_ROLES[role] if role < len(REFUSED_ROLES) else (f"Visitor {uid}", {})
+        out.append(PersonInput(uid, {"Name": name, "Code": f"D{uid}", "Department": "Demo",
+                                     "CardNum": str(3800000000 + uid), **restriction},
                                photo=make_jpeg(3 * 1024, seed=uid), scope=ALL))
         uid += 1
     return out

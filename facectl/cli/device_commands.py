@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 
 from . import devices
-from .commands import Duration, fmt_duration, outcome, queue, queue_and_report, ttl_option, wait
-from .common import console, db_option, fail, open_store
+from .commands import Duration, outcome, queue, queue_and_report, ttl_option, wait
+from .common import console, db_option, fail, fmt_duration, open_store
 
 #: Screen image types the devices show; anything else is refused before it is queued.
 _IMAGE_MAGIC = {b"\xff\xd8\xff": (".jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": (".png", "image/png"),
@@ -41,18 +41,18 @@ def _simple(name: str, field: str, help_text: str, confirm: str | None = None) -
     return command
 
 
-restart = _simple("restart", rules.RESTART, "Restart the device (Restart).")
+restart = _simple("restart", command_rules.RESTART, "Restart the device (Restart).")
 factory_reset = _simple(
-    "factory-reset", rules.RECOVER,
+    "factory-reset", command_rules.RECOVER,
     "Reset the device to factory settings (Recover): it forgets its settings, people and records; "
     "the server then sends it its people again and asks for its (factory) settings.",
     confirm="Factory-reset {sn}? It loses its settings, people and records, and must be set up again")
 clear_records = _simple(
-    "clear-records", rules.CLEAR_RECORD,
+    "clear-records", command_rules.CLEAR_RECORD,
     "Delete every record stored on the device (ClearRecord); records already uploaded stay here.",
     confirm="Delete all records stored on {sn}? Records not yet uploaded are lost")
 repost_records = _simple(
-    "repost-records", rules.REPOST_RECORD,
+    "repost-records", command_rules.REPOST_RECORD,
     "Make the device upload all its records again (RepostRecord); duplicates are stored once.")
 
 
@@ -75,7 +75,7 @@ def snapshot(sn: str, ttl: float | None, wait_for: bool, output: str | None, tim
     if output and not wait_for:
         fail("-o/--output needs --wait", 2)
     store = open_store(db_path)
-    row = queue(store, sn, rules.SNAPSHOT, 1, ttl)
+    row = queue(store, sn, command_rules.SNAPSHOT, 1, ttl)
     if not wait_for:
         console.print(f"The picture arrives after the device's next keepalive; `facectl commands show {row['id']}`.")
         return
@@ -101,7 +101,7 @@ def snapshot(sn: str, ttl: float | None, wait_for: bool, output: str | None, tim
 @click.command("enroll")
 @click.argument("sn")
 @click.argument("user_id")
-@click.option("--credential", required=True, type=click.Choice(list(rules.CREDENTIALS)),
+@click.option("--credential", required=True, type=click.Choice(list(command_rules.CREDENTIALS)),
               help="What to enrol at the device.")
 @click.option("--index", type=int, help="Fingerprint slot 0-9, or palm vein slot 1-2.")
 @ttl_option("24h")
@@ -119,8 +119,8 @@ def enroll(sn: str, user_id: str, credential: str, index: int | None, ttl: float
       facectl device enroll FC-8190H24052799 1001 --credential fingerprint --index 0
     """
     try:
-        field, value = rules.register_ticket(credential, user_id, index)
-    except rules.CommandError as exc:
+        field, value = command_rules.register_ticket(credential, user_id, index)
+    except command_rules.CommandError as exc:
         fail(str(exc), 2)
     queue(open_store(db_path), sn, field, value, ttl)
 
@@ -143,7 +143,7 @@ def upgrade(sn: str, file: str, version: str, ttl: float | None, db_path: str) -
         fail(f"{file} is empty")
     store = open_store(db_path)
     stored = store.files.put(data, "application/octet-stream")
-    field, value = rules.push_software(stored.sha256, version, Path(file).suffix or ".bin")
+    field, value = command_rules.push_software(stored.sha256, version, Path(file).suffix or ".bin")
     queue(store, sn, field, value, ttl)
     console.print(f"{file}: {stored.size} bytes, MD5 {stored.md5}")
 
@@ -175,7 +175,7 @@ def screen(sn: str, standby: str | None, index: int | None, boot: str | None, de
         fail("--standby and --index go together", 2)
     store = open_store(db_path)
     if delete is not None:
-        field, value = rules.system_file(rules.FILE_TYPE_STANDBY, delete, None)
+        field, value = command_rules.system_file(command_rules.FILE_TYPE_STANDBY, delete, None)
     else:
         path = Path(standby or boot or "")
         data = path.read_bytes()
@@ -183,9 +183,9 @@ def screen(sn: str, standby: str | None, index: int | None, boot: str | None, de
         if kind is None:
             fail(f"{path} is not a JPEG, PNG or BMP image")
         stored = store.files.put(data, kind[1])
-        file_type, slot = ((rules.FILE_TYPE_STANDBY, index) if standby else (rules.FILE_TYPE_BOOT,
-                                                                             rules.BOOT_IMAGE_INDEX))
-        field, value = rules.system_file(file_type, slot, stored.sha256, kind[0])
+        file_type, slot = ((command_rules.FILE_TYPE_STANDBY, index) if standby else (command_rules.FILE_TYPE_BOOT,
+                                                                             command_rules.BOOT_IMAGE_INDEX))
+        field, value = command_rules.system_file(file_type, slot, stored.sha256, kind[0])
     queue(store, sn, field, value, ttl)
 
 

@@ -21,9 +21,9 @@ from .common import (
     fmt_age,
     fmt_time,
     json_option,
-    known_device,
     open_store,
     print_json,
+    require_device,
     table,
     wide_option,
 )
@@ -40,11 +40,6 @@ def device() -> None:
       facectl device approve FC-8190H24052799
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby
     """
-
-
-def _require(store: Any, sn: str) -> str:
-    """The known device's serial as stored (typed in any case), or stop with one line."""
-    return str(known_device(store, sn)["sn"])
 
 
 def _pending_work(store: Any, sn: str) -> str:
@@ -130,8 +125,8 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
       facectl device show FC-8190H24052799
     """
     store = open_store(db_path)
-    sn = _require(store, sn)
-    row = store.devices.get(sn)
+    row = require_device(store, sn)
+    sn = row["sn"]
     info = {
         **row,
         "pending_work": _pending_work(store, sn),
@@ -140,6 +135,7 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
         "setting_changes": store.settings.changes(sn, 20),
         "settings_history": store.settings.history(sn, 10),
         "records": store.records.count(sn),
+        "people_lost": store.people.storage_lost_note(sn),
     }
     if as_json:
         print_json(info)
@@ -155,6 +151,8 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     facts += [("pending_work", info["pending_work"]), ("records", info["records"])]
     if note := _protocol_note(row):
         facts.append(("action", note))
+    if lost := info["people_lost"]:
+        facts.append(("people", f"{fmt_time(lost['at'])}: {lost['note']}"))
     emit(table(f"Device {sn}", ["Field", "Value"], facts))
     if info["setting_changes"]:
         emit(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [
@@ -225,7 +223,7 @@ def forget(sn: str, yes: bool, db_path: str) -> None:
       facectl device forget FC-8190H24052799 --yes
     """
     store = open_store(db_path)
-    sn = _require(store, sn)
+    sn = require_device(store, sn)["sn"]
     if not yes:
         click.confirm(f"Forget {sn} and its settings?", abort=True)
     store.devices.forget(sn)
@@ -246,7 +244,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
       facectl device get FC-8190H24052799 Volume DeviceName
     """
     store = open_store(db_path)
-    sn = _require(store, sn)
+    sn = require_device(store, sn)["sn"]
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet; `facectl device refresh {sn}` asks for them")
@@ -280,7 +278,7 @@ def set_(sn: str, assignments: tuple[str, ...], db_path: str) -> None:
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby ReleaseTime=5
     """
     store = open_store(db_path)
-    sn = _require(store, sn)
+    sn = require_device(store, sn)["sn"]
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet, so its keys are unknown; wait for its next "
@@ -311,6 +309,6 @@ def refresh(sn: str, db_path: str) -> None:
       facectl device refresh FC-8190H24052799
     """
     store = open_store(db_path)
-    sn = _require(store, sn)
+    sn = require_device(store, sn)["sn"]
     store.devices.request_settings(sn)
     console.print(f"{sn}: settings upload requested")

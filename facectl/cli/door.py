@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 
 from .commands import queue_and_report, ttl_option, wait_option
 from .common import db_option, fail, open_store
@@ -51,13 +51,13 @@ def _door_command(action: str) -> click.Command:
     @wait_option
     @db_option
     def command(sns: tuple[str, ...], ttl: float | None, wait: bool, db_path: str) -> None:
-        field, value = rules.opendoor(action)
+        field, value = command_rules.opendoor(action)
         queue_and_report(open_store(db_path), sns, field, value, ttl, wait)
 
     return command
 
 
-for _action in rules.DOOR_ACTIONS:
+for _action in command_rules.DOOR_ACTIONS:
     door.add_command(_door_command(_action))
 
 
@@ -83,7 +83,7 @@ def clear(sns: tuple[str, ...], ttl: float | None, wait: bool, db_path: str) -> 
     Example:
       facectl alarm clear FC-8190H24052799 --wait
     """
-    queue_and_report(open_store(db_path), sns, rules.CLOSEALARM, 1, ttl, wait)
+    queue_and_report(open_store(db_path), sns, command_rules.CLOSEALARM, 1, ttl, wait)
 
 
 @click.group()
@@ -108,13 +108,13 @@ def _elevator_command(action: str) -> click.Command:
     @db_option
     def command(sn: str, ports: tuple[str, ...], ttl: float | None, wait: bool, db_path: str) -> None:
         try:
-            field, value = rules.elevator(action, ",".join(ports))
-        except rules.CommandError as exc:
+            field, value = command_rules.elevator(action, ",".join(ports))
+        except command_rules.CommandError as exc:
             fail(str(exc), 2)
         queue_and_report(open_store(db_path), (sn,), field, value, ttl, wait)
 
     return command
 
 
-for _action in rules.ELEVATOR_ACTIONS:
+for _action in command_rules.ELEVATOR_ACTIONS:
     elevator.add_command(_elevator_command(_action))

@@ -48,7 +48,11 @@ def inspect(files: tuple[str, ...], sns: tuple[str, ...], endpoints: tuple[str, 
     Only device traffic is shown: HTTPv2 endpoints, HTTPv1 paths and the
     downloads of files the server handed out.
     """
-    from facectl.inspect.flows import FlowFileError, inspect_files
+    try:
+        from facectl.inspect.flows import FlowFileError, inspect_files
+    except ImportError as exc:  # mitmproxy is the `inspect` extra; `facectl --help` never loads it
+        fail(str(exc))
+        return
 
     wanted = _endpoint_filter(endpoints)
     sn_filter = {s.strip().upper() for s in sns if s.strip()}

@@ -31,10 +31,12 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from facectl.protocol import people as rules
+from facectl.protocol import commands as command_rules
+from facectl.protocol import people as people_rules
 from facectl.protocol.codes import ACCESS_TYPES, PUSH_TYPES
 from facectl.store.people import ALL, PeopleError, PersonInput
 
+from .commands import Duration, queue, ttl_option, wait
 from .common import (
     console,
     db_option,
@@ -42,11 +44,12 @@ from .common import (
     emit,
     err_console,
     fail,
+    fmt_duration,
     fmt_time,
     json_option,
-    known_device,
     open_store,
     print_json,
+    require_device,
     table,
     wide_option,
 )
@@ -138,8 +141,8 @@ def _person_options(update: bool):  # noqa: ANN202 - click decorator factory
 
 def _user_id(text: str) -> int:
     try:
-        return rules.check_user_id(text)
-    except rules.PersonError as exc:
+        return people_rules.check_user_id(text)
+    except people_rules.PersonError as exc:
         fail(str(exc), 2)
         raise
 
@@ -186,7 +189,7 @@ def _save(store: Any, item: PersonInput, mode: str) -> Any:
                           highlight=False)
     try:
         return store.people.save_many([item], mode=mode)[0]
-    except (rules.PersonError, PeopleError) as exc:
+    except (people_rules.PersonError, PeopleError) as exc:
         fail(str(exc))
 
 
@@ -420,7 +423,7 @@ class _Row:
 
 
 def _row_item(cells: dict[str, str], base: Path, header: list[str]) -> PersonInput:
-    uid = rules.check_user_id(cells.get("user_id", ""))
+    uid = people_rules.check_user_id(cells.get("user_id", ""))
     values = {OPTION_FIELDS[c]: (cells.get(c) or "").strip() for c in header if c in OPTION_FIELDS}
     item = PersonInput(uid, values)
     photo = (cells.get("photo") or "").strip()
@@ -490,7 +493,7 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                 if item.user_id in first_line:
                     raise PeopleError(f"user {item.user_id} already appears on line {first_line[item.user_id]}")
                 store.people.check(item)
-            except (rules.PersonError, PeopleError) as exc:
+            except (people_rules.PersonError, PeopleError) as exc:
                 bad.append((line, str(exc)))
                 continue
             first_line[item.user_id] = line
@@ -535,8 +538,8 @@ def _expired_on_arrival(item: PersonInput, now: float | None = None) -> str:
     if raw in (None, ""):
         return ""
     try:
-        expiry = rules.parse_expiry(str(raw))
-    except rules.PersonError:
+        expiry = people_rules.parse_expiry(str(raw))
+    except people_rules.PersonError:
         return ""  # the save says what is wrong with it
     if expiry and expiry < (now or time.time()):
         return f"expired on arrival (expires {fmt_time(expiry)})"
@@ -553,12 +556,12 @@ def _save_chunk(store: Any, chunk: list[_Row], bad: list[tuple[int, str]]) -> li
     """Save a chunk in one transaction; if something changed since the check, one by one."""
     try:
         return list(zip(chunk, store.people.save_many([r.item for r in chunk]), strict=True))
-    except (rules.PersonError, PeopleError):
+    except (people_rules.PersonError, PeopleError):
         out = []
         for row in chunk:
             try:
                 out.append((row, store.people.save_many([row.item])[0]))
-            except (rules.PersonError, PeopleError) as exc:
+            except (people_rules.PersonError, PeopleError) as exc:
                 bad.append((row.line, str(exc)))
         return out
 
@@ -692,7 +695,7 @@ def status(sn: str | None, db_path: str, wide: bool, as_json: bool) -> None:
     """
     store = open_store(db_path)
     if sn:
-        sn = known_device(store, sn)["sn"]
+        sn = require_device(store, sn)["sn"]
     rows = store.people.status(sn)
     if as_json:
         print_json(rows)
@@ -735,7 +738,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
       facectl people diff FC-8190H24052799
     """
     store = open_store(db_path)
-    sn = known_device(store, sn)["sn"]
+    sn = require_device(store, sn)["sn"]
     d = store.people.diff(sn)
     if as_json:
         print_json(d)
@@ -748,7 +751,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
         ("unknown", "On the device, unknown to the server (adopt: `facectl people add USER_ID ...`; "
                     "remove: `facectl people rm USER_ID`)"),
         ("must_not_hold", "On the device but not wanted there (being deleted)"),
-        ("missing", "Wanted but the device reports not holding them (being sent again)"),
+        ("missing", "Wanted, reported not held (sent again at the next keepalive)"),
     ]
     agree = True
     for key, title in sections:
@@ -764,11 +767,74 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
                 rows.append((x["user_id"], wire, _show(v["server"]), _show(v["device"]),
                              "older than last delivery" if x["report_older_than_delivery"] else ""))
         emit(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
+    if d["not_held"]:
+        ids = ", ".join(str(x["user_id"]) for x in d["not_held"])
+        console.print(f"{sn} reports not holding {ids} (PushPeople without Detail, or deleted at the device); "
+                      "the server does not want it there either.", highlight=False)
     if agree:
         console.print(f"{sn}: the device's {d['reported']} reports agree with the server.")
     if d["held_without_report"]:
         console.print(f"{d['held_without_report']} people delivered to {sn} have no report from it; "
                       f"`facectl people push {sn}` asks the device for its list.")
+
+
+
+@people.command("push")
+@click.argument("sn")
+@click.argument("user_ids", nargs=-1, metavar="[USER_ID...]")
+@ttl_option("24h")
+@click.option("--wait", "wait_s", type=Duration(), default=None, metavar="DURATION",
+              help="Wait up to this long (30s, 5m) for the device's answers and show, per user, "
+                   "whether it holds them.")
+@db_option
+def push(sn: str, user_ids: tuple[str, ...], ttl: float | None, wait_s: float | None, db_path: str) -> None:
+    """Ask a device to upload people: these USER_IDs (QueryPeople), or everyone it holds (PushAllPeople).
+
+    The device answers with PushPeople calls, which are linked to this command. A
+    PushPeople without a Detail means the device does not hold that user: nothing is
+    recorded as held, and a person it should hold is sent again.
+
+    \b
+    Examples:
+      facectl people push FC-8190H24052799 1001 1002 --wait 60s
+      facectl people push FC-8190H24052799
+    """
+    store = open_store(db_path)
+    if user_ids:
+        try:
+            ids = command_rules.parse_user_ids(user_ids)
+        except command_rules.CommandError as exc:
+            fail(str(exc), 2)
+        row = queue(store, sn, command_rules.QUERY_PEOPLE, ids, ttl)
+    else:
+        row = queue(store, sn, command_rules.PUSH_ALL_PEOPLE, 1, ttl)
+    if wait_s is None:
+        console.print(f"The device answers after its next keepalive; `facectl commands show {row['id']}` "
+                      f"or `facectl people diff {sn}` shows what it said.", highlight=False)
+        return
+    final = wait(store, [row["id"]], timeout=wait_s, until=lambda r: r["state"] == "done")[row["id"]]
+    answers = {f["detail"].get("UserID"): f["detail"] for f in store.commands.followups(row["id"])
+               if f["endpoint"] == "PushPeople"}
+    asked = list(row["value"]) if isinstance(row["value"], list) else sorted(answers)
+    if asked:
+        emit(table(f"{sn} answered", ["UserID", "Device"], [
+            (uid, _held(answers.get(uid))) for uid in asked]))
+    if not isinstance(row["value"], list) and final["state"] == "done":
+        console.print(f"The device goes on pushing everyone it holds; `facectl people diff {sn}` compares them.",
+                      highlight=False)
+    if final["state"] != "done":
+        fail(f"#{row['id']} is {final['state']} after {fmt_duration(wait_s)}: "
+             f"{'no answer' if not answers else 'not every user answered'} yet; "
+             f"`facectl commands show {row['id']}` follows it")
+
+
+def _held(answer: dict[str, Any] | None) -> str:
+    """One PushPeople reply in words; errata 8.7: no Detail = the device does not hold the user."""
+    if answer is None:
+        return "no answer yet"
+    if answer.get("present"):
+        return "holds" + ("" if answer.get("known") else " (unknown to the server: `facectl people diff`)")
+    return "does not hold (no Detail sent)" + (", sent again" if answer.get("wanted") else "")
 
 
 def _show(value: Any) -> str:

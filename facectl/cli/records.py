@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,15 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
         with_decisions = any(r["decision"] is not None for r in rows)
         emit(table(None, LIST_COLUMNS + ((DECISION_COLUMN,) if with_decisions else ()), [
             (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", record_name(r),
-             "yes" if r["photo"] else "", *([decision_label(r)] if with_decisions else [])) for r in rows
+             _photo_cell(r), *([decision_label(r)] if with_decisions else [])) for r in rows
         ], wide=wide), wide=wide)
+
+
+def _photo_cell(row: dict[str, Any]) -> str:
+    """"yes", or "as sent" when the photo is not a JPEG or not PhotoLen bytes (its warning is in --json)."""
+    if not row["photo"]:
+        return ""
+    return "as sent (!)" if any("kept as sent" in w for w in row["warnings"]) else "yes"
 
 
 @records.command("photo")
@@ -150,4 +158,6 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
     if found is None:
         fail(f"the photo of record {record_id} is missing from the database")
     Path(output).write_bytes(found[1])
-    console.print(f"wrote {len(found[1])} bytes to {output}")
+    console.print(f"wrote {len(found[1])} bytes to {output}", highlight=False)
+    for warning in (w for w in json.loads(row["warnings"] or "[]") if "kept as sent" in w):
+        console.print(f"note: {warning} ({found[0].content_type})", highlight=False)

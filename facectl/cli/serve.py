@@ -5,14 +5,29 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
-from .commands import auth_options
 from .common import DEFAULT_DB, EXIT_DB, console, fail, remove_new_database
+
+
+def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--auth-webhook / --auth-timeout / --auth-silent, named like the ServerConfig fields they fill."""
+    func = click.option("--auth-silent", is_flag=True,
+                        help="Answer allowed RequestAuthorization with Success 2: open without a message.")(func)
+    func = click.option("--auth-timeout", type=click.FloatRange(0.05, 1.9), default=1.0, show_default=True,
+                        metavar="SECONDS",
+                        help="How long to wait for the webhook before deciding by the rules "
+                             "(the device gives up after 2 s).")(func)
+    func = click.option("--auth-webhook", metavar="URL",
+                        help="Ask this URL to decide online authorization (POST JSON, answer "
+                             '{"allow": bool, "message": str}); the built-in rules decide when it fails.')(func)
+    return func
 
 
 @click.command()

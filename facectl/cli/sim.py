@@ -25,6 +25,7 @@ from facectl.sim.config import (
 )
 from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, FleetRun, render, run_fleet, serials
 from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY
+from facectl.sim.state import StateError
 
 #: Exit code of a run stopped by Ctrl-C before it started (128 + SIGINT, as a shell reports it).
 EXIT_INTERRUPTED = 130
@@ -36,6 +37,7 @@ Examples:
       --records-per-min 2 --duration 300 --report fleet.json
   facectl sim --server http://127.0.0.1:8080 --doc-examples --gzip parts \\
       --fault timeout=0.05 --fault duplicate-records=0.1
+  facectl sim --server http://127.0.0.1:8080 --state sim-state/ --duration 60   # rerun: same people
   facectl sim --check --server https://backend.example.com
 """
 
@@ -82,6 +84,10 @@ Examples:
 @click.option("--online-auth", is_flag=True,
               help="Online authorization: each identify event first asks the server (RequestAuthorization) "
                    "and the door opens only if it allows.")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep what a terminal keeps across a reboot (people, settings, RecordID counter, "
+                   "records not uploaded) in DIR, one file pair per serial; a rerun continues from it "
+                   "instead of starting factory-new.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "
@@ -92,7 +98,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         report_path: Path | None, json_part: str, photo_part: str, delete_list: str,
         json_part_as_file: bool, sn_space: bool, trailing_comma: bool, doc_examples: bool,
         faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, online_auth: bool,
-        insecure: bool, check: bool, as_json: bool) -> None:
+        state_dir: Path | None, insecure: bool, check: bool, as_json: bool) -> None:
     """Simulated FCARD terminals that follow the HTTPv2 call flow against a server.
 
     Each device boots (Keepalive, then UploadWorkSetting), sends a keepalive every
@@ -127,7 +133,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     config = SimConfig(server=server, interval=interval, records_per_min=records_per_min,
                        photo_bytes=photo_bytes, people_limit=people_limit, people_capacity=capacity,
                        variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure,
-                       online_auth=online_auth)
+                       online_auth=online_auth, state_dir=str(state_dir) if state_dir else None)
     sns = [sn.strip()] if sn else serials(devices, sn_prefix)
     if not as_json:
         console.print(f"[bold]{len(sns)} device{'s' if len(sns) > 1 else ''}[/bold] "
@@ -138,6 +144,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         run, interrupted = asyncio.run(_run_until_interrupted(config, sns, duration))
     except KeyboardInterrupt:  # before the devices started: nothing to report
         fail("interrupted before the simulation started", EXIT_INTERRUPTED)
+    except StateError as exc:
+        fail(str(exc))
     report = run.report()
     report["interrupted"] = interrupted
     report["config"] = {"server": server, "interval": interval, "records_per_min": records_per_min,

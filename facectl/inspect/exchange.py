@@ -21,6 +21,7 @@ from typing import Any
 from facectl.protocol import lenient_json, multipart
 from facectl.protocol.codes import ALARMS, SUCCESS_CODES, TABLES, CodeTable, parse_alarms
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request, unwrap_body
+from facectl.protocol.device_rules import is_url
 from facectl.protocol.endpoints import SUCCESS, Body, Endpoint, Field, lookup, v1_endpoint
 from facectl.protocol.gzip_bounded import is_gzip
 from facectl.protocol.identity import clean_text
@@ -35,7 +36,7 @@ from facectl.protocol.items import (
 )
 
 from . import lint
-from .media import decode_base64, is_url, photo_info
+from .media import decode_base64, photo_info
 from .model import Exchange, FieldValue, FileRef, Message, Photo, Side
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]

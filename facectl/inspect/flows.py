@@ -12,9 +12,15 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mitmproxy import connection, http, io
-from mitmproxy.exceptions import FlowReadException
-from mitmproxy.proxy.mode_specs import ProxyMode
+from . import MITMPROXY_MISSING
+
+try:
+    from mitmproxy import connection, http, io
+    from mitmproxy import flow as mflow
+    from mitmproxy.exceptions import FlowReadException
+    from mitmproxy.proxy.mode_specs import ProxyMode
+except ImportError as exc:  # a server install: the inspector is the `inspect` extra
+    raise ImportError(MITMPROXY_MISSING, name=exc.name) from None
 
 from .exchange import decode_exchange
 from .model import Exchange
@@ -137,9 +143,7 @@ def build_flow(
             max(started + 0.001, end - 0.0005), end,
         )
     elif error:
-        from mitmproxy import flow as _flow
-
-        flow.error = _flow.Error(error, finished or started)
+        flow.error = mflow.Error(error, finished or started)
     flow.live = False
     return flow
 

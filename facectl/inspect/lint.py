@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facectl.protocol import responses
-from facectl.protocol.device_rules import is_record_upload
+from facectl.protocol.device_rules import is_record_upload, is_url
 from facectl.protocol.endpoints import (
     ENDPOINTS,
     KEEPALIVE_FLAGS,
@@ -48,7 +48,7 @@ from facectl.protocol.limits import (
 )
 from facectl.protocol.settings import QUOTED_EMPTY
 
-from .media import decode_base64, is_url, unreachable_reason
+from .media import decode_base64, unreachable_reason
 from .model import Exchange, FieldValue, Finding, Severity, Side
 
 #: Success values that refuse a device on purpose (errata 5.2), not a broken answer.

@@ -73,11 +73,6 @@ def photo_info(data: bytes, side: Side, where: str) -> Photo:
     )
 
 
-def is_url(value: str) -> bool:
-    """The document's rule for Photo / FaceFeature / Data: http(s) means URL, else base64."""
-    return value.lstrip().lower().startswith(("http://", "https://"))
-
-
 def decode_base64(value: str) -> bytes | None:
     """Strict base64 (whitespace allowed, as PEM-style line breaks are common), else None."""
     text = "".join(value.split())

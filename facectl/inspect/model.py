@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from facectl.protocol.endpoints import Endpoint, Field
+from facectl.protocol.multipart import find_header
 
 Severity = Literal["error", "warning", "info"]
 Side = Literal["request", "response", "timing"]
@@ -118,11 +119,7 @@ class Message:
     raw: bytes = field(default=b"", repr=False)
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return find_header(self.headers, name)
 
 
 @dataclass(slots=True)

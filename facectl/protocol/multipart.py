@@ -12,6 +12,7 @@ by the caller before it gets here.
 from __future__ import annotations
 
 import gzip as _gziplib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .gzip_bounded import maybe_inflate
@@ -22,6 +23,16 @@ class MultipartError(ValueError):
     """The body is not usable multipart; the message says why, for the device and the log."""
 
 
+def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name`, compared case-insensitively as HTTP says; kept as a
+    list of pairs (not a dict) so repeated and oddly-cased headers survive for the inspector."""
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return None
+
+
 @dataclass(slots=True)
 class Part:
     headers: list[tuple[str, str]]
@@ -30,11 +41,7 @@ class Part:
     filename: str | None
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return find_header(self.headers, name)
 
     @property
     def content_type(self) -> str | None:

@@ -162,15 +162,15 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
             continue
         try:
             out[name] = _CHECKS[name](name, raw)
-        except _Bad as exc:
+        except _InvalidValue as exc:
             errors.append(FieldError(name, str(exc)))
     if errors:
         raise PersonError(errors)
     return out
 
 
-class _Bad(ValueError):
-    pass
+class _InvalidValue(ValueError):
+    """One field's value is unusable; the message says why. Collected into a PersonError."""
 
 
 #: Number fields an empty value resets to "unset" (sent as the default or left out).
@@ -179,19 +179,19 @@ _RESET_WHEN_EMPTY = frozenset({"AccessType", "OpenTimes", "Timegroup"})
 
 def _text(name: str, raw: Any) -> str:
     if not isinstance(raw, str | int):
-        raise _Bad(f"{name} must be text")
+        raise _InvalidValue(f"{name} must be text")
     text = str(raw).strip()
     limit = PERSON_TEXT_LIMITS[name]
     size = utf8_len(text)
     if size > limit:
-        raise _Bad(f"{name} is {size} bytes in UTF-8 ({len(text)} characters; CJK characters take 3 "
+        raise _InvalidValue(f"{name} is {size} bytes in UTF-8 ({len(text)} characters; CJK characters take 3 "
                    f"bytes each); the device takes at most {limit}")
     return text
 
 
 def _digits(raw: Any) -> str:
     if isinstance(raw, bool):
-        raise _Bad("not a number")
+        raise _InvalidValue("not a number")
     return str(raw).strip()
 
 
@@ -199,9 +199,9 @@ def _password(name: str, raw: Any) -> str:
     text = _digits(raw)
     low, high = PASSWORD_LENGTHS
     if text and (not text.isascii() or not text.isdigit()):
-        raise _Bad(f"Password must be digits only, got {text!r}")
+        raise _InvalidValue(f"Password must be digits only, got {text!r}")
     if text and not low <= len(text) <= high:
-        raise _Bad(f"Password must be {low} to {high} digits (or empty), got {len(text)} digits")
+        raise _InvalidValue(f"Password must be {low} to {high} digits (or empty), got {len(text)} digits")
     return text
 
 
@@ -210,20 +210,20 @@ def _card(name: str, raw: Any) -> str:
     if not text:
         return ""
     if not text.isascii() or not text.isdigit():
-        raise _Bad(f"CardNum must be a number from 0 to {MAX_CARD_NUM} (uint64), got {text!r}")
+        raise _InvalidValue(f"CardNum must be a number from 0 to {MAX_CARD_NUM} (uint64), got {text!r}")
     number = int(text)
     if number > MAX_CARD_NUM:
-        raise _Bad(f"CardNum {text} is larger than {MAX_CARD_NUM}, the largest uint64 card number")
+        raise _InvalidValue(f"CardNum {text} is larger than {MAX_CARD_NUM}, the largest uint64 card number")
     return str(number)
 
 
 def _int_in(name: str, raw: Any, low: int, high: int, what: str = "") -> int:
     text = _digits(raw)
     if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
-        raise _Bad(f"{name} must be a whole number from {low} to {high}{what}, got {text!r}")
+        raise _InvalidValue(f"{name} must be a whole number from {low} to {high}{what}, got {text!r}")
     number = int(text)
     if not low <= number <= high:
-        raise _Bad(f"{name} must be from {low} to {high}{what}, got {number}")
+        raise _InvalidValue(f"{name} must be from {low} to {high}{what}, got {number}")
     return number
 
 
@@ -233,7 +233,7 @@ def _access(name: str, raw: Any) -> int:
             return int(ACCESS_TYPES.value_of(raw.strip()))
         except KeyError:
             labels = ", ".join(c.en for c in ACCESS_TYPES)
-            raise _Bad(f"AccessType must be one of {labels} (or 0-2), got {raw!r}") from None
+            raise _InvalidValue(f"AccessType must be one of {labels} (or 0-2), got {raw!r}") from None
     return _int_in(name, raw, 0, max(int(c.value) for c in ACCESS_TYPES), " (0 normal, 1 admin, 2 blacklist)")
 
 
@@ -242,7 +242,7 @@ def _expiry(name: str, raw: Any) -> int:
         return _parse_expiry(raw, None)
     number = _int_in(name, raw, 0, 2**63)
     if number > MAX_EXPIRATION_DATE:
-        raise _Bad(_expiry_message(number))
+        raise _InvalidValue(_expiry_message(number))
     return number
 
 
@@ -261,7 +261,7 @@ def _flag(name: str, raw: Any) -> int:
         return 1
     if text in _FALSE:
         return 0
-    raise _Bad(f"{name} must be 1 or 0 (yes/no), got {raw!r}")
+    raise _InvalidValue(f"{name} must be 1 or 0 (yes/no), got {raw!r}")
 
 
 def _number_list(name: str, raw: Any, allow_star: bool) -> str:
@@ -279,7 +279,7 @@ def _number_list(name: str, raw: Any, allow_star: bool) -> str:
             continue
         if not item.isascii() or not item.isdigit() or not 1 <= int(item) <= MAX_LIST_NUMBER:
             star = ", or * for all" if allow_star else ""
-            raise _Bad(f"{name} must be a comma list of numbers from 1 to {MAX_LIST_NUMBER}{star}, "
+            raise _InvalidValue(f"{name} must be a comma list of numbers from 1 to {MAX_LIST_NUMBER}{star}, "
                        f"got {item!r}")
         if int(item) not in numbers:
             numbers.append(int(item))
@@ -309,7 +309,7 @@ def parse_expiry(text: str, tz: tzinfo | None = None) -> int:
     """
     try:
         return _parse_expiry(text, tz)
-    except _Bad as exc:
+    except _InvalidValue as exc:
         raise PersonError.one("ExpirationDate", str(exc)) from None
 
 
@@ -327,13 +327,13 @@ def _parse_expiry(text: str, tz: tzinfo | None) -> int:
             else:
                 moment = datetime.fromisoformat(value)
         except ValueError:
-            raise _Bad(f"ExpirationDate {value!r} is not a date: write 2026-12-31, 2026-12-31T18:00, "
+            raise _InvalidValue(f"ExpirationDate {value!r} is not a date: write 2026-12-31, 2026-12-31T18:00, "
                        "unix seconds, or never") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
         number = int(moment.timestamp())
     if number > MAX_EXPIRATION_DATE:
-        raise _Bad(_expiry_message(number))
+        raise _InvalidValue(_expiry_message(number))
     return number
 
 
@@ -477,7 +477,7 @@ def read_device_person(detail: Any) -> DevicePerson | None:
         raw = detail[name]
         try:
             value = _CHECKS[name](name, raw)
-        except _Bad as exc:
+        except _InvalidValue as exc:
             if name == "ExpirationDate" and as_uint(raw) is not None:
                 value = MAX_EXPIRATION_DATE  # errata 6.7: clamp what a device reports
                 person.notes.append(f"ExpirationDate {raw} clamped to {MAX_EXPIRATION_DATE}")

@@ -15,6 +15,7 @@ from typing import Any
 from .identity import clean_text
 from .limits import MAX_SYSTEM_RECORDS, RECORD_TEXT_LIMITS
 from .numbers import as_int
+from .people import JPEG_START, is_jpeg
 
 IDENTIFY = "identify"
 DOOR = "door"
@@ -95,6 +96,31 @@ def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:
                 record.warnings.append(f"{wire} is not a 64-bit integer: {detail[wire]!r:.80}")
             record.fields[column] = value
     return record
+
+
+def photo_warnings(data: bytes, photo_len: int | None) -> list[str]:
+    """What is odd about a record's photo part; the bytes themselves are always kept as sent.
+
+    A photo that is not a JPEG, or whose size differs from the record's PhotoLen, is
+    still evidence of an access event: the record and its bytes are stored, and the
+    operator is told what the device sent instead of the server guessing a repair.
+    PhotoLen absent or 0 with a photo attached is reported too (0 means "no photo").
+    """
+    warnings: list[str] = []
+    if not is_jpeg(data):
+        what = ("a JPEG cut short (no end marker)" if data.startswith(JPEG_START)
+                else f"not a JPEG (starts {data[:4].hex(' ').upper()})")
+        warnings.append(f"photo is {what}; kept as sent")
+    if photo_len is not None and photo_len != len(data):
+        warnings.append(f"photo is {len(data)} bytes but PhotoLen says {photo_len}; kept as sent")
+    return warnings
+
+
+def photo_content_type(data: bytes, declared: str | None) -> str:
+    """The type a stored record photo is served with: JPEG by its bytes, else what the part said."""
+    if is_jpeg(data) or data.startswith(JPEG_START):
+        return "image/jpeg"
+    return declared if declared and declared.lower() != "image/jpeg" else "application/octet-stream"
 
 
 def system_records(body: Any) -> tuple[list[Record], list[tuple[Any, str]]]:

@@ -52,6 +52,21 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def people_held(doc: dict[str, Any]) -> int | None:
+    """How many people the device says it holds: PeopleStorageInfo.Person.Current (None when absent).
+
+    The document's settings example carries `{"Person": {"Max": 20000, "Current": 1}}`;
+    a firmware that leaves the count out, or sends something that is not a number,
+    says nothing here rather than "zero".
+    """
+    storage = doc.get("PeopleStorageInfo")
+    person = storage.get("Person") if isinstance(storage, dict) else None
+    if not isinstance(person, dict):
+        return None
+    count = as_int(person.get("Current"))
+    return count if count is not None and count >= 0 else None
+
+
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, list[Any]]:
     """Top-level keys whose values changed: {key: [old, new]} (None for absent)."""
     old = old or {}

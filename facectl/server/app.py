@@ -55,13 +55,11 @@ from .config import ServerConfig
 from .gate import RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
+from .keys import CONFIG, STORE
 from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
 from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
-
-STORE = web.AppKey("store", Store)
-CONFIG = web.AppKey("config", ServerConfig)
 
 #: Endpoints whose unusable bodies are quarantined and acknowledged (errata 5.1):
 #: a device retries these forever, so refusing them would wedge its queue.

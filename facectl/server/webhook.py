@@ -57,6 +57,20 @@ def clip_message(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     return data[:limit].decode("utf-8", errors="ignore").rstrip()
 
 
+async def _read_bounded(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole answer, however it was chunked on the wire, stopping once past `limit` bytes.
+
+    `StreamReader.read(n)` returns what has arrived so far, which for a chunked or slow
+    answer is only its first piece.
+    """
+    data = bytearray()
+    async for piece in content.iter_any():
+        data += piece
+        if len(data) >= limit:
+            break
+    return bytes(data)
+
+
 async def ask(url: str, payload: dict[str, Any], timeout: float) -> WebhookAnswer:
     """POST `payload` and read the decision; WebhookError on anything else, within `timeout`."""
     body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
@@ -64,7 +78,7 @@ async def ask(url: str, payload: dict[str, Any], timeout: float) -> WebhookAnswe
         async with asyncio.timeout(timeout):
             async with aiohttp.ClientSession() as session:
                 async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
-                    raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                    raw = await _read_bounded(resp.content, MAX_ANSWER_BYTES + 1)
                     status = resp.status
     except TimeoutError:
         raise WebhookError(f"no answer within {timeout:g}s") from None

@@ -137,3 +137,6 @@ class SimConfig:
     #: Online authorization (在线鉴权): each identify event first asks the server
     #: (RequestAuthorization), and the door opens only when it allows.
     online_auth: bool = False
+    #: A directory where each device keeps what a terminal keeps across a reboot (sim/state.py);
+    #: None: every start is a factory-new terminal.
+    state_dir: str | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from facectl.protocol import multipart
+from facectl.protocol import access, multipart
 from facectl.protocol.codes import (
     AUTH_RESULTS,
     DOOR_EVENT_TYPES,
@@ -51,6 +51,7 @@ from .config import SimConfig
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
 from .settings_doc import default_settings
+from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_session
 
@@ -65,53 +66,54 @@ class DeviceRestart(Exception):
     """The device restarts (remote command, firmware update, injected fault)."""
 
 
-def _v(table, label: str) -> int:
+def _code_of(table, label: str) -> int:
+    """A code's value by its English label, so the simulator names events as the document does."""
     return int(table.value_of(label))
 
 
 # Code values, looked up by their labels in the document's tables (codes.py).
-REC_CARD = _v(IDENTIFY_RECORD_TYPES, "card verification")
-REC_FACE = _v(IDENTIFY_RECORD_TYPES, "face verification")
-REC_PASSWORD = _v(IDENTIFY_RECORD_TYPES, "password (user id + password)")
-REC_UNREGISTERED = _v(IDENTIFY_RECORD_TYPES, "unregistered user")
-REC_UNREGISTERED_CARD = _v(IDENTIFY_RECORD_TYPES, "unregistered card")
-KIND_DOOR = _v(SYSTEM_RECORD_KINDS, "door sensor record")
-KIND_SYSTEM = _v(SYSTEM_RECORD_KINDS, "system record")
-DOOR_OPENED = _v(DOOR_EVENT_TYPES, "door sensor: open")
-DOOR_CLOSED = _v(DOOR_EVENT_TYPES, "door sensor: closed")
-SYS_OPEN = _v(SYSTEM_EVENT_TYPES, "software: open")
-SYS_CLOSE = _v(SYSTEM_EVENT_TYPES, "software: close")
-SYS_KEEP_OPEN = _v(SYSTEM_EVENT_TYPES, "software: keep open")
-SYS_LOCK = _v(SYSTEM_EVENT_TYPES, "software: lock")
-SYS_UNLOCK = _v(SYSTEM_EVENT_TYPES, "software: unlock")
-SYS_POWER_ON = _v(SYSTEM_EVENT_TYPES, "power on")
-SYS_FORMATTED = _v(SYSTEM_EVENT_TYPES, "device formatted")
-SYS_RECORDS_DELETED = _v(SYSTEM_EVENT_TYPES, "all records deleted")
-OPEN_PULSE = _v(OPENDOOR, "open (pulse relay)")
-OPEN_KEEP = _v(OPENDOOR, "keep open")
-OPEN_CLOSE = _v(OPENDOOR, "close (end keep-open)")
-OPEN_LOCK = _v(OPENDOOR, "lock")
-OPEN_UNLOCK = _v(OPENDOOR, "unlock")
-REG_CARD = _v(REGISTER_TYPES, "card")
-REG_PASSWORD = _v(REGISTER_TYPES, "password")
-REG_FINGERPRINT = _v(REGISTER_TYPES, "fingerprint")
-REG_FACE = _v(REGISTER_TYPES, "face")
-REG_PALM = _v(REGISTER_TYPES, "palm vein")
-RESULT_OK = _v(REGISTER_RESULTS, "registered")
-RESULT_DUPLICATE = _v(REGISTER_RESULTS, "duplicate credential")
-RESULT_NO_FINGERPRINT = _v(REGISTER_RESULTS, "fingerprint not supported")
-RESULT_NO_PALM = _v(REGISTER_RESULTS, "palm vein not supported")
-PUSH_ADDED = _v(PUSH_TYPES, "added")
-PUSH_UPDATED = _v(PUSH_TYPES, "updated")
-PUSH_DELETED = _v(PUSH_TYPES, "deleted")
-PUSH_QUERIED = _v(PUSH_TYPES, "queried")
-AUTH_DENY = _v(AUTH_RESULTS, "deny")
+REC_CARD = _code_of(IDENTIFY_RECORD_TYPES, "card verification")
+REC_FACE = _code_of(IDENTIFY_RECORD_TYPES, "face verification")
+REC_PASSWORD = _code_of(IDENTIFY_RECORD_TYPES, "password (user id + password)")
+REC_UNREGISTERED = _code_of(IDENTIFY_RECORD_TYPES, "unregistered user")
+REC_UNREGISTERED_CARD = _code_of(IDENTIFY_RECORD_TYPES, "unregistered card")
+KIND_DOOR = _code_of(SYSTEM_RECORD_KINDS, "door sensor record")
+KIND_SYSTEM = _code_of(SYSTEM_RECORD_KINDS, "system record")
+DOOR_OPENED = _code_of(DOOR_EVENT_TYPES, "door sensor: open")
+DOOR_CLOSED = _code_of(DOOR_EVENT_TYPES, "door sensor: closed")
+SYS_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: open")
+SYS_CLOSE = _code_of(SYSTEM_EVENT_TYPES, "software: close")
+SYS_KEEP_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: keep open")
+SYS_LOCK = _code_of(SYSTEM_EVENT_TYPES, "software: lock")
+SYS_UNLOCK = _code_of(SYSTEM_EVENT_TYPES, "software: unlock")
+SYS_POWER_ON = _code_of(SYSTEM_EVENT_TYPES, "power on")
+SYS_FORMATTED = _code_of(SYSTEM_EVENT_TYPES, "device formatted")
+SYS_RECORDS_DELETED = _code_of(SYSTEM_EVENT_TYPES, "all records deleted")
+OPEN_PULSE = _code_of(OPENDOOR, "open (pulse relay)")
+OPEN_KEEP = _code_of(OPENDOOR, "keep open")
+OPEN_CLOSE = _code_of(OPENDOOR, "close (end keep-open)")
+OPEN_LOCK = _code_of(OPENDOOR, "lock")
+OPEN_UNLOCK = _code_of(OPENDOOR, "unlock")
+REG_CARD = _code_of(REGISTER_TYPES, "card")
+REG_PASSWORD = _code_of(REGISTER_TYPES, "password")
+REG_FINGERPRINT = _code_of(REGISTER_TYPES, "fingerprint")
+REG_FACE = _code_of(REGISTER_TYPES, "face")
+REG_PALM = _code_of(REGISTER_TYPES, "palm vein")
+RESULT_OK = _code_of(REGISTER_RESULTS, "registered")
+RESULT_DUPLICATE = _code_of(REGISTER_RESULTS, "duplicate credential")
+RESULT_NO_FINGERPRINT = _code_of(REGISTER_RESULTS, "fingerprint not supported")
+RESULT_NO_PALM = _code_of(REGISTER_RESULTS, "palm vein not supported")
+PUSH_ADDED = _code_of(PUSH_TYPES, "added")
+PUSH_UPDATED = _code_of(PUSH_TYPES, "updated")
+PUSH_DELETED = _code_of(PUSH_TYPES, "deleted")
+PUSH_QUERIED = _code_of(PUSH_TYPES, "queried")
+AUTH_DENY = _code_of(AUTH_RESULTS, "deny")
 #: Success values of a RequestAuthorization answer (0 deny, 1 allow with message, 2 allow silently).
 AUTH_ANSWERS = frozenset(int(c.value) for c in AUTH_RESULTS)
 
 #: Alarm name -> the system event that records its clearing (Closealarm).
 ALARM_CLEARED = {
-    name: _v(SYSTEM_EVENT_TYPES, label) for name, label in (
+    name: _code_of(SYSTEM_EVENT_TYPES, label) for name, label in (
         ("fire", "fire alarm cleared"), ("blacklist", "blacklist alarm cleared"),
         ("anti", "tamper alarm cleared"), ("illegal", "illegal verification alarm cleared"),
         ("password", "duress alarm cleared"), ("openTimeout", "door open timeout alarm cleared"),
@@ -225,6 +227,10 @@ class SimDevice:
         self.boots = 0
         self.transport: Transport | None = None
         self._session_factory: SessionFactory | None = None
+        #: Flash memory: what survives a reboot (config.state_dir; sim/state.py).
+        self.state = StateDir(self.config.state_dir, sn) if self.config.state_dir else None
+        if self.state is not None:
+            self._restore()
         #: Endpoint names called, most recent last (for tests and --verbose).
         self.calls: deque[str] = deque(maxlen=1000)
         self.last_answer: Answer | None = None
@@ -239,6 +245,32 @@ class SimDevice:
             assert endpoint_for_flag(flag).name in self._flag_handlers, flag
 
     # ------------------------------------------------------------------ state
+
+    def _restore(self) -> None:
+        """Power on with what the terminal kept (sim/state.py): people, settings, RecordID, records."""
+        assert self.state is not None
+        saved, people = self.state.load()
+        if saved is None:
+            return
+        self.settings = saved.settings
+        self.next_record_id = saved.next_record_id
+        for kind, detail, seed, size in saved.backlog:
+            rec = PendingRecord(kind, detail, seed, size)
+            (self.identify_backlog if kind is None else self.system_backlog[kind]).append(rec)
+        for person in people:
+            self.people.put(person)
+        try:
+            self.interval = max(1.0, float(self.settings.get("HTTPClient_KeepaliveTime", self.interval)))
+        except (TypeError, ValueError):
+            pass
+
+    def save_state(self) -> None:
+        """Write what a terminal keeps in flash, when the simulator was given a state directory."""
+        if self.state is None:
+            return
+        backlog = [[r.kind, r.detail, r.photo_seed, r.photo_size]
+                   for q in (self.identify_backlog, *self.system_backlog.values()) for r in q]
+        self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
 
     def _fresh_settings(self) -> dict[str, Any]:
         return default_settings(self.sn, server_url=self.config.server,
@@ -508,7 +540,22 @@ class SimDevice:
             rec.photo_seed = self.rng.getrandbits(32)
             rec.photo_size = self.config.photo_bytes
         detail["PhotoLen"] = jpeg_size(rec.photo_size) if rec.photo_seed is not None else 0
+        if person is not None and not self.config.online_auth:
+            self._judge(rec, person, when)
         return rec
+
+    def _judge(self, rec: PendingRecord, person: StoredPerson, when: float) -> None:
+        """Decide offline like a terminal (protocol/access.py): a refusal becomes the record's type;
+        a granted open uses one of the person's counted opens."""
+        refusal = access.offline_refusal(person.detail, self.settings, when)
+        if refusal is not None:
+            rec.detail["RecordType"] = refusal
+            self.stats.count("refused offline")
+            return
+        before = person.detail.get("OpenTimes")
+        access.after_open(person.detail)
+        if person.detail.get("OpenTimes") != before:
+            self.people.touch()
 
     def generate_records(self, now: float | None = None) -> int:
         """Produce the records of the time since the last call at --records-per-min."""
@@ -534,7 +581,7 @@ class SimDevice:
             self.auth_queue.append(rec)
             return
         self.identify_backlog.append(rec)
-        if _registered(rec):
+        if _granted(rec):
             self._door_passed(when)
 
     def _door_passed(self, when: float) -> None:
@@ -553,7 +600,10 @@ class SimDevice:
             decision = AuthDecision(rec, success, message, success != AUTH_DENY)
             self.stats.count("authorization: " + ("allowed" if decision.opened else "denied"))
         else:
-            decision = AuthDecision(rec, None, "", _registered(rec))
+            person = self.people.get(as_int(rec.detail.get("UserID")) or 0)
+            if person is not None:
+                self._judge(rec, person, rec.detail["RecordDate"])
+            decision = AuthDecision(rec, None, "", _granted(rec))
             self.stats.count("authorization: no answer, decided offline")
         self.auth_log.append(decision)
         self.identify_backlog.append(rec)
@@ -636,6 +686,7 @@ class SimDevice:
             min_window=self.config.min_request_window)
 
     async def close(self) -> None:
+        self.save_state()
         if self.transport is not None:
             await self.transport.close()
             self.transport = None
@@ -648,7 +699,16 @@ class SimDevice:
         self.boot()
 
     async def cycle(self, deadline: float) -> Flow:
-        """One keepalive period: keepalive, flagged work in priority order, pushes, records."""
+        """One keepalive period: keepalive, flagged work in priority order, pushes, records.
+
+        What the terminal keeps in flash is written after each period (with a state directory).
+        """
+        try:
+            return await self._cycle(deadline)
+        finally:
+            self.save_state()
+
+    async def _cycle(self, deadline: float) -> Flow:
         self.generate_records()
         ka = await self.keepalive(deadline)
         if not ka.ok:
@@ -1064,6 +1124,11 @@ def _ticket(answer: dict[str, Any]) -> tuple[int, int | None, int | None] | None
 def _registered(rec: PendingRecord) -> bool:
     """A record of a person the device holds (a stranger's UserID is "0")."""
     return as_int(rec.detail.get("UserID")) not in (None, 0)
+
+
+def _granted(rec: PendingRecord) -> bool:
+    """A record of a person the device holds and did not refuse (protocol/access.py)."""
+    return _registered(rec) and as_int(rec.detail.get("RecordType")) not in access.OFFLINE_REFUSALS
 
 
 def _ports(value: Any) -> set[int]:

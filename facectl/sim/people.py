@@ -103,6 +103,12 @@ class PeopleStore:
         self.cards: dict[str, int] = {}
         self._ids: list[int] = []  # for O(1) random choice
         self._pos: dict[int, int] = {}
+        #: Grows with every change, so a state file is rewritten only when the people changed.
+        self.revision = 0
+
+    def touch(self) -> None:
+        """A stored person was changed in place (an open counted down)."""
+        self.revision += 1
 
     def __len__(self) -> int:
         return len(self.people)
@@ -124,6 +130,7 @@ class PeopleStore:
 
     def put(self, person: StoredPerson) -> bool:
         """Store or replace; True when the person is new."""
+        self.revision += 1
         old = self.people.get(person.user_id)
         if old is not None and old.card and self.cards.get(old.card) == person.user_id:
             del self.cards[old.card]
@@ -139,6 +146,7 @@ class PeopleStore:
         person = self.people.pop(uid, None)
         if person is None:
             return False
+        self.revision += 1
         if person.card and self.cards.get(person.card) == uid:
             del self.cards[person.card]
         idx = self._pos.pop(uid)
@@ -150,6 +158,7 @@ class PeopleStore:
 
     def clear(self) -> int:
         n = len(self.people)
+        self.revision += 1
         self.people.clear()
         self.cards.clear()
         self._ids.clear()

@@ -33,7 +33,7 @@ from typing import Any
 
 import sqlite_utils
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 from facectl.protocol.codes import PUSH_TYPES, REGISTER_RESULTS
 
 from .db import now, transaction
@@ -69,9 +69,9 @@ class Commands:
                  on_sent: Mapping[str, SentEffect] | None = None) -> None:
         self.db = db
         self.clock = clock
-        unknown = set(on_sent or ()) - set(rules.SPECS)
+        unknown = set(on_sent or ()) - set(command_rules.SPECS)
         if unknown:
-            raise rules.CommandError(f"not RemoteCommand fields: {sorted(unknown)}")
+            raise command_rules.CommandError(f"not RemoteCommand fields: {sorted(unknown)}")
         self.on_sent: dict[str, SentEffect] = dict(on_sent or {})
 
     def ensure_schema(self) -> None:
@@ -110,18 +110,18 @@ class Commands:
     def enqueue(self, sn: str, field: str, value: Any, ttl: float | None = None,
                 at: float | None = None) -> dict[str, Any]:
         """Queue one command (validated by the protocol rules); returns the stored row."""
-        value = rules.validate(field, value)
-        ttl = rules.spec(field).default_ttl if ttl is None else ttl
+        value = command_rules.validate(field, value)
+        ttl = command_rules.spec(field).default_ttl if ttl is None else ttl
         if ttl <= 0:
-            raise rules.CommandError("a command's lifetime must be positive")
+            raise command_rules.CommandError("a command's lifetime must be positive")
         t = self._now(at)
         with transaction(self.db):
             if self.db.execute("SELECT 1 FROM devices WHERE sn = ?", [sn]).fetchone() is None:
                 raise UnknownDevice(sn)
-            missing = [sha for sha in rules.files_of(field, value)
+            missing = [sha for sha in command_rules.files_of(field, value)
                        if self.db.execute("SELECT 1 FROM files WHERE sha256 = ?", [sha]).fetchone() is None]
             if missing:
-                raise rules.CommandError(f"file {missing[0]} is not stored")
+                raise command_rules.CommandError(f"file {missing[0]} is not stored")
             command_id = self.db.execute(
                 "INSERT INTO commands (sn, field, value, state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "RETURNING id",
@@ -151,7 +151,7 @@ class Commands:
         """Hand out the next answer's commands: [(row, wire value)], now marked sent.
 
         `render(field, stored value)` gives the wire value (file URLs are built by
-        the server); a command it cannot render (rules.CommandError) is marked
+        the server); a command it cannot render (command_rules.CommandError) is marked
         failed with the reason and is not sent. Expired commands are marked first
         and never considered. One write transaction, which also runs the `on_sent`
         effect of each command sent: a concurrent cancel either happens before (and
@@ -163,13 +163,13 @@ class Commands:
             self.expire_due(sn, t)
             rows = [self._decode(r) for r in self.db.query(
                 "SELECT * FROM commands WHERE sn = ? AND state = ? ORDER BY id LIMIT ?", [sn, QUEUED, MAX_SCAN])]
-            chosen = rules.select([rules.Queued(r["field"], r["value"]) for r in rows])
+            chosen = command_rules.select([command_rules.Queued(r["field"], r["value"]) for r in rows])
             batch = rows[chosen[0]]["id"] if chosen else None
             for i in chosen:
                 row = rows[i]
                 try:
                     wire = render(row["field"], row["value"])
-                except rules.CommandError as exc:
+                except command_rules.CommandError as exc:
                     self.db.execute("UPDATE commands SET state = ?, finished_at = ?, note = ? WHERE id = ?",
                                     [FAILED, t, f"could not be sent: {exc}", row["id"]])
                     continue
@@ -240,9 +240,9 @@ class Commands:
         a `user_id` prefers the ticket for that user. Returns [] when no command asked
         (the device acted on its own); the call is still the caller's to store.
         """
-        spec = rules.spec(field)
+        spec = command_rules.spec(field)
         if spec.follow_up is None:
-            raise rules.CommandError(f"{field} has no follow-up call")
+            raise command_rules.CommandError(f"{field} has no follow-up call")
         t = self._now(at)
         with transaction(self.db):
             target = self._newest_sent(sn, field, user_id)
@@ -275,7 +275,7 @@ class Commands:
         """UploadSnapshoot arrived: link it (and its photo) to the Snapshoot command that asked."""
         row = self.db.execute("SELECT photo FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
         detail = {"snapshot": snapshot_id, "photo": row[0] if row else None}
-        return self.complete_followup(sn, rules.SNAPSHOT, detail, at=at)
+        return self.complete_followup(sn, command_rules.SNAPSHOT, detail, at=at)
 
     def ticket_result(self, sn: str, user_id: int | None, result: int | None,
                       detail: dict[str, Any] | None = None, at: float | None = None) -> list[int]:
@@ -285,7 +285,7 @@ class Commands:
         info = {"UserID": user_id, "Result": result, **(detail or {})}
         if not ok and info.get("RepetitionUserID") is not None:
             note = f"{note} (duplicate of user {info['RepetitionUserID']})"
-        return self.complete_followup(sn, rules.REGISTER_TICKET, info, ok=ok, note=note, user_id=user_id, at=at)
+        return self.complete_followup(sn, command_rules.REGISTER_TICKET, info, ok=ok, note=note, user_id=user_id, at=at)
 
     def people_pushed(self, sn: str, user_id: int | None, push_type: int | None,
                       detail: dict[str, Any] | None = None, at: float | None = None) -> list[int]:
@@ -307,7 +307,7 @@ class Commands:
             if user_id is not None:
                 rows = [self._decode(r) for r in self.db.query(
                     "SELECT * FROM commands WHERE sn = ? AND field = ? AND state = ? ORDER BY id",
-                    [sn, rules.QUERY_PEOPLE, SENT])]
+                    [sn, command_rules.QUERY_PEOPLE, SENT])]
                 for row in rows:
                     if user_id not in row["value"]:
                         continue
@@ -321,7 +321,7 @@ class Commands:
                 return linked
             row = self.db.execute(
                 "SELECT id, state FROM commands WHERE sn = ? AND field = ? AND state IN (?, ?) "
-                "ORDER BY sent_at DESC, id DESC LIMIT 1", [sn, rules.PUSH_ALL_PEOPLE, SENT, DONE]).fetchone()
+                "ORDER BY sent_at DESC, id DESC LIMIT 1", [sn, command_rules.PUSH_ALL_PEOPLE, SENT, DONE]).fetchone()
             if row is None:
                 return []
             self._link(row[0], "PushPeople", info, t)

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from facectl.protocol import settings as rules
+from facectl.protocol import settings as setting_rules
 
 from .db import now, transaction
 from .devices import Devices
@@ -68,12 +68,12 @@ class Settings:
 
     def upload(self, sn: str, raw: dict[str, Any]) -> dict[str, list[Any]]:
         """Store an uploaded document; returns what changed since the previous upload."""
-        doc = {key: rules.normalize_value(value) for key, value in raw.items()}
-        doc[rules.IDENTITY_SETTING] = sn  # as identified (stripped, errata 3.6), not as padded on the wire
+        doc = {key: setting_rules.normalize_value(value) for key, value in raw.items()}
+        doc[setting_rules.IDENTITY_SETTING] = sn  # as identified (stripped, errata 3.6), not as padded on the wire
         t = now()
         with transaction(self.db):
             previous = self.document(sn)
-            changes = rules.diff(previous, doc) if previous is not None else {}
+            changes = setting_rules.diff(previous, doc) if previous is not None else {}
             self.db.execute(
                 "INSERT INTO settings (sn, document, uploaded_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(sn) DO UPDATE SET document = excluded.document, uploaded_at = excluded.uploaded_at",
@@ -84,7 +84,7 @@ class Settings:
                     "INSERT INTO settings_history (sn, at, changes) VALUES (?, ?, ?)",
                     [sn, t, json.dumps(changes, ensure_ascii=False)],
                 )
-            self.devices.set_summary(sn, rules.summary(doc))
+            self.devices.set_summary(sn, setting_rules.summary(doc))
             self.devices.request_settings(sn, False)
             self._check_delivered(sn, doc, t)
         return changes
@@ -151,8 +151,8 @@ class Settings:
                 "UPDATE setting_changes SET state = ?, delivered_at = ? WHERE sn = ? AND state = ?",
                 [DELIVERED, t, sn, PENDING],
             )
-        body = rules.downloadable(current, pending)
-        body[rules.IDENTITY_SETTING] = sn
+        body = setting_rules.downloadable(current, pending)
+        body[setting_rules.IDENTITY_SETTING] = sn
         return body
 
     def changes(self, sn: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 The person is found by UserID, else CardNum, else QRCode (a QR code is also
 matched against card numbers, because the device itself does that, errata 6.6).
-The built-in rules, in order (the first that denies wins):
+The built-in rules, in order (the first that denies wins; 2-6 are protocol/access.py,
+the same rules the simulated terminal applies offline):
 
 1. unknown person (nobody matches, or a card/QR matches several people) -> deny
 2. AccessType 2 (blacklist) -> deny
@@ -36,11 +37,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from facectl.protocol import timegroups
-from facectl.protocol.codes import ACCESS_TYPES, AUTH_RESULTS
+from facectl.protocol import access
+from facectl.protocol.codes import AUTH_RESULTS
 from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PHOTO_BYTES
 from facectl.protocol.records import AUTH, RecordError, identify_record
@@ -53,12 +53,8 @@ log = logging.getLogger("facectl.server.auth")
 DENY = int(AUTH_RESULTS.value_of("deny"))
 ALLOW = int(AUTH_RESULTS.value_of("allow and show message"))
 ALLOW_SILENT = int(AUTH_RESULTS.value_of("allow silently"))
-BLACKLIST = int(ACCESS_TYPES.value_of("blacklist"))
 #: RecordDate further than this from the server's clock is not trusted for time rules.
 MAX_CLOCK_SKEW = 600
-#: OpenTimes value meaning "unlimited" (document) and "forbidden".
-OPEN_TIMES_UNLIMITED = 65535
-OPEN_TIMES_FORBIDDEN = 0
 
 #: Short texts the device shows (English, like the document's own prompts).
 MSG_UNKNOWN = "Not registered"
@@ -68,6 +64,14 @@ MSG_NO_ACCESS = "No access"
 MSG_TIME = "Not allowed at this time"
 MSG_HOLIDAY = "Not allowed on holidays"
 MSG_UNREADABLE = "Request not readable"
+#: What the device shows for each refusal of the rules (protocol/access.py).
+_REFUSAL_MESSAGES = {
+    access.REFUSED_BLACKLIST: MSG_DENIED,
+    access.REFUSED_EXPIRED: MSG_EXPIRED,
+    access.REFUSED_OPEN_TIMES: MSG_NO_ACCESS,
+    access.REFUSED_TIME_GROUP: MSG_TIME,
+    access.REFUSED_HOLIDAY: MSG_HOLIDAY,
+}
 
 
 @dataclass(slots=True)
@@ -78,15 +82,6 @@ class Verdict:
     person: dict[str, Any] | None = None
     matched_by: str = ""
     notes: list[str] = field(default_factory=list)
-
-
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
 
 
 def _present(value: Any) -> str:
@@ -106,44 +101,12 @@ def evaluate(matches: list[dict[str, Any]], matched_by: str, ident: str, setting
         return Verdict(False, MSG_UNKNOWN, f"{matched_by} {ident} matches several people ({ids})", None, matched_by)
     person = matches[0]
     uid = person.get("UserID")
-
-    def deny(message: str, reason: str) -> Verdict:
-        return Verdict(False, message, f"user {uid}: {reason}", person, matched_by)
-
-    if _int(person.get("AccessType")) == BLACKLIST:
-        return deny(MSG_DENIED, "blacklisted (AccessType 2)")
-    expires = _int(person.get("ExpirationDate"))
-    if expires and at > expires:
-        when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return deny(MSG_EXPIRED, f"access expired at {when}")
-    if _int(person.get("OpenTimes")) == OPEN_TIMES_FORBIDDEN:
-        return deny(MSG_NO_ACCESS, "OpenTimes is 0 (access forbidden)")
-    tz, tz_note = timegroups.device_timezone(settings)
-    local = datetime.fromtimestamp(at, UTC).astimezone(tz)
-    notes = [tz_note] if tz_note else []
-    group_number = _int(person.get("Timegroup"))
-    if group_number is not None:
-        if group_number == 0:
-            return deny(MSG_TIME, "time group 0 (restricted)")
-        if settings is None:
-            return deny(MSG_TIME, f"time group {group_number}: the device has not uploaded its settings")
-        group = timegroups.find_group(settings, group_number)
-        if group is None:
-            return deny(MSG_TIME, f"time group {group_number} is not defined in the device's TimeGroups")
-        if not timegroups.group_allows(group, local):
-            key = timegroups.week_key(local.date())
-            day_text = group.get(key) or "no times"
-            return deny(MSG_TIME, f"outside time group {group_number} at {local:%a %H:%M} "
-                                  f"(UTC{local:%z}; {key}: {day_text})")
-    if settings is not None and person.get("Holidays") not in (None, ""):
-        holidays = timegroups.parse_holidays(settings.get("Holidays"), tz)
-        number = timegroups.holiday_restriction(person.get("Holidays"), holidays, local.date())
-        if number is not None:
-            return deny(MSG_HOLIDAY, f"restricted on holiday {number} ({local:%Y-%m-%d})")
-        if holidays.unreadable:
-            notes.append(f"{holidays.unreadable} holiday entries not understood")
+    judgement = access.judge(person, settings, at)
+    if judgement.refusal is not None:
+        return Verdict(False, _REFUSAL_MESSAGES[judgement.refusal], f"user {uid}: {judgement.reason}", person,
+                       matched_by, judgement.notes)
     reason = f"user {uid}: allowed by the rules (matched by {matched_by})"
-    return Verdict(True, _welcome(person), reason, person, matched_by, notes)
+    return Verdict(True, _welcome(person), reason, person, matched_by, judgement.notes)
 
 
 def _welcome(person: dict[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from facectl.protocol import responses
+from facectl.protocol import settings as settings_rules
 from facectl.protocol.codes import parse_alarms
 from facectl.protocol.endpoints import ENDPOINTS
 from facectl.protocol.limits import MAX_PHOTO_BYTES
@@ -45,7 +46,12 @@ async def keepalive(ctx: Context) -> dict[str, Any]:
 
 @handles("UploadWorkSetting")
 async def upload_work_setting(ctx: Context) -> dict[str, Any]:
-    ctx.store.settings.upload(ctx.sn, ctx.decoded.document)
+    """Store the settings; a people count far below what was delivered means a reset at the terminal."""
+    doc = ctx.decoded.document
+    ctx.store.settings.upload(ctx.sn, doc)
+    lost = ctx.store.people.storage_lost(ctx.sn, settings_rules.people_held(doc))
+    if lost:
+        log.warning("%s: %s", ctx.sn, lost)
     return responses.ok()
 
 

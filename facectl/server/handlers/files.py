@@ -5,11 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..file_urls import verify
+from ..keys import STORE
 
 
 async def serve_file(request: web.Request) -> web.StreamResponse:
-    from ..app import STORE
-
     store = request.app[STORE]
     name = request.match_info["name"]
     sha256 = name.split(".", 1)[0].lower()

@@ -14,7 +14,7 @@ import base64
 import logging
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol import responses
 from facectl.protocol.codes import PUSH_TYPES
 from facectl.protocol.limits import DEFAULT_DELETE_PAGE
@@ -34,13 +34,13 @@ FEATURE_EXT = ".dat"
 async def download_people_list(ctx: Context) -> dict[str, Any]:
     """The next page (Limit, at most 1000); an empty list ends the device's loop."""
     doc = ctx.decoded.document
-    limit = rules.page_limit(doc.get("Limit"), rules.DEFAULT_DOWNLOAD_PAGE)
+    limit = people_rules.page_limit(doc.get("Limit"), people_rules.DEFAULT_DOWNLOAD_PAGE)
     page = ctx.store.people.take_add_page(ctx.sn, limit)
     if not page.people:
-        return responses.ok(**rules.download_answer([]))
+        return responses.ok(**people_rules.download_answer([]))
     refs = _Refs(ctx)
     people = [_encode(person, refs) for person in page.people]
-    return responses.ok(**rules.download_answer(people))
+    return responses.ok(**people_rules.download_answer(people))
 
 
 class _Refs:
@@ -59,21 +59,21 @@ class _Refs:
             self.cache[key] = file_url(self.ctx.request, self.ctx.config.public_url, self.secret, sha256, ext)
         return self.cache[key]
 
-    def photo(self, f: PageFile | None) -> rules.FileRef | None:
+    def photo(self, f: PageFile | None) -> people_rules.FileRef | None:
         if f is None:
             return None
         value = base64.b64encode(f.data).decode("ascii") if f.data is not None else self.url(f.sha256, PHOTO_EXT)
-        return rules.FileRef(value, f.md5, f.size)
+        return people_rules.FileRef(value, f.md5, f.size)
 
-    def feature(self, f: PageFile | None) -> rules.FileRef | None:
+    def feature(self, f: PageFile | None) -> people_rules.FileRef | None:
         if f is None:
             return None
         value = f.data.decode("ascii") if f.data is not None else self.url(f.sha256, FEATURE_EXT)
-        return rules.FileRef(value, f.md5, f.size)
+        return people_rules.FileRef(value, f.md5, f.size)
 
 
 def _encode(person: PagePerson, refs: _Refs) -> dict[str, Any]:
-    return rules.encode_person(
+    return people_rules.encode_person(
         person.user_id, person.fields,
         photo=refs.photo(person.photo),
         face=refs.feature(person.face),
@@ -86,8 +86,8 @@ def _encode(person: PagePerson, refs: _Refs) -> dict[str, Any]:
 async def download_people_list_result(ctx: Context) -> dict[str, Any]:
     """The last page is stored, minus FailList (both shapes, errata 4.4)."""
     doc = ctx.decoded.document
-    failures, notes = rules.read_fail_list(doc)
-    declared = rules.declared_fail_count(doc)
+    failures, notes = people_rules.read_fail_list(doc)
+    declared = people_rules.declared_fail_count(doc)
     if declared and not failures:
         # Which people failed is unknown: confirm nothing, the page is handed out again later.
         return ctx.quarantine(f"FailCount is {declared} but no failure could be read"
@@ -102,15 +102,15 @@ async def download_people_list_result(ctx: Context) -> dict[str, Any]:
 @handles("DeletePeopleList")
 async def delete_people_list(ctx: Context) -> dict[str, Any]:
     """The next page of user ids to delete (Limit default 50), or DeleteAll when an operator asked."""
-    limit = rules.page_limit(ctx.decoded.document.get("Limit"), DEFAULT_DELETE_PAGE)
+    limit = people_rules.page_limit(ctx.decoded.document.get("Limit"), DEFAULT_DELETE_PAGE)
     page = ctx.store.people.take_delete_page(ctx.sn, limit)
-    return responses.ok(**rules.delete_answer(page.user_ids, page.delete_all))
+    return responses.ok(**people_rules.delete_answer(page.user_ids, page.delete_all))
 
 
 @handles("DeletePeopleListResult")
 async def delete_people_list_result(ctx: Context) -> dict[str, Any]:
     """DeleteList or DeletList (errata 4.5); DeleteAll 1 = the device is empty."""
-    delete_all, ids, notes = rules.read_delete_result(ctx.decoded.document)
+    delete_all, ids, notes = people_rules.read_delete_result(ctx.decoded.document)
     ctx.store.people.delete_result(ctx.sn, delete_all, ids)
     if notes:
         log.info("%s DeletePeopleListResult: %s", ctx.sn, "; ".join(notes))
@@ -119,7 +119,10 @@ async def delete_people_list_result(ctx: Context) -> dict[str, Any]:
 
 @handles("PushPeople")
 async def push_people(ctx: Context) -> dict[str, Any]:
-    """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged."""
+    """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged.
+
+    Without a Detail part it says the device does not hold that UserID (errata 8.7).
+    """
     decoded = ctx.decoded
     doc = decoded.document if isinstance(decoded.document, dict) else None
     push_type = as_uint(decoded.form.get("PushType", doc.get("PushType") if doc else None))
@@ -127,10 +130,10 @@ async def push_people(ctx: Context) -> dict[str, Any]:
         return ctx.quarantine(f"PushType {decoded.form.get('PushType')!r} is not one of 1-4")
     raw_uid = decoded.form.get("UserID") or (doc.get("UserID") if doc else None)
     try:
-        user_id = rules.check_user_id(raw_uid)
-    except rules.PersonError as exc:
+        user_id = people_rules.check_user_id(raw_uid)
+    except people_rules.PersonError as exc:
         return ctx.quarantine(str(exc))
-    person = rules.read_device_person(doc) if doc is not None else None
+    person = people_rules.read_device_person(doc) if doc is not None else None
     notes = list(decoded.quirks)
     if person is not None and person.user_id is not None and person.user_id != user_id:
         notes.append(f"Detail.UserID {person.user_id} differs from UserID {user_id}; UserID is used")
@@ -138,10 +141,13 @@ async def push_people(ctx: Context) -> dict[str, Any]:
     outcome = ctx.store.people.device_report(ctx.sn, push_type, user_id, person,
                                              photo.data if photo is not None and photo.data else None,
                                              notes, doc)
-    # Issue 4: a PushType 4 answers the QueryPeople / PushAllPeople command that asked.
+    # A PushType 4 answers the QueryPeople / PushAllPeople command that asked.
     ctx.store.commands.people_pushed(ctx.sn, user_id, push_type,
-                                     {"known": outcome["known"], "present": outcome["present"]})
-    if not outcome["known"] and outcome["present"]:
+                                     {k: outcome[k] for k in ("known", "present", "wanted")})
+    if not outcome["present"] and outcome["wanted"]:
+        # Errata 8.7: no Detail = the device does not hold this user; it is sent again.
+        log.info("%s does not hold person %s; it is sent again at the next keepalive", ctx.sn, user_id)
+    elif not outcome["known"] and outcome["present"]:
         log.info("%s holds person %s whom the operator has not added; see `facectl people diff %s`",
                  ctx.sn, user_id, ctx.sn)
     return responses.ok()
@@ -157,7 +163,7 @@ async def register_identify_ticket_result(ctx: Context) -> dict[str, Any]:
     doc = ctx.decoded.document
     photo = ctx.decoded.photo
     data = photo.data if photo is not None and photo.data else None
-    is_snapshot = data is not None and rules.is_jpeg(data) and (
+    is_snapshot = data is not None and people_rules.is_jpeg(data) and (
         not isinstance(doc, dict) or (doc.get("UserID") is None and doc.get("Result") is None))
     if is_snapshot:
         stored = ctx.store.files.put(data, photo.content_type or "image/jpeg")
@@ -166,7 +172,7 @@ async def register_identify_ticket_result(ctx: Context) -> dict[str, Any]:
     if not isinstance(doc, dict):
         return ctx.quarantine("no ResultJson part")
     enrolment_id = ctx.store.people.record_enrolment(ctx.sn, doc, data)
-    # Issue 4: the result completes the RegisterIdentifyTicket command that asked for it.
+    # The result completes the RegisterIdentifyTicket command that asked for it.
     user_id, result = as_uint(doc.get("UserID")), as_uint(doc.get("Result"))
     detail = {"enrolment": enrolment_id}
     if as_uint(doc.get("RepetitionUserID")) is not None:

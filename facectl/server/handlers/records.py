@@ -12,7 +12,13 @@ from typing import Any
 
 from facectl.protocol import responses
 from facectl.protocol.limits import MAX_PHOTO_BYTES
-from facectl.protocol.records import RecordError, identify_record, system_records
+from facectl.protocol.records import (
+    RecordError,
+    identify_record,
+    photo_content_type,
+    photo_warnings,
+    system_records,
+)
 
 from ..registry import Context, handles
 
@@ -34,7 +40,9 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
             ctx.quarantine(f"record {record.record_id}: photo of {len(photo.data)} bytes exceeds {MAX_PHOTO_BYTES}")
             record.warnings.append("photo over the size limit; raw request quarantined")
         else:
-            photo_hash = ctx.store.files.put(photo.data, photo.content_type or "image/jpeg").sha256
+            # Not a JPEG, or not PhotoLen bytes: stored exactly as sent, with a warning.
+            record.warnings.extend(photo_warnings(photo.data, record.fields.get("photo_len")))
+            photo_hash = ctx.store.files.put(photo.data, photo_content_type(photo.data, photo.content_type)).sha256
     record.warnings.extend(decoded.quirks)
     ctx.store.records.add(ctx.sn, record, photo=photo_hash)
     return responses.ok()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facectl.protocol import commands as rules
+from facectl.protocol import commands as command_rules
 from facectl.protocol import responses
 
 from ..file_urls import DEFAULT_TTL_SECONDS, file_url
@@ -27,9 +27,9 @@ async def remote_command(ctx: Context) -> dict[str, Any]:
     def resolve(sha256: str, ext: str) -> tuple[str, str]:
         info = store.files.info(sha256)
         if info is None:
-            raise rules.CommandError(f"file {sha256[:12]}... is no longer stored")
+            raise command_rules.CommandError(f"file {sha256[:12]}... is no longer stored")
         url = file_url(ctx.request, ctx.config.public_url, secret, sha256, ext, DEFAULT_TTL_SECONDS)
         return url, info.md5
 
-    taken = store.commands.take(ctx.sn, lambda field, value: rules.render(field, value, resolve))
-    return responses.ok(**rules.merge((row["field"], wire) for row, wire in taken))
+    taken = store.commands.take(ctx.sn, lambda field, value: command_rules.render(field, value, resolve))
+    return responses.ok(**command_rules.merge((row["field"], wire) for row, wire in taken))

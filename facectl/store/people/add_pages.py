@@ -1,25 +1,18 @@
 """AddPeople: people handed to a device as numbered pages, what its result confirms, and retries.
 
-- **Pages in flight**: DownloadPeopleListResult names only failures, so success means "every
-  person of the last page handed to this device, minus FailList". Each page gets a number;
-  a result confirms the latest page only. A page whose result never came stays in flight
-  and is handed out again after the timeout. Failures keep their code; what happens next
-  depends on the code (next item).
-- **Failures that are retried**: errata 5.3 says a failure waits until the person changes
-  (new `want`) or the operator asks (`people sync`), and that is the default: most causes
-  (the person's data, a duplicate, storage full) would fail the same way again. An operator
-  may ask in advance for failures with a passing cause (protocol.codes
-  TRANSIENT_PEOPLE_ERRORS: a file the device could not download, its own storage error) to
-  be retried by themselves: `retry_limit` (`facectl serve --retry-failed N`) times, after
-  `retry_delay` (60 s) doubling at each attempt (1, 2, 4, 8, 16 minutes for N = 5), so a
-  server restart or a network drop heals without an operator and a cause that does not pass
-  (the device cannot reach `--public-url` at all) stops costing pages. `people sync` gives
-  retried ones a fresh budget. A failed row keeps `fail_version = want` either way, so it
-  counts as failed; `retry_at` says when it goes out again (partial index
-  device_people_retry), and the page that takes it turns it back into a pending row.
-- **FailList unreadable**: when FailCount says there were failures but none can be read,
-  nothing of the page is confirmed (the caller quarantines the body); the page is handed
-  out again after the timeout rather than marking failed people delivered.
+The behaviour an operator sees (in flight, failures, `--retry-failed`) is told once, in
+docs/people.md ("How delivery works", "Failures that are retried"); the decisions are
+docs/protocol.md 5.3 and 10. How this module keeps it:
+
+- DownloadPeopleListResult names only failures, so each page gets a number and a result
+  confirms "the latest page handed to this device, minus FailList"; a page whose result
+  never came is handed out again after `redelivery_timeout`.
+- A failed row keeps `fail_version = want`, so it counts as failed until the person
+  changes or `people sync`; a failure with a passing cause also gets `retry_at` (partial
+  index device_people_retry, `retry_delay` doubling up to `retry_limit`), and the page
+  that takes it turns it back into a pending row.
+- When FailCount says there were failures but none can be read, nothing of the page is
+  confirmed (the caller quarantines the body), rather than marking failed people delivered.
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from .base import COLS
@@ -120,7 +113,7 @@ class AddPages(Wants, FactoryReset):
                 "WHERE b.user_id IN (SELECT value FROM json_each(?)) ORDER BY b.user_id, b.kind, b.num", [ids]):
                 bios.setdefault(b["user_id"], []).append(b)
             page_people: list[PagePerson] = []
-            budget = rules.INLINE_PAGE_BYTES
+            budget = people_rules.INLINE_PAGE_BYTES
             for uid, want in rows:
                 p = people.get(uid)
                 if p is None:
@@ -130,11 +123,11 @@ class AddPages(Wants, FactoryReset):
                     person.photo = PageFile(p["photo"], p["photo_md5"], p["photo_size"])
                 for b in bios.get(uid, ()):
                     ref = PageFile(b["file"], b["md5"], b["size"])
-                    if b["kind"] == rules.FACE:
+                    if b["kind"] == people_rules.FACE:
                         person.face = ref
-                    elif b["kind"] == rules.FINGERPRINT:
+                    elif b["kind"] == people_rules.FINGERPRINT:
                         person.fingerprints.append((b["num"], ref))
-                    elif b["kind"] == rules.PALMVEIN:
+                    elif b["kind"] == people_rules.PALMVEIN:
                         person.palmveins.append((b["num"], ref))
                 if inline:
                     size = sum(f.size or 0 for f in _files_of(person)) * 4 // 3
@@ -163,7 +156,7 @@ class AddPages(Wants, FactoryReset):
             for f in _files_of(p):
                 f.data = files[f.sha256].data
 
-    def add_result(self, sn: str, failures: Sequence[rules.Failure], now: float | None = None) -> dict[str, int]:
+    def add_result(self, sn: str, failures: Sequence[people_rules.Failure], now: float | None = None) -> dict[str, int]:
         """DownloadPeopleListResult: the latest page is delivered, minus the failures (kept with their code).
 
         A transient failure (`Failure.transient`) of the version still wanted gets a

@@ -12,12 +12,12 @@ from typing import Any
 
 import sqlite_utils
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..files import Files
 
 #: Wire name -> column of `people`.
-COLS = rules.COLUMNS
+COLS = people_rules.COLUMNS
 
 
 class PeopleBase:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from .base import PeopleBase
 
@@ -42,14 +42,14 @@ class Biometrics(PeopleBase):
         return self.db.execute("DELETE FROM biometrics WHERE user_id = ? AND kind = ? AND num = ?",
                                [uid, kind, num]).rowcount > 0
 
-    def _keep_device_photo(self, photo: bytes | None, person: rules.DevicePerson | None,
+    def _keep_device_photo(self, photo: bytes | None, person: people_rules.DevicePerson | None,
                            notes: list[str]) -> str | None:
         data = photo or (person.photo_inline if person else None)
         if not data:
             return None
         try:
-            rules.check_photo(data, "device photo")
-        except rules.PersonError as exc:
+            people_rules.check_photo(data, "device photo")
+        except people_rules.PersonError as exc:
             notes.append(f"{exc}; not kept")
             return None
         return self.files.put(data, PHOTO_TYPE).sha256

@@ -1,5 +1,9 @@
 """PushPeople (errata 6.3-6.5): each device's own word about each person, and where it differs from ours.
 
+- **PushPeople without a Detail** means the device does not hold that user (errata 8.7),
+  whatever its PushType: `have` is cleared, so a person it should hold is pending again
+  (device_report's docstring); `diff` lists it as missing, or as not held when the server
+  agrees.
 - **PushPeople of unknown people** is kept in `device_reports` and shown, never adopted into
   `people`, and never deleted from the device unless the operator runs `people rm` for it.
 - **Photos from devices** (PushPeople): a PushPeople photo is adopted only when the person
@@ -15,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from .base import COLS, by_device_and_person
@@ -26,15 +30,19 @@ from .wants import Wants
 class DeviceReports(Wants, Biometrics):
     """Keeps PushPeople reports, merges their biometrics, compares them with the server."""
 
-    def device_report(self, sn: str, push_type: int, user_id: int, person: rules.DevicePerson | None,
+    def device_report(self, sn: str, push_type: int, user_id: int, person: people_rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
-        """PushPeople (errata 6.3-6.5): keep the device's word; merge biometrics; never adopt the unknown.
+        """PushPeople (errata 6.3-6.5, 8.7): keep the device's word; merge biometrics; never adopt the unknown.
 
-        PushType 3 (deleted), and 4 (queried) without a Detail, mean the device does not
-        hold the person; 1, 2 and 4 with a Detail mean it does.
+        PushType 3 (deleted), and any PushPeople without a Detail, mean the device does not
+        hold the person (errata 8.7: the firmware answers a QueryPeople for a UserID it
+        lacks with SN, PushType and UserID only); 1, 2 and 4 with a Detail mean it does.
+        "Does not hold" clears `have` (module docstring of wants.py): a person the
+        device should hold is pending again and goes out with the next AddPeople, unless
+        that very version already failed there (then it stays failed, errata 5.3).
         """
         t = time.time()
-        present = push_type != 3 and (person is not None or push_type in (1, 2))
+        present = push_type != 3 and person is not None
         notes = list(notes) + (person.notes if person else [])
         with transaction(self.db):
             photo_sha = self._keep_device_photo(photo, person, notes)
@@ -59,7 +67,10 @@ class DeviceReports(Wants, Biometrics):
                 changed = True
             if known is not None and changed:
                 self._bump([user_id], t)
-        return {"known": known is not None, "present": present, "changed": changed, "notes": notes}
+            wanted = self.db.execute("SELECT 1 FROM device_people WHERE sn = ? AND user_id = ? AND want IS NOT NULL",
+                                     [sn, user_id]).fetchone() is not None
+        return {"known": known is not None, "present": present, "wanted": wanted, "changed": changed,
+                "notes": notes}
 
     def reports(self, sn: str | None = None, user_id: int | None = None) -> list[dict[str, Any]]:
         where, args = by_device_and_person(sn, user_id)
@@ -73,7 +84,7 @@ class DeviceReports(Wants, Biometrics):
     def diff(self, sn: str) -> dict[str, Any]:
         """Where the device's own reports (PushPeople) and the server disagree."""
         out: dict[str, list[dict[str, Any]]] = {"unknown": [], "must_not_hold": [], "missing": [],
-                                                "differs": []}
+                                                "not_held": [], "differs": []}
         rows = self.db.query(
             f"SELECT r.user_id, r.present, r.push_type, r.detail, r.received_at, r.photo AS reported_photo, "
             f"p.user_id AS known, {', '.join('p.' + c for c in COLS.values())}, p.photo, "
@@ -85,19 +96,21 @@ class DeviceReports(Wants, Biometrics):
         for r in rows:
             reported += 1
             detail = json.loads(r["detail"]) if r["detail"] else {}
-            base = {"user_id": r["user_id"], "name": detail.get("Name") if isinstance(detail, dict) else None,
-                    "reported_at": r["received_at"]}
+            reported_name = detail.get("Name") if isinstance(detail, dict) else None
+            base = {"user_id": r["user_id"], "name": reported_name or r["name"], "reported_at": r["received_at"]}
             if r["present"] and r["known"] is None:
                 out["unknown" if r["want"] is None and r["have"] is None else "must_not_hold"].append(base)
                 continue
             if r["present"] and r["want"] is None:
                 out["must_not_hold"].append(base)
                 continue
-            if not r["present"] and r["want"] is not None:
-                out["missing"].append(base)
+            if not r["present"]:
+                # "missing": wanted but not held, sent again; "not_held": device and server agree.
+                out["missing" if r["want"] is not None else "not_held"].append(
+                    {**base, "push_type": r["push_type"]})
                 continue
             if r["present"] and r["known"] is not None and isinstance(detail, dict):
-                person = rules.read_device_person(detail)
+                person = people_rules.read_device_person(detail)
                 fields = {}
                 for wire, col in COLS.items():
                     if person is None or wire not in person.fields:
@@ -116,5 +129,5 @@ class DeviceReports(Wants, Biometrics):
 
 def _norm(value: Any, wire: str) -> Any:
     if value is None:
-        return rules.SEND_DEFAULTS.get(wire, "")
-    return str(value) if wire not in rules.INT_FIELDS else int(value)
+        return people_rules.SEND_DEFAULTS.get(wire, "")
+    return str(value) if wire not in people_rules.INT_FIELDS else int(value)

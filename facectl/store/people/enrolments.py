@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol.codes import REGISTER_RESULTS
 from facectl.protocol.numbers import as_uint
 
@@ -33,7 +33,7 @@ class Enrolments(Wants, Biometrics):
     def record_enrolment(self, sn: str, doc: dict[str, Any], photo: bytes | None) -> int:
         """RegisterIdentifyTicketResult: keep the result; on success merge what the device enrolled.
 
-        Returns the enrolment id (issue 4 links it to the command that asked, `link_enrolment`).
+        Returns the enrolment id (`link_enrolment` links it to the command that asked).
         """
         t = time.time()
         raw = json.dumps(doc, ensure_ascii=False, sort_keys=True)
@@ -41,7 +41,7 @@ class Enrolments(Wants, Biometrics):
         uid = as_uint(doc.get("UserID"))
         result = as_uint(doc.get("Result"))
         notes: list[str] = []
-        person = rules.read_device_person(doc.get("UserDetail"))
+        person = people_rules.read_device_person(doc.get("UserDetail"))
         if person is not None:
             notes += person.notes
             if person.user_id is not None and uid is not None and person.user_id != uid:
@@ -62,7 +62,7 @@ class Enrolments(Wants, Biometrics):
                 self._merge_enrolment(sn, uid, person, photo_sha, t)
         return enrolment_id
 
-    def _merge_enrolment(self, sn: str, uid: int, person: rules.DevicePerson | None, photo_sha: str | None,
+    def _merge_enrolment(self, sn: str, uid: int, person: people_rules.DevicePerson | None, photo_sha: str | None,
                          t: float) -> None:
         known = self._row(uid)
         changed = False
@@ -83,8 +83,8 @@ class Enrolments(Wants, Biometrics):
                 col = COLS[wire]
                 if isinstance(value, str) and value and value != known[col]:
                     try:
-                        rules.normalize({wire: value})
-                    except rules.PersonError:
+                        people_rules.normalize({wire: value})
+                    except people_rules.PersonError:
                         continue
                     self.db.execute(f"UPDATE people SET {col} = ? WHERE user_id = ?", [value, uid])
                     changed = True
@@ -93,7 +93,7 @@ class Enrolments(Wants, Biometrics):
 
     def enrolment_results(self, sn: str | None = None, user_id: int | None = None, since_id: int = 0,
                           unlinked_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        """Enrolment results, oldest first after `since_id`; for issue 4 (commands) and the CLI."""
+        """Enrolment results, oldest first after `since_id`; for the command queue and the CLI."""
         narrow, narrow_args = by_device_and_person(sn, user_id)
         where, args = ["id > ?", *narrow], [since_id, *narrow_args]
         if unlinked_only:

@@ -11,6 +11,18 @@
   otherwise confirm people it is about to wipe. If the device ignored the command, the
   resend costs a full sync and loses nothing (every biometric is sent with every person).
   ClearRecord and RepostRecord touch records only: no effect here.
+- **After a factory reset at the terminal's own menu**: no command tells the server, but
+  the settings the device uploads after it boots say how many people it holds
+  (`PeopleStorageInfo.Person.Current`). When that count is less than half of the people
+  the server counts as delivered there (`have` set), the device has lost them
+  (`storage_lost`): it is treated as holding nobody, as above, but with no wait for
+  a keepalive (it has already reset), and the reason is kept in `people_sync.lost_at`
+  / `lost_note` for `device show`. Half, because a device that was not reset holds at
+  least every person it confirmed (it confirms a page after storing it) plus the
+  people enrolled at it, so its count is never below the delivered count; a partial
+  loss (some people deleted at the menu) is left to `people push` / `people diff`.
+  A count of 0 against 1 delivered person is a reset too. The check cannot fire twice
+  for one loss: after it, nothing counts as delivered until the device confirms again.
 """
 
 from __future__ import annotations
@@ -20,6 +32,9 @@ from typing import Any
 
 from ..db import transaction
 from .base import PeopleBase
+
+#: A device that reports holding fewer than delivered / LOST_RATIO people has lost them (module docstring).
+LOST_RATIO = 2
 
 #: What a device that holds nobody any more (DeleteAll done, factory reset) has of each row.
 _HOLDS_NOBODY = ("have = NULL, have_at = :t, inflight = NULL, inflight_at = 0, fail_version = NULL, "
@@ -41,6 +56,34 @@ class FactoryReset(PeopleBase):
             cleared = self._holds_nobody(sn, t)
             self.db.execute("UPDATE people_sync SET reset_at = ? WHERE sn = ?", [t, sn])
         return cleared
+
+    def storage_lost(self, sn: str, held: int | None, at: float | None = None) -> str | None:
+        """Settings say the device holds `held` people: if far fewer than delivered, send everyone again.
+
+        Returns the note kept for `device show` when it acted (module docstring, "At the
+        terminal's own menu"), else None.
+        """
+        if held is None:
+            return None
+        t = time.time() if at is None else at
+        with transaction(self.db):
+            delivered = self.db.execute("SELECT count(*) FROM device_people WHERE sn = ? AND have IS NOT NULL",
+                                        [sn]).fetchone()[0]
+            if delivered == 0 or held * LOST_RATIO >= delivered:
+                return None
+            resend = self.db.execute("SELECT count(*) FROM device_people WHERE sn = ? AND want IS NOT NULL",
+                                     [sn]).fetchone()[0]
+            self._holds_nobody(sn, t)
+            note = (f"the device reported holding {held} people while {delivered} were delivered to it "
+                    f"(factory reset at the terminal?); {resend} are being sent again")
+            self.db.execute("UPDATE people_sync SET lost_at = ?, lost_note = ? WHERE sn = ?", [t, note, sn])
+        return note
+
+    def storage_lost_note(self, sn: str) -> dict[str, Any] | None:
+        """The last time the device was found to have lost its people, and why (for `device show`)."""
+        row = self.db.execute("SELECT lost_at, lost_note FROM people_sync WHERE sn = ? AND lost_at IS NOT NULL",
+                              [sn]).fetchone()
+        return {"at": row[0], "note": row[1]} if row else None
 
     def _holds_nobody(self, sn: str, t: float) -> int:
         """The device is empty (DeleteAll done, factory reset): nothing held, failed or in flight, no DeleteAll due."""

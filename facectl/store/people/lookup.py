@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 from facectl.protocol.numbers import as_uint
 
 from .base import COLS
@@ -100,7 +100,7 @@ class Lookup(Biometrics):
             for row in rows:
                 item = self._describe(row)
                 item["photo_data"] = self.files.get(row["photo"])[1] if row["photo"] else None
-                face = next((b for b in item["biometrics"] if b["kind"] == rules.FACE), None)
+                face = next((b for b in item["biometrics"] if b["kind"] == people_rules.FACE), None)
                 item["face_feature_data"] = self.files.get(face["file"])[1] if face else None
                 yield item
             last = rows[-1]["user_id"]

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from .base import COLS
@@ -101,13 +101,13 @@ class Persons(Lookup, Wants, Biometrics):
 
     def check(self, item: PersonInput, mode: str = "upsert") -> None:
         """Validate an item without writing: PersonError or PeopleError, as save would raise."""
-        rules.check_user_id(item.user_id)
-        rules.normalize(item.values)
+        people_rules.check_user_id(item.user_id)
+        people_rules.normalize(item.values)
         if isinstance(item.photo, bytes | bytearray):
-            rules.check_photo(bytes(item.photo))
+            people_rules.check_photo(bytes(item.photo))
         if isinstance(item.face_feature, bytes | bytearray | str):
             raw = item.face_feature.encode() if isinstance(item.face_feature, str) else bytes(item.face_feature)
-            rules.feature_text(raw)
+            people_rules.feature_text(raw)
         if isinstance(item.scope, list | tuple):
             self._check_devices(item.scope)
         exists = self.exists(item.user_id)
@@ -117,13 +117,13 @@ class Persons(Lookup, Wants, Biometrics):
             raise PeopleError(f"no person {item.user_id}; use `facectl people add`")
 
     def _save_one(self, item: PersonInput, mode: str, version: int, t: float) -> tuple[SaveResult, bool]:
-        uid = rules.check_user_id(item.user_id)
+        uid = people_rules.check_user_id(item.user_id)
         row = self._row(uid)
         if mode == "add" and row is not None:
             raise PeopleError(f"person {uid} already exists; use `facectl people update`")
         if mode == "update" and row is None:
             raise PeopleError(f"no person {uid}; use `facectl people add`")
-        fields = rules.normalize(item.values)
+        fields = people_rules.normalize(item.values)
         current = {wire: row[col] for wire, col in COLS.items()} if row else {w: None for w in COLS}
         new = {**current, **fields}
         changed = row is None or new != current
@@ -134,24 +134,24 @@ class Persons(Lookup, Wants, Biometrics):
                 new_photo = None
             else:
                 data = bytes(item.photo)
-                rules.check_photo(data)
+                people_rules.check_photo(data)
                 new_photo = self.files.put(data, PHOTO_TYPE).sha256
             if new_photo != photo:
                 changed = True
                 photo, photo_source = new_photo, "operator" if new_photo else None
                 if item.face_feature is UNCHANGED and row is not None:
-                    changed |= self._drop_biometric(uid, rules.FACE, 0)
+                    changed |= self._drop_biometric(uid, people_rules.FACE, 0)
         elif row is None:
             adopted = self._latest_reported_photo(uid)
             if adopted:
                 photo, photo_source = adopted
         if item.face_feature is not UNCHANGED:
             if item.face_feature is None:
-                changed |= self._drop_biometric(uid, rules.FACE, 0)
+                changed |= self._drop_biometric(uid, people_rules.FACE, 0)
             else:
                 raw = item.face_feature.encode() if isinstance(item.face_feature, str) else bytes(item.face_feature)
-                text = rules.feature_text(raw)
-                changed |= self._put_biometric(uid, rules.FACE, 0, text, None, t)
+                text = people_rules.feature_text(raw)
+                changed |= self._put_biometric(uid, people_rules.FACE, 0, text, None, t)
         scope_touched = False
         scope_all = row["scope_all"] if row else 1
         if item.scope is not None:

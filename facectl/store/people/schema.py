@@ -11,12 +11,12 @@
 - `people_sync`: per device page counters, the DeleteAll request, the file mode, and when a
   factory reset was last handed out (`reset_at`).
 - `device_reports`: each device's own latest word about each person (PushPeople).
-- `enrolments`: RegisterIdentifyTicketResult results (issue 4 links them to commands).
+- `enrolments`: RegisterIdentifyTicketResult results (linked to the commands that asked).
 """
 
 from __future__ import annotations
 
-from facectl.protocol import people as rules
+from facectl.protocol import people as people_rules
 
 from .base import COLS, PeopleBase
 from .state import PENDING_ADD, PENDING_DELETE
@@ -27,7 +27,7 @@ class Schema(PeopleBase):
 
     def ensure_schema(self) -> None:
         field_cols = ",\n".join(
-            f"{col} {'INTEGER' if wire in rules.INT_FIELDS else 'TEXT'}" for wire, col in COLS.items())
+            f"{col} {'INTEGER' if wire in people_rules.INT_FIELDS else 'TEXT'}" for wire, col in COLS.items())
         self.db.executescript(f"""
             CREATE TABLE IF NOT EXISTS people (
                 user_id INTEGER PRIMARY KEY,
@@ -129,7 +129,8 @@ class Schema(PeopleBase):
             CREATE INDEX IF NOT EXISTS enrolments_user ON enrolments(user_id);
         """)
         self._add_columns("device_people", {"retry_at": "REAL", "retries": "INTEGER NOT NULL DEFAULT 0"})
-        self._add_columns("people_sync", {"reset_at": "REAL"})
+        # Factory reset at the terminal's menu, found from its settings upload (factory_reset.py).
+        self._add_columns("people_sync", {"reset_at": "REAL", "lost_at": "REAL", "lost_note": "TEXT"})
         self.db.execute("CREATE INDEX IF NOT EXISTS device_people_retry ON device_people(sn, retry_at) "
                         "WHERE retry_at IS NOT NULL")
 
