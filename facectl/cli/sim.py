@@ -105,7 +105,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     --interval seconds, does the work the answer flags in the document's priority
     order, then uploads its records, over one keep-alive connection. With
     --devices N it runs a fleet in one process and reports per-endpoint latency,
-    missed keepalive deadlines, retries and errors.
+    missed keepalive deadlines, retries and errors. Ctrl-C ends a run early and
+    still prints (and writes) its report, exit 0.
     """
     parts = urlsplit(server)
     if parts.scheme not in ("http", "https") or not parts.netloc:
