@@ -156,8 +156,10 @@ def emit(*renderables: RenderableType, wide: bool = False) -> None:
         return
     unbounded = console.options.update_width(10 ** 6)
     width = max((Measurement.get(console, unbounded, r).maximum for r in renderables), default=1)
-    Console(file=console.file, width=max(width, 1), color_system=None, soft_wrap=True,
-            highlight=False).print(*renderables)
+    # A console of exactly that width (print's own width= cannot exceed the console's), keeping
+    # colours on a terminal (--wide) and none in a file.
+    Console(file=console.file, width=max(width, 1), force_terminal=console.is_terminal,
+            color_system=console.color_system, highlight=False).print(*renderables)  # type: ignore[arg-type]
 
 
 def fmt_time(ts: float | int | None) -> str:
