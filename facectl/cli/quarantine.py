@@ -17,6 +17,8 @@ from .common import (
     EXIT_FAILED,
     console,
     db_option,
+    device_sn,
+    emit,
     err_console,
     fail,
     fmt_time,
@@ -25,6 +27,7 @@ from .common import (
     print_json,
     table,
 )
+from .tables import KEEP, Column
 
 
 @click.group()
@@ -41,6 +44,14 @@ def quarantine() -> None:
       facectl quarantine replay --all --dry-run
       facectl quarantine dismiss 3 --note "photo too large"
     """
+
+
+#: `quarantine list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("ID", KEEP, no_wrap=True, justify="right"), Column("Received", 6, no_wrap=True),
+    Column("SN", 8, no_wrap=True), Column("Endpoint", 7, no_wrap=True), Column("Bytes", 2, justify="right"),
+    Column("Reason", 9), Column("Replays", 1, justify="right"),
+)
 
 
 @quarantine.command("list")
@@ -61,14 +72,14 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
       facectl quarantine list --all
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.quarantine.list(sn, limit, include_replayed)
     if as_json:
         print_json(rows)
     elif not rows:
         console.print("Quarantine is empty.")
     else:
-        columns = ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason", "Replays"]
-        console.print(table(None, columns + (["Replayed"] if include_replayed else []), [
+        emit(table(None, LIST_COLUMNS + ((Column("Replayed", 3),) if include_replayed else ()), [
             (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
              r["attempts"] or "",
              *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
@@ -100,7 +111,7 @@ def show(item_id: int, body_to: str | None, db_path: str, as_json: bool) -> None
         item["body_preview"] = body[:2048].decode("utf-8", "replace")
         print_json(item)
         return
-    console.print(table(f"Quarantine item {item_id}", ["Field", "Value"],
+    emit(table(f"Quarantine item {item_id}", ["Field", "Value"],
                         [(k, fmt_time(v) if k.endswith("_at") else v) for k, v in item.items()]))
     console.print(body[:2048].decode("utf-8", "replace"), markup=False, highlight=False)
     if body_to:
@@ -153,6 +164,7 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
         fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
     store = open_store(db_path)
     if replay_all:
+        sn = device_sn(store, sn) if sn else None
         ids = store.quarantine.open_ids(sn)
     else:
         missing = [i for i in item_ids if store.quarantine.get(i) is None]
@@ -180,10 +192,10 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
     elif not outcomes:
         console.print("Nothing to replay: the quarantine is empty." if not sn else f"Nothing to replay for {sn}.")
     else:
-        console.print(table("Dry run: nothing written" if dry_run else None,
+        emit(table("Dry run: nothing written" if dry_run else None,
                             ["ID", "SN", "Endpoint", "Result", "Detail"],
                             [(o.id, o.sn or "?", o.endpoint, o.result, o.detail) for o in outcomes]))
-        console.print(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
+        emit(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
     if counts[replaying.FAILED]:
         raise SystemExit(EXIT_FAILED)
 

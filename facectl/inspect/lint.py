@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facectl.protocol import responses
-from facectl.protocol.device_rules import is_url, other_server
+from facectl.protocol.device_rules import is_record_upload, is_url, other_server
 from facectl.protocol.endpoints import (
     ENDPOINTS,
     KEEPALIVE_FLAGS,
@@ -231,6 +231,8 @@ def _keepalive_success(ex: Exchange) -> Iterable[str]:
     if ex.endpoint is not _KEEPALIVE or doc is None:
         return
     value = doc.get(SUCCESS.name)
+    if ex.request.error:
+        return  # the server could not read the keepalive: refusing it is its right answer
     if _is_int(value) and value != responses.OK and value not in IDENTITY_REFUSALS:
         flags = [f for f in KEEPALIVE_FLAGS if doc.get(f)]
         extra = f" (flags {', '.join(flags)} are ignored)" if flags else ""
@@ -578,9 +580,15 @@ def _name_variant(ex: Exchange) -> Iterable[Hit]:
 def _request_undecodable(ex: Exchange) -> Iterable[Hit]:
     if ex.endpoint is None or not ex.request.error:
         return
-    if (_resp_doc(ex) or {}).get(SUCCESS.name) == responses.OK:
+    answered = (_resp_doc(ex) or {}).get(SUCCESS.name)
+    if answered == responses.OK:
         yield Hit(f"{ex.request.error}; the server acknowledged it, as it should (keep the raw "
                   "bytes for review)", "warning")
+    elif not is_record_upload(ex.endpoint):
+        # Only a record upload is retried forever; any other call may be refused (an authorization
+        # denied), and the server's own "Success 0" to a body it could not read is the right answer.
+        yield Hit(f"{ex.request.error}; the server refused it (Success {answered}), which is right for "
+                  "this call: the device's firmware sent it", "warning")
     else:
         yield Hit(f"{ex.request.error}; a server should keep the raw bytes (quarantine) and "
                   "still acknowledge, or the device retries forever")

@@ -30,6 +30,25 @@ AUTH = "auth"
 SYSTEM_KIND_BY_TYPE = {1: DOOR, 2: SYSTEM}
 RECORD_KINDS = (IDENTIFY, DOOR, SYSTEM, AUTH)
 
+#: Identify RecordTypes (code table "identify_record_type") where the device let the person
+#: through, and where it refused them; the rest (device-menu edits, "waiting for the next
+#: person" of a multi-person check) are neither.
+GRANTED_TYPES = frozenset({*range(1, 15), 25, 29, 31, 32, *range(36, 44), 46, 47})
+REFUSED_TYPES = frozenset({*range(15, 25), 26, 27, 28, 30, 45, 48, 49})
+GRANTED = "granted"
+REFUSED = "refused"
+
+
+def identify_outcome(record_type: Any) -> str:
+    """"granted", "refused", or "" for an identify RecordType (by the code table's meaning)."""
+    code = as_int(record_type)
+    if code in GRANTED_TYPES:
+        return GRANTED
+    if code in REFUSED_TYPES:
+        return REFUSED
+    return ""
+
+
 _TEXT_COLUMNS = {
     "UserID": "user_id",
     "Code": "code",

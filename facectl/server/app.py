@@ -57,6 +57,7 @@ from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .keys import CONFIG, STORE
 from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
+from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
 
@@ -127,15 +128,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         received = DeviceRequest(request.method, request.path, request.headers, body, request.remote)
         if request.method != "POST" or endpoint is None or not is_record_upload(endpoint):
             answer = await request.app[DISPATCHER].handle(received, endpoint)
-            return _answer(request, answer.payload, answer.status)
+            return _answer(request, answer.payload, answer.status, received.sn)
         gate = request.app[GATE]
         if not await gate.admit():
-            return _answer(request, gate.busy())
+            return _answer(request, gate.busy(), sn=received.sn)
         try:
             answer = await request.app[DISPATCHER].handle(received, endpoint)
         finally:
             gate.release()
-        return _answer(request, answer.payload, answer.status)
+        return _answer(request, answer.payload, answer.status, received.sn)
     except web.HTTPException:
         raise
     except Exception as exc:
@@ -202,6 +203,7 @@ class Dispatcher:
 
     async def _run(self, request: DeviceRequest, name: str, decoded: DecodedRequest) -> Answer:
         """Identity, then the endpoint's handler; every failure answered as the module docstring says."""
+        request.sn = decoded.sn
         refusal = self._check_identity(request, decoded.sn, name)
         if refusal is not None:
             return refusal
@@ -265,6 +267,7 @@ class Dispatcher:
             return Answer(413, responses.fail(exc.message))
         if endpoint in QUARANTINE_ON_ERROR or endpoint == AUTHORIZATION:
             sn = clean_text(exc.sn) if exc.sn else None
+            request.sn = sn or ""
             if sn:
                 refusal = self._check_identity(request, sn, endpoint)
                 if refusal is not None:
@@ -301,7 +304,7 @@ async def _answer_v1(request: web.Request, description: str) -> web.Response:
         store.devices.contact(sn, request.remote, "HTTPv1", request.app[CONFIG].open_enrollment)
         store.devices.mark_v1(sn, request.path)
         log.warning("device %s speaks HTTPv1 (%s); set HTTPClient_ProtocolType to 200", sn, request.path)
-    return _answer(request, {"Success": responses.BAD_SN, "Msg": message, "Message": message}, 400)
+    return _answer(request, {"Success": responses.BAD_SN, "Msg": message, "Message": message}, 400, sn)
 
 
 def _v1_serial(body: bytes) -> str:
@@ -314,7 +317,8 @@ def _v1_serial(body: bytes) -> str:
     return ""
 
 
-def _answer(request: web.Request, payload: dict[str, Any], status: int = 200) -> web.Response:
+def _answer(request: web.Request, payload: dict[str, Any], status: int = 200, sn: str | None = None) -> web.Response:
+    note_answer(request, payload, sn)
     body = responses.encode(payload)
     response = web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
     if len(body) > COMPRESS_ABOVE and "gzip" in request.headers.get("Accept-Encoding", ""):

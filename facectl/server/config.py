@@ -55,3 +55,5 @@ class ServerConfig:
     maintenance_interval: float = 3600.0
     maintenance_batch: int = 50
     maintenance_pause: float = 0.02
+    #: One log line per request on the `facectl.requests` logger (`facectl serve -v`).
+    log_requests: bool = False

@@ -33,6 +33,8 @@ class DeviceRequest:
     headers: Mapping[str, str]
     body: bytes
     remote: str | None
+    #: The serial the request named, once decoded (for the request log; "" until then).
+    sn: str = ""
 
 
 #: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,

@@ -140,6 +140,15 @@ class Devices:
         rows = list(self.db.query("SELECT * FROM devices WHERE sn = ?", [sn]))
         return _with_online(rows[0]) if rows else None
 
+    def spelling(self, sn: str) -> str | None:
+        """The known serial that `sn` names when compared case-insensitively (an operator types
+        fc-8190h24052799 for FC-8190H24052799); the exact one when it exists, None when none or
+        several match. Devices themselves are matched exactly: the serial a device sends is its identity."""
+        found = [r[0] for r in self.db.execute("SELECT sn FROM devices WHERE sn = ? COLLATE NOCASE", [sn])]
+        if sn in found:
+            return sn
+        return found[0] if len(found) == 1 else None
+
     def list(self, state: str | None = None) -> list[dict[str, Any]]:
         if state:
             rows = self.db.query("SELECT * FROM devices WHERE state = ? ORDER BY sn", [state])

@@ -116,6 +116,22 @@ def _welcome(person: dict[str, Any] | None) -> str:
     return f"Welcome, {clean_text(person.get('Name')) or 'user ' + clean_text(person.get('UserID'))}"
 
 
+def clock_offset(seconds: float) -> str:
+    """A clock difference an operator can read: "2 days 3 hours ahead of", "5 min 12 s behind"."""
+    direction = "ahead of" if seconds > 0 else "behind"
+    left = int(abs(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        text = f"{days} day{'s' if days != 1 else ''} {hours} hour{'s' if hours != 1 else ''}"
+    elif hours:
+        text = f"{hours} hour{'s' if hours != 1 else ''} {minutes} min"
+    else:
+        text = f"{minutes} min {secs} s"
+    return f"{text} {direction}"
+
+
 def _deny_unreadable(ctx: Context, reason: str) -> dict[str, Any]:
     """Keep the raw request for review, and deny: an unreadable request never opens a door."""
     ctx.store.quarantine.add(ctx.sn or None, ctx.decoded.endpoint.name, reason, ctx.body,
@@ -138,7 +154,8 @@ async def request_authorization(ctx: Context) -> dict[str, Any]:
     at, server_now = float(record.record_date), time.time()
     skew_note = None
     if abs(at - server_now) > MAX_CLOCK_SKEW:
-        skew_note = f"RecordDate {record.record_date} is {at - server_now:+.0f}s off the server clock; judged now"
+        skew_note = (f"RecordDate {record.record_date}: the device clock is {clock_offset(at - server_now)} "
+                     "the server clock; judged now")
         at = server_now
     detail = decoded.document
     user_id, card, qrcode = (_present(detail.get(k)) for k in ("UserID", "CardNum", "QRCode"))
