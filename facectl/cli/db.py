@@ -14,6 +14,7 @@ from .common import (
     EXIT_FAILED,
     console,
     db_option,
+    emit,
     err_console,
     fail,
     fmt_time,
@@ -70,7 +71,7 @@ def check(quick: bool, as_json: bool, db_path: str) -> None:
 def _show(h) -> None:
     f = h.facts
     if f["integrity"] != "ok":
-        console.print(table(None, ["", ""], [("Database", f["path"]), ("Schema version", f["schema_version"]),
+        emit(table(None, ["", ""], [("Database", f["path"]), ("Schema version", f["schema_version"]),
                                              ("Integrity", "DAMAGED: " + "; ".join(f["integrity"][:3]))]))
         for p in h.problems:
             console.print(f"[red]{p.severity}:[/] {p.what}: {p.action}", highlight=False)
@@ -94,9 +95,9 @@ def _show(h) -> None:
         ("Oldest / newest", f"{fmt_time(f['oldest_received'])} / {fmt_time(f['newest_received'])} (received)"),
         ("Retention", retention),
     ]
-    console.print(table(None, ["", ""], rows))
+    emit(table(None, ["", ""], rows))
     exact = "" if f["table_sizes_exact"] else " (estimated: this SQLite has no dbstat)"
-    console.print(table(f"Size per table{exact}", ["Table", "Rows", "Size"],
+    emit(table(f"Size per table{exact}", ["Table", "Rows", "Size"],
                         [(t["table"], t["rows"], human_bytes(t["bytes"]))
                          for t in h.tables if t["rows"] or t["bytes"]]))
     if not h.problems:

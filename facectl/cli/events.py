@@ -12,7 +12,7 @@ import click
 
 from facectl.store.events import TYPES
 
-from .common import console, db_option, fail, fmt_time, open_store, print_json, table
+from .common import console, db_option, device_sn, emit, fail, fmt_time, open_store, print_json, table, wide_option
 
 #: How often `events follow` looks for new rows: one indexed query, cheap next to a keepalive.
 FOLLOW_POLL_SECONDS = 0.5
@@ -65,9 +65,10 @@ def summary(event: dict[str, Any]) -> str:
 @click.option("--sn", help="Only this device.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts (the webhook's event objects).")
+@wide_option
 @db_option
 def list_events(since_id: int | None, event_type: str | None, sn: str | None, limit: int, as_json: bool,
-                db_path: str) -> None:
+                wide: bool, db_path: str) -> None:
     """Stored events, oldest first.
 
     \b
@@ -78,6 +79,7 @@ def list_events(since_id: int | None, event_type: str | None, sn: str | None, li
     """
     _check_type(event_type)
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.events.after(since_id or 0, limit, [event_type] if event_type else (), sn,
                               newest=since_id is None)
     if as_json:
@@ -85,8 +87,9 @@ def list_events(since_id: int | None, event_type: str | None, sn: str | None, li
     elif not rows:
         console.print("No events match.")
     else:
-        console.print(table(None, ["ID", "Time", "Type", "SN", "What"], [
-            (e["id"], fmt_time(_unix(e["time"])), e["type"], e["sn"] or "", summary(e)) for e in rows]))
+        emit(table(None, ["ID", "Time", "Type", "SN", "What"], [
+            (e["id"], fmt_time(_unix(e["time"])), e["type"], e["sn"] or "", summary(e)) for e in rows],
+            wide=wide), wide=wide)
 
 
 @events.command("follow")
@@ -109,6 +112,7 @@ def follow(since_id: int | None, event_type: str | None, sn: str | None, as_json
     """
     _check_type(event_type)
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     after = store.events.last_id() if since_id is None else since_id
     types = [event_type] if event_type else ()
     try:
@@ -176,7 +180,7 @@ def status(as_json: bool, db_path: str) -> None:
         ("last error", f"{fmt_time(info['last_error_at'])}: {info['last_error']}" if info["last_error"] else "none"),
     ])
     view.show_header = False
-    console.print(view)
+    emit(view)
 
 
 @events.command("prune")
