@@ -15,7 +15,7 @@ from typing import Any
 
 from . import lenient_json, multipart
 from .endpoints import Body, Endpoint
-from .gzip_bounded import GzipError, inflate, is_gzip
+from .gzip_bounded import GzipError, inflate, inflate_head, is_gzip
 from .identity import clean_text
 from .limits import MAX_BODY_BYTES, MAX_INFLATED_BYTES
 from .settings import QUOTED_EMPTY
@@ -189,11 +189,11 @@ def _find_sn(endpoint: Endpoint, form: dict[str, str], doc: dict[str, Any] | Non
 def sniff_sn(endpoint: Endpoint, body: bytes, content_type: str | None) -> str | None:
     """Best effort: the serial of a body that cannot be decoded, from its first bytes.
 
-    The body is read as it arrived (a gzip body that would not inflate is not inflated again):
-    JSON's `"SN":"..."`, or a multipart SN part near the start. Identity is all this is for:
+    Only the start is read (of a gzip body, its first inflated bytes): JSON's `"SN":"..."`,
+    or a multipart SN part near the start. Identity is all this is for:
     what it finds is checked like any SN (a forged or broken one is refused).
     """
-    head = body[:SNIFF_BYTES]
+    head = inflate_head(body, SNIFF_BYTES) if is_gzip(body) else body[:SNIFF_BYTES]
     if endpoint.body is Body.MULTIPART:
         m = _MULTIPART_SN.search(head)
         if m is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
-from facectl.protocol.limits import RECORD_TIMEOUT_SECONDS
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE, RECORD_TIMEOUT_SECONDS
 
 
 @dataclass(slots=True)
@@ -39,3 +39,5 @@ class ServerConfig:
     record_slots: int = 4
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: Bytes of open quarantine items one device may hold; past it items keep metadata, not bytes.
+    quarantine_budget: int = QUARANTINE_BYTES_PER_DEVICE

@@ -17,6 +17,7 @@ from .meta import Meta
 from .people import People
 from .quarantine import Quarantine
 from .records import Records
+from .samples import Samples
 from .settings import Settings
 from .snapshots import Snapshots
 from .work import Work
@@ -34,11 +35,12 @@ class Store:
         self.settings = Settings(self.db, self.devices)
         self.records = Records(self.db)
         self.quarantine = Quarantine(self.db)
+        self.samples = Samples(self.db)
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
         for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
-                     self.snapshots, self.commands, self.people):
+                     self.samples, self.snapshots, self.commands, self.people):
             repo.ensure_schema()
         #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).
         self.work = Work({
