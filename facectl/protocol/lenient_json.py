@@ -37,8 +37,10 @@ class ParsedJson:
     duplicate_keys: list[str] = field(default_factory=list)
 
 
-#: Where a lone surrogate may be: a \\uD800-\\uDFFF escape, or one already in a str input.
-_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+#: Where a lone surrogate may be: a \\uD800-\\uDFFF escape (a pattern with a literal prefix, which
+#: the regex engine finds at memchr speed), or, in a str input only, a surrogate itself (text
+#: decoded from UTF-8 cannot hold one).
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
@@ -52,6 +54,7 @@ def parse(data: bytes | str) -> ParsedJson:
     failure is not one, no cleaning can help), and the cleaner itself is one linear scan.
     """
     quirks: list[str] = []
+    from_bytes = isinstance(data, bytes)
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
             quirks.append("utf-8 BOM")
@@ -91,7 +94,7 @@ def parse(data: bytes | str) -> ParsedJson:
     # Nesting needs a bracket per level, so a text with few brackets (every keepalive) skips the walk.
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if _MAYBE_SURROGATE.search(text):
+    if _ESCAPED_SURROGATE.search(text) or (not from_bytes and _SURROGATE.search(text)):
         replaced = [0]
         value = _replace_surrogates(value, replaced)
         if replaced[0]:
