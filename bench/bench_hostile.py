@@ -156,6 +156,22 @@ async def fuzz(port: int, count: int, seed: int, concurrency: int = 4) -> dict[s
             "answers": dict(sorted(statuses.items(), key=lambda kv: -kv[1]))}
 
 
+def _stored(db: Path, attack_seconds: float) -> dict[str, Any]:
+    """What the attacker left: quarantine items and bytes not from the approved device, and samples."""
+    store = Store(str(db))
+    try:
+        items, size = store.db.execute(
+            "SELECT count(*), COALESCE(SUM(length(body)), 0) FROM quarantine WHERE sn IS NOT ?", [DEVICE]).fetchone()
+        tables = set(store.db.table_names())
+        samples = (store.db.execute("SELECT count(*), COALESCE(SUM(length(sample)), 0) FROM refused_samples")
+                   .fetchone() if "refused_samples" in tables else (0, 0))
+    finally:
+        store.close()
+    return {"attack_seconds": round(attack_seconds, 1), "quarantine_items": items, "quarantine_bytes": size,
+            "quarantine_bytes_per_hour": round(size * 3600 / attack_seconds), "sample_sources": samples[0],
+            "sample_bytes": samples[1]}
+
+
 def _log_levels(log: Path) -> dict[str, int]:
     text = log.read_text(errors="replace")
     return {"ERROR": text.count(" ERROR "), "Traceback": text.count("Traceback"), "WARNING": text.count(" WARNING ")}
@@ -189,17 +205,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for p in phases[1:]:
             p["p99_vs_baseline"] = ratio(p["p99_ms"], base)
         result["phases"] = phases
-        store = Store(str(db))
-        result["stored"] = {
-            "attack_seconds": round(attack_seconds, 1),
-            "quarantine_items": store.quarantine.count(),
-            "quarantine_bytes": store.quarantine.bytes_held(ATTACKER) + store.quarantine.bytes_held(None),
-            "sample_bytes": store.samples.bytes_stored(),
-            "sample_sources": len(store.samples.list(10_000)),
-            "quarantine_bytes_per_hour": round((store.quarantine.bytes_held(ATTACKER)
-                                                + store.quarantine.bytes_held(None)) * 3600 / attack_seconds),
-        }
-        store.close()
+        result["stored"] = _stored(db, attack_seconds)
         if args.fuzz:
             note(f"fuzz: {args.fuzz} requests")
             t0 = time.monotonic()
