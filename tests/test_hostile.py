@@ -290,3 +290,20 @@ def test_an_approved_devices_unreadable_body_is_kept_on_any_endpoint(approved, s
         assert reply.json["Success"] == 1 and reply.json["Message"].startswith(responses.MSG_KEPT)
     else:
         assert reply.json["Success"] == 0  # the answer a device got for this before: unchanged
+
+
+# --- heavy decoding runs off the event loop, under a deadline --------------------------------------------------
+
+
+def test_a_large_body_past_the_decode_deadline_is_told_to_retry_and_nothing_is_kept(approved, store, monkeypatch,
+                                                                                    errors):
+    from facectl.server import app
+
+    monkeypatch.setattr(app, "DECODE_DEADLINE_SECONDS", 0.0)
+    body = b'{"SN":"' + SN.encode() + b'","RecordType":1,"Records":[[[' + b" " * (64 * 1024)
+    reply = approved.post("/Record/UploadSystemRecord", body)
+    assert reply.json == {"Success": 0, "Message": "server busy; retry later"}
+    assert store.quarantine.count() == 0
+    monkeypatch.undo()
+    assert approved.post("/Record/UploadSystemRecord", body).json["Success"] == 1  # then kept, as usual
+    assert store.quarantine.count() == 1
