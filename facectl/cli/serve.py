@@ -10,6 +10,7 @@ import click
 
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE, MiB
 
 from .commands import auth_options
 from .common import DEFAULT_DB, EXIT_DB, console, fail
@@ -33,10 +34,15 @@ from .common import DEFAULT_DB, EXIT_DB, console, fail
               help="Retry a person a device could not take for a passing cause (photo download failed, device "
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
                    "the person changes or `facectl people sync` (errata 5.3).")
+@click.option("--quarantine-budget", default=QUARANTINE_BYTES_PER_DEVICE // MiB, show_default=True,
+              type=click.IntRange(0, 1_000_000), metavar="MB",
+              help="Megabytes of open quarantine items one approved device may hold; past it items keep their "
+                   "size and reason, not their bytes (`facectl quarantine list` says so).")
 @auth_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, verbose: bool,
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, quarantine_budget: int,
+          verbose: bool,
           **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
 
@@ -60,7 +66,7 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
                         format="%(asctime)s %(levelname)s %(message)s")
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
-                          retry_failed=retry_failed, **auth)
+                          retry_failed=retry_failed, quarantine_budget=quarantine_budget * MiB, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "
