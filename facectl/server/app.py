@@ -65,7 +65,7 @@ from facectl.protocol.device_rules import is_record_upload
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint, lookup, v1_endpoint
 from facectl.protocol.gzip_bounded import GZIP_MAGIC
 from facectl.protocol.identity import SnRule, clean_text
-from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES
+from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES, MAX_POLL_BYTES
 from facectl.store import Store
 from facectl.store.db import storage_problem, transaction
 from facectl.store.devices import APPROVED, BLOCKED
@@ -355,11 +355,11 @@ def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:
 
 
 async def _answer_v1(request: web.Request, description: str) -> web.Response:
-    """An HTTPv1 device gets a clear error, never a v2 answer (errata 2.1), and is marked v1."""
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        body = b""
+    """An HTTPv1 device gets a clear error, never a v2 answer (errata 2.1), and is marked v1.
+
+    Only a poll's worth of the body is read for its serial: a v1 request is as small as a v2 poll.
+    """
+    body = await _read_body(request, MAX_POLL_BYTES) or b""
     sn = _v1_serial(body)
     message = ("This server speaks HTTPv2: set the device's HTTPClient_ProtocolType to 200 "
                f"({description})")
