@@ -34,8 +34,12 @@ from .tables import KEEP, Column
 def quarantine() -> None:
     """Inspect uploads the server kept but could not use.
 
-    The device was told Success 1 so its queue moves on; the raw bytes are here.
+    Kept for approved devices only: the device was told Success 1 so its queue
+    moves on (other endpoints: the answer it got is kept too); the raw bytes are
+    here, up to each device's byte budget (past it only the size and reason).
     Once the cause is fixed, `replay` runs them through the server again.
+    What unknown, pending or blocked senders sent is not kept: `senders` lists
+    a short sample per source address.
 
     \b
     Examples:
@@ -43,6 +47,7 @@ def quarantine() -> None:
       facectl quarantine show 3 --body-to item3.bin
       facectl quarantine replay --all --dry-run
       facectl quarantine dismiss 3 --note "photo too large"
+      facectl quarantine senders
     """
 
 
@@ -80,7 +85,8 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
         console.print("Quarantine is empty.")
     else:
         emit(table(None, LIST_COLUMNS + ((Column("Replayed", 3),) if include_replayed else ()), [
-            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
+            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"],
+             r["size"] if r["bytes_kept"] else f"{r['size']} (not kept: budget full)", r["reason"],
              r["attempts"] or "",
              *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
                if include_replayed else []))
@@ -222,3 +228,44 @@ def dismiss(item_ids: tuple[int, ...], note: str, db_path: str) -> None:
         console.print(f"dismissed {', '.join(map(str, closed))}")
     if others:
         fail(f"not open: {', '.join(map(str, others))}; `facectl quarantine list --all` shows every item")
+
+
+@quarantine.command("senders")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--sample-of", metavar="ADDRESS", help="Print the kept sample of this source address.")
+@db_option
+@json_option
+def senders(limit: int, sample_of: str | None, db_path: str, as_json: bool) -> None:
+    """Refused senders: unknown, pending, blocked or unidentifiable, by source address.
+
+    Their bodies are not kept in quarantine; per address the server counts
+    requests and bytes and keeps the first 4 KB of the last body it could not
+    read, to diagnose a misconfigured terminal or spot a scanner. Exit 1 when
+    --sample-of names an address with no sample.
+
+    \b
+    Examples:
+      facectl quarantine senders
+      facectl quarantine senders --sample-of 192.168.1.50
+    """
+    store = open_store(db_path)
+    if sample_of:
+        row = store.samples.get(sample_of)
+        if row is None:
+            fail(f"no sample from {sample_of}; `facectl quarantine senders` lists the addresses")
+        sample: bytes = row.pop("sample")
+        if as_json:
+            print_json({**row, "sample": sample.decode("utf-8", "replace")})
+        else:
+            console.print(f"{row['size']} bytes to {row['endpoint']} ({row['reason']}); first {len(sample)}:")
+            console.print(sample.decode("utf-8", "replace"), markup=False, highlight=False)
+        return
+    rows = store.samples.list(limit)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        console.print("No refused senders.")
+    else:
+        console.print(table(None, ["Address", "Last seen", "Requests", "Bytes", "SN", "Endpoint", "Reason"], [
+            (r["remote_addr"], fmt_time(r["last_seen"]), r["requests"], r["bytes_received"], r["sn"] or "?",
+             r["endpoint"], r["reason"]) for r in rows]))

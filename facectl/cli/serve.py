@@ -12,6 +12,7 @@ import click
 
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE, MiB
 
 from .common import DEFAULT_DB, EXIT_DB, console, fail, remove_new_database
 
@@ -54,6 +55,10 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
                    "batches. Default: keep everything.")
 @click.option("--keep-photos", type=click.IntRange(1), metavar="DAYS",
               help="Drop record photos and snapshots older than DAYS (the records stay). Default: keep them.")
+@click.option("--quarantine-budget", default=QUARANTINE_BYTES_PER_DEVICE // MiB, show_default=True,
+              type=click.IntRange(0, 1_000_000), metavar="MB",
+              help="Megabytes of open quarantine items one approved device may hold; past it items keep their "
+                   "size and reason, not their bytes (`facectl quarantine list` says so).")
 @auth_options
 @click.option("--event-webhook", metavar="URL",
               help="POST every event (records, online/offline, alarms, refused people) to URL, in batches, "
@@ -67,7 +72,7 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per log line (journald, ELK).")
 def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: str | None,
-          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int,
+          tls_key: str | None, open_enrollment: bool, sn_pattern: str, retry_failed: int, quarantine_budget: int,
           keep_records: int | None, keep_photos: int | None, event_webhook: str | None, event_secret: str | None,
           verbose: bool, log_format: str, **auth: object) -> None:
     """Run the HTTPv2 server that devices poll.
@@ -99,7 +104,8 @@ def serve(db_path: str, host: str, port: int, public_url: str | None, tls_cert: 
     config = ServerConfig(db=db_path, host=host, port=port, public_url=public_url, tls_cert=tls_cert,
                           tls_key=tls_key, open_enrollment=open_enrollment, sn_pattern=sn_pattern,
                           retry_failed=retry_failed, keep_records=keep_records, keep_photos=keep_photos,
-                          event_webhook=event_webhook, event_secret=event_secret, log_requests=verbose, **auth)
+                          event_webhook=event_webhook, event_secret=event_secret, log_requests=verbose,
+                          quarantine_budget=quarantine_budget * MiB, **auth)
 
     def announce(bound: int) -> None:
         console.print(f"[bold green]facectl serve[/] listening on {host}:{bound}, database "

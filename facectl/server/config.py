@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
-from facectl.protocol.limits import RECORD_TIMEOUT_SECONDS
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE, RECORD_TIMEOUT_SECONDS
 
 
 @dataclass(slots=True)
@@ -57,3 +57,5 @@ class ServerConfig:
     maintenance_pause: float = 0.02
     #: One log line per request on the `facectl.requests` logger (`facectl serve -v`).
     log_requests: bool = False
+    #: Bytes of open quarantine items one device may hold; past it items keep metadata, not bytes.
+    quarantine_budget: int = QUARANTINE_BYTES_PER_DEVICE

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from facectl.protocol import responses
 from facectl.protocol.decode import DecodedRequest
 from facectl.protocol.endpoints import ENDPOINTS
 
@@ -38,8 +39,9 @@ class DeviceRequest:
 
 
 #: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,
-#: remote address) -> item id. The server's is `store.quarantine.add`; a replay passes its own.
-Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None], int]
+#: remote address, answer given as JSON text) -> item id. The server's is `store.quarantine.add`
+#: (with its budget); a replay passes its own.
+Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None, str | None], int]
 
 
 @dataclass(slots=True)
@@ -58,14 +60,19 @@ class Context:
     def sn(self) -> str:
         return self.decoded.sn
 
-    def quarantine(self, reason: str) -> dict[str, Any]:
-        """Keep the raw request and acknowledge it so the device's queue moves on (errata 5.1)."""
+    def quarantine(self, reason: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Keep the raw request and answer `answer`; by default acknowledge it, so the device's
+        queue moves on (errata 5.1). The answer is kept with the item.
+
+        Handlers run for approved devices only, so this never keeps a stranger's bytes.
+        """
+        answer = answer or responses.kept(reason)
         self.keep(
             self.sn or None, self.decoded.endpoint.name, reason, self.body,
             self.request.headers.get("Content-Type"), self.request.headers.get("Content-Encoding"),
-            self.remote,
+            self.remote, responses.encode(answer).decode("utf-8"),
         )
-        return {"Success": 1, "Message": f"kept for review: {reason}"}
+        return answer
 
 
 Handler = Callable[[Context], Awaitable[dict[str, Any]]]

@@ -20,6 +20,7 @@ from .migrations import SchemaTooNew, migrate
 from .people import People
 from .quarantine import Quarantine
 from .records import Records
+from .samples import Samples
 from .settings import Settings
 from .snapshots import Snapshots
 from .work import Work
@@ -44,6 +45,7 @@ class Store:
         self.settings = Settings(self.db, self.devices)
         self.records = Records(self.db)
         self.quarantine = Quarantine(self.db)
+        self.samples = Samples(self.db)
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)

@@ -460,6 +460,31 @@ def device_clock_and_zone(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE devices SET timezone = ? WHERE sn = ?", [zone_summary(doc), sn])
 
 
+@migration
+def refused_input(db: sqlite_utils.Database) -> None:
+    """What is kept of input the server refused or could not use (protocol.md 9, hostile input):
+    the answer each quarantine item was given and whether its bytes were kept (0: past the
+    device's budget, metadata only); per source address, a small sample of refused bodies."""
+    add_columns(db, "quarantine", {"answer": "TEXT", "bytes_kept": "INTEGER NOT NULL DEFAULT 1"})
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS refused_samples (
+            remote_addr TEXT PRIMARY KEY,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            requests INTEGER NOT NULL,
+            bytes_received INTEGER NOT NULL,
+            sn TEXT,
+            endpoint TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            answer TEXT,
+            size INTEGER NOT NULL,
+            sample BLOB NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS refused_samples_last_seen ON refused_samples (last_seen)",
+    ):
+        db.execute(statement)
+
+
 # --- new migrations go above this line --------------------------------------------------------
 
 #: The version this code writes: the number of migrations above.

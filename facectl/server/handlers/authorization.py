@@ -134,10 +134,7 @@ def clock_offset(seconds: float) -> str:
 
 def _deny_unreadable(ctx: Context, reason: str) -> dict[str, Any]:
     """Keep the raw request for review, and deny: an unreadable request never opens a door."""
-    ctx.store.quarantine.add(ctx.sn or None, ctx.decoded.endpoint.name, reason, ctx.body,
-                             ctx.request.headers.get("Content-Type"), ctx.request.headers.get("Content-Encoding"),
-                             ctx.remote)
-    return {"Success": DENY, "Message": MSG_UNREADABLE}
+    return ctx.quarantine(reason, {"Success": DENY, "Message": MSG_UNREADABLE})
 
 
 @handles("RequestAuthorization")
