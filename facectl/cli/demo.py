@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Group
@@ -32,9 +32,11 @@ from rich.text import Text
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
-from facectl.store.people import ALL, PersonInput
 
 from .common import console, fail
+
+if TYPE_CHECKING:
+    from facectl.store.people import PersonInput
 from .watch import dashboard
 
 #: Keepalive interval of the simulated terminals: short, so the dashboard moves.
@@ -77,6 +79,7 @@ Examples:
 def demo_people(count: int, examples: Path = EXAMPLES) -> list[PersonInput]:
     """`count` people for every device: the rows of examples/people.csv with their photos, then generated ones."""
     from facectl.sim.jpeg import make_jpeg
+    from facectl.store.people import ALL, PersonInput
 
     out: list[PersonInput] = []
     csv_path = examples / "people.csv"

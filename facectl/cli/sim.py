@@ -13,18 +13,18 @@ from facectl.cli.common import EXIT_FAILED, console, fail, print_json, table
 from facectl.protocol.identity import SnRule
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_PHOTO_BYTES
 from facectl.sim.config import (
+    DEFAULT_SN_PREFIX,
     DELETE_LIST_NAMES,
     FAULT_NAMES,
     GZIP_MODES,
     RECORD_JSON_PARTS,
     RECORD_PHOTO_PARTS,
+    SN_DIGITS,
     Faults,
     SimConfig,
     Variants,
 )
-from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, render, run_fleet, serials
 from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY
-from facectl.sim.state import StateError
 
 EPILOG = """\b
 Examples:
@@ -115,6 +115,9 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     if check:
         _check(server, sn, photo_bytes, as_json, report_path, not insecure)
         return
+    from facectl.sim.fleet import render, run_fleet, serials  # aiohttp: only when devices run
+    from facectl.sim.state import StateError
+
     try:
         variants = Variants(
             record_json_part=json_part, record_photo_part=photo_part, delete_list_name=delete_list,
