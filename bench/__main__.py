@@ -3,6 +3,7 @@
     python -m bench --quick                    # all of them, a few minutes on 2 cores
     python -m bench --quick --only server,cli  # some of them (names as in --list)
     python -m bench --quick --json bench.json  # the table as JSON too (for CI); - = stdout
+    python -m bench --quick --keep /tmp/raw    # and each script's own JSON and log
     python -m bench --list                     # what runs, with which arguments
 
 Each benchmark is its own script (see its docstring and docs/benchmarks.md); this driver
@@ -235,7 +236,9 @@ def run_one(bench: Benchmark, tmp: Path) -> tuple[list[Row], float, str | None]:
         except subprocess.TimeoutExpired:
             return [], time.monotonic() - started, f"did not finish within {bench.timeout:g} s"
         seconds = time.monotonic() - started
-    text = out.read_text() if "{out}" in bench.quick and out.exists() else done.stdout.decode(errors="replace")
+    if "{out}" not in bench.quick:  # the script printed its JSON: keep it where the others write theirs
+        out.write_bytes(done.stdout)
+    text = out.read_text() if out.exists() else ""
     try:
         data = json.loads(text)
     except ValueError:
@@ -278,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="NAMES", help="comma-separated benchmark names (see --list)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and their quick arguments")
     ap.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE (- = stdout)")
+    ap.add_argument("--keep", metavar="DIR", type=Path,
+                    help="keep each script's own JSON and log (its stderr) in DIR, to look into a figure")
     args = ap.parse_args(argv)
     names = {b.name for b in BENCHMARKS}
     chosen = BENCHMARKS
@@ -303,9 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="facectl-bench-quick-") as tmp:
+        workdir = Path(tmp)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            workdir = args.keep
         for i, bench in enumerate(chosen, 1):
             note(f"[{i}/{len(chosen)}] {bench.name}: python bench/{bench.script} ...")
-            rows, seconds, error = run_one(bench, Path(tmp))
+            rows, seconds, error = run_one(bench, workdir)
             note(f"  {seconds:.0f} s" + (f"; FAILED: {error}" if error else ""))
             if error:
                 failed = True
