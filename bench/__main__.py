@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
         chosen = [b for b in BENCHMARKS if b.name in wanted]
+    unlisted = sorted(p.name for p in BENCH.glob("*.py") if p.name not in HELPERS
+                      and p.name not in {b.script for b in BENCHMARKS})
+    if unlisted:
+        note(f"not run (add them to BENCHMARKS in bench/__main__.py): {', '.join(unlisted)}")
     if args.list:
         for b in BENCHMARKS:
             print(f"{b.name:<10} python bench/{b.script} {' '.join(b.quick)}")
@@ -299,10 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         ap.error("give --quick (the only mode: every benchmark small); full runs are one script each, "
                  "see docs/benchmarks.md")
-    unlisted = sorted(p.name for p in BENCH.glob("*.py") if p.name not in HELPERS
-                      and p.name not in {b.script for b in BENCHMARKS})
-    if unlisted:
-        note(f"not run (add them to BENCHMARKS in bench/__main__.py): {', '.join(unlisted)}")
 
     results: list[dict[str, Any]] = []
     failed = False
