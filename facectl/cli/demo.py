@@ -34,10 +34,10 @@ from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
 
 from .common import console, fail
-
-if TYPE_CHECKING:
-    from facectl.store.people import PersonInput
 from .watch import dashboard
+
+if TYPE_CHECKING:  # the store is imported when people are made, not to show `demo --help`
+    from facectl.store.people import PersonInput
 
 #: Keepalive interval of the simulated terminals: short, so the dashboard moves.
 KEEPALIVE_SECONDS = 2.0
