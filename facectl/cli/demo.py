@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Group
@@ -33,11 +33,13 @@ from rich.text import Text
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
-from facectl.store.people import ALL, PersonInput
 
 from .common import console, emit, fail, remove_new_database, wide_option
 from .tables import KEEP, Column, FitTable
 from .watch import dashboard
+
+if TYPE_CHECKING:  # the store is imported when people are made, not to show `demo --help`
+    from facectl.store.people import PersonInput
 
 #: Keepalive interval of the simulated terminals: short, so the dashboard moves.
 KEEPALIVE_SECONDS = 2.0
@@ -81,6 +83,7 @@ Examples:
 def demo_people(count: int, examples: Path = EXAMPLES) -> list[PersonInput]:
     """`count` people for every device: the rows of examples/people.csv with their photos, then generated ones."""
     from facectl.sim.jpeg import make_jpeg
+    from facectl.store.people import ALL, PersonInput
 
     out: list[PersonInput] = []
     csv_path = examples / "people.csv"

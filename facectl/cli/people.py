@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
@@ -477,6 +476,8 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
     bad: list[tuple[int, str]] = []
     warnings: list[tuple[int, str]] = []
     first_line: dict[int, int] = {}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True, disable=as_json)
     with progress:

@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
@@ -157,6 +156,8 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
       facectl quarantine replay 3 7
       facectl quarantine replay --all --sn FC-8190H24052799 --json
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from facectl.server import replay as replaying
     from facectl.server.config import ServerConfig
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
@@ -14,18 +15,21 @@ from facectl.cli.common import EXIT_FAILED, console, emit, fail, print_json, tab
 from facectl.protocol.identity import SnRule
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_PHOTO_BYTES
 from facectl.sim.config import (
+    DEFAULT_SN_PREFIX,
     DELETE_LIST_NAMES,
     FAULT_NAMES,
     GZIP_MODES,
     RECORD_JSON_PARTS,
     RECORD_PHOTO_PARTS,
+    SN_DIGITS,
     Faults,
     SimConfig,
     Variants,
 )
-from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, FleetRun, render, run_fleet, serials
 from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY, FIRMWARE_925
-from facectl.sim.state import StateError
+
+if TYPE_CHECKING:
+    from facectl.sim.fleet import FleetRun
 
 #: Exit code of a run stopped by Ctrl-C before it started (128 + SIGINT, as a shell reports it).
 EXIT_INTERRUPTED = 130
@@ -123,6 +127,9 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     if check:
         _check(server, sn, photo_bytes, as_json, report_path, not insecure)
         return
+    from facectl.sim.fleet import render, serials  # aiohttp: only when devices run
+    from facectl.sim.state import StateError
+
     try:
         variants = Variants(
             record_json_part=json_part, record_photo_part=photo_part, delete_list_name=delete_list,
@@ -185,6 +192,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
 
 async def _run_until_interrupted(config: SimConfig, sns: list[str], duration: float) -> tuple[FleetRun, bool]:
     """Run the fleet; Ctrl-C (or SIGTERM) ends it early and the run so far is still reported."""
+    from facectl.sim.fleet import run_fleet
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled = []

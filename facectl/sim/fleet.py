@@ -16,14 +16,10 @@ from typing import Any
 
 from rich.table import Table
 
-from .config import SimConfig
+from .config import DEFAULT_SN_PREFIX, SN_DIGITS, SimConfig
 from .device import SimDevice
 from .stats import Stats
 from .transport import SessionFactory
-
-#: Serial of a fleet device: prefix + zero-padded number (FC-8190H00000001, errata 6.8).
-SN_DIGITS = 8
-DEFAULT_SN_PREFIX = "FC-8190H"
 
 
 def serials(count: int, prefix: str = DEFAULT_SN_PREFIX) -> list[str]:
