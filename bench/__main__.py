@@ -40,7 +40,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 LOCK = Path("/tmp/facectl-bench.lock")
 #: Scripts in bench/ that are helpers, not benchmarks.
-HELPERS = {"__main__.py", "harness.py", "fleet_worker.py"}
+HELPERS = {"__main__.py", "harness.py", "fleet_worker.py", "hostile_cases.py"}
 
 
 @dataclass
@@ -190,6 +190,40 @@ def soak_rows(d: dict[str, Any]) -> list[Row]:
             Row("  server log error lines", errors, None, "0", None if errors is None else errors == 0)]
 
 
+def events_rows(d: dict[str, Any]) -> list[Row]:
+    lost, repeated = dig(d, "drain.lost"), dig(d, "drain.repeated")
+    return [Row("events delivered/s to a local receiver", dig(d, "rate.events_per_s"),
+                dig(d, "rate.baseline_events_per_s")),
+            Row("  backlog after the receiver was down: lost + repeated", None if lost is None else lost + repeated,
+                None, "0", None if lost is None else lost + repeated == 0),
+            Row("  keepalive p99 ms while the backlog drains", dig(d, "drain.after.keepalive_p99_ms"), None,
+                "< 2000 (device timeout)", _below(dig(d, "drain.after.keepalive_p99_ms"), 2000))]
+
+
+def retention_rows(d: dict[str, Any]) -> list[Row]:
+    during, before = dig(d, "during_prune.p99_ms"), dig(d, "baseline.p99_ms")
+    return [Row("retention: keepalive p99 ms while pruning", during, before, "< 2000 (device timeout)",
+                _below(during, 2000)),
+            Row("  prune records/s", dig(d, "prune.records_per_s")),
+            Row("  backup MB/s", dig(d, "backup_before_prune.mb_per_s"))]
+
+
+def hostile_rows(d: dict[str, Any]) -> list[Row]:
+    phases = d.get("phases") or []
+    baseline = phases[0]["p99_ms"] if phases else None
+    worst = max((p["p99_ms"] for p in phases[1:]), default=None)
+    errors = dig(d, "log.ERROR")
+    kept = dig(d, "stored.quarantine_bytes_per_hour")
+    return [Row("hostile: keepalive p99 ms, worst request at 10/s", worst, baseline, "< 50 ms", _below(worst, 50)),
+            Row("  bytes kept per hour from senders without an approved SN", kept, None, "0",
+                None if kept is None else kept == 0),
+            Row("  ERROR lines over the fuzz", errors, None, "0", None if errors is None else errors == 0)]
+
+
+def _below(value: Any, limit: float) -> bool | None:
+    return None if not isinstance(value, (int, float)) else value < limit
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("cli", "bench_cli.py", ["--runs", "20", "--json", "{out}"], cli_rows),
     Benchmark("server", "bench_server.py", ["--connections", "20", "--seconds", "3", "--warmup", "0.5",
@@ -205,6 +239,11 @@ BENCHMARKS: list[Benchmark] = [
                                           "--max-seconds", "60", "--sim-procs", "1", "--json", "{out}"], storm_rows),
     Benchmark("sim_fleet", "sim_fleet.py", ["--devices", "20", "--people", "200", "--interval", "5",
                                             "--duration", "15", "--report", "{out}"], sim_fleet_rows),
+    Benchmark("events", "bench_events.py", ["--events", "2000", "--devices", "20", "--down", "10", "--after", "10",
+                                            "--interval", "5", "--json", "{out}"], events_rows),
+    Benchmark("retention", "bench_retention.py", ["--records", "20000", "--devices", "10", "--seconds", "5",
+                                                  "--json", "{out}"], retention_rows),
+    Benchmark("hostile", "bench_hostile.py", ["--seconds", "2", "--fuzz", "500", "--json", "{out}"], hostile_rows),
     Benchmark("soak", "soak.py", ["--minutes", "0.5", "--devices", "50", "--interval", "5", "--sample", "5",
                                   "--report", "{out}"], soak_rows),
 ]

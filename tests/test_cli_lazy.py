@@ -61,7 +61,7 @@ def test_help_lists_every_command_with_its_help() -> None:
 def test_completing_a_command_name_imports_no_command() -> None:
     env = {"_FACECTL_COMPLETE": "bash_complete", "COMP_WORDS": "facectl d", "COMP_CWORD": "1"}
     out, modules = run_probe(env=env)
-    assert {line.split(",", 1)[1] for line in out.splitlines()} == {"demo", "device", "door"}
+    assert {line.split(",", 1)[1] for line in out.splitlines()} == {"db", "demo", "device", "door"}
     assert heavy_in(modules) == []
     assert not [m for m in modules if m.startswith("facectl.cli.") and m != "facectl.cli.main"]
 
