@@ -128,6 +128,7 @@ class FacectlDecode:
         self.photos: Path | None = None
         self.sns: frozenset[str] = frozenset()
         self.reported: set[str] = set()
+        self.shown = 0
 
     def load(self, loader: Any) -> None:
         loader.add_option("facectl_detail", str, "compact",
@@ -209,9 +210,13 @@ class FacectlDecode:
             if not ex.is_device or (self.sns and ex.sn.upper() not in self.sns):
                 return
             if ctx.options.facectl_detail == "full":
+                if self.shown:
+                    self.console.line()  # the caption (document section) is not the next exchange's title
                 self.console.print(render.full(ex))
             else:
-                self.console.print(render.compact(ex), soft_wrap=True)
+                width = self.console.width if self.console.is_terminal else None  # a log file: whole lines
+                self.console.print(render.compact(ex, width), soft_wrap=True)
+            self.shown += 1
             if self.photos is not None:
                 save_photos(ex, self.photos)
             if self.db is not None:

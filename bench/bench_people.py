@@ -181,7 +181,7 @@ async def measure(args: argparse.Namespace, store: Store, facectl_url: str, bare
 
 def in_process_page(store: Store, args: argparse.Namespace) -> float:
     """The page built by the store and the encoder, no HTTP (URLs built as the handler does)."""
-    from facectl.server.file_urls import sign
+    from facectl.server.file_urls import file_url
 
     secret = store.meta.secret()
     times = []
@@ -189,13 +189,9 @@ def in_process_page(store: Store, args: argparse.Namespace) -> float:
         reset(store)
         started = time.perf_counter()
         page = store.people.take_add_page(SN, args.page)
-        expires = int(time.time()) + 3600
 
-        def ref(f: Any, ext: str, expires: int = expires) -> people_rules.FileRef | None:
-            if f is None:
-                return None
-            url = f"http://127.0.0.1/files/{f.sha256}{ext}?e={expires}&s={sign(secret, f.sha256, expires)}"
-            return people_rules.FileRef(url, f.md5, f.size)
+        def ref(f: Any, ext: str) -> people_rules.FileRef | None:
+            return None if f is None else people_rules.FileRef(file_url(None, secret, f.sha256, ext), f.md5, f.size)
 
         people = [people_rules.encode_person(p.user_id, p.fields, ref(p.photo, ".jpg"), ref(p.face, ".dat"),
                                       [(n, ref(f, ".dat")) for n, f in p.fingerprints],

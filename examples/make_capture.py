@@ -19,7 +19,8 @@ script does. What it shows:
   a leading space in the SN (errata 3.3, 4.1, 4.2, 3.6), a PushPeople whose
   Detail is a gzipped file part (6.3), the download of a photo it was handed.
 * one deliberately bad server answer: a DownloadPeopleList with more people
-  than the Limit, a localhost photo URL, a PhotoMD5 that does not match,
+  than the Limit, a localhost photo URL, an absolute photo URL built from the
+  port-less Host header (port 80, errata 8.2), a PhotoMD5 that does not match,
   an ExpirationDate past the firmware maximum, a name over 63 bytes and only
   `Count`; later a slow answer, a late keepalive and a request with no answer.
 * FC-8380T12345678 follows the document's stale flag table to the HTTPv1 path
@@ -97,16 +98,17 @@ def device_a(cap: Capture, t0: float) -> None:
     # The deliberately bad answer: Limit 2, three people, and a catalogue of mistakes.
     good = s.photo(21)
     wrong = s.photo(22)
-    url = f"http://{s.SERVER_HOST}/files/{md5_hex(good)}.jpg"
+    url = f"/files/{md5_hex(good)}.jpg"
     people = [
         s.person(11, "王小明", photo_bytes=good, photo_url=url),
         s.person(12, "李四", photo_bytes=s.photo(23), photo_url="http://localhost:8080/files/12.jpg"),
         s.person(13, "欧阳" * 12, photo_bytes=wrong, ExpirationDate=4102444800),
+        s.person(14, "赵六", photo_bytes=s.photo(24), photo_url=f"http://{s.SERVER_HOST}/files/14.jpg"),
     ]
     people[2]["PhotoMD5"] = md5_hex(good)  # the MD5 of another photo
-    bad = {"Success": 1, "Count": 3, "PeopleList": people}
+    bad = {"Success": 1, "Count": len(people), "PeopleList": people}
     add(s.json_request(P["DownloadPeopleList"], {"SN": SN_A, "Limit": 2}), s.answer(bad))
-    add((url.split(s.SERVER_HOST, 1)[1], [("Host", s.SERVER_HOST), *s.DEVICE_HEADERS], b""),
+    add((url, [("Host", s.SERVER_HOST), *s.DEVICE_HEADERS], b""),
         (200, [("Content-Type", "image/jpeg"), ("Content-Length", str(len(good)))], good),
         method="GET", duration=0.02)
     add(s.json_request(P["DownloadPeopleListResult"], {

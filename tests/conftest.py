@@ -9,9 +9,11 @@ through their own `Store` on the same database file, as the CLI does.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import http.client
 import json
 import os
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -96,28 +98,41 @@ class Reply:
         return json.loads(self.body)
 
 
+#: What terminals send (errata 8.1).
+JSON_CT = "application/json; charset=utf-8"
+
+
+def cjson(doc: Any) -> bytes:
+    """A body as the terminals' cJSON prints it: tab indents, `"Key":<TAB>value` (errata 8.1)."""
+    return json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ":\t")).encode()
+
+
 class DeviceClient:
-    """One keep-alive HTTP/1.1 connection, like a terminal: raw bytes in, raw bytes out."""
+    """One keep-alive HTTP/1.1 connection, like a terminal: raw bytes in, raw bytes out.
+
+    Its Host header has no port, as real terminals send it (errata 8.2).
+    """
 
     def __init__(self, port: int, sn: str = SN) -> None:
         self.sn = sn
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-    def post(self, path: str, body: bytes, content_type: str = "application/json",
+    def post(self, path: str, body: bytes, content_type: str = JSON_CT,
              headers: dict[str, str] | None = None) -> Reply:
-        self.conn.request("POST", path, body=body, headers={"Content-Type": content_type, **(headers or {})})
+        self.conn.request("POST", path, body=body,
+                          headers={"Host": "127.0.0.1", "Content-Type": content_type, **(headers or {})})
         resp = self.conn.getresponse()
         return Reply(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
 
     def post_json(self, path: str, payload: dict[str, Any] | None = None, **fields: Any) -> Reply:
         doc = {"SN": self.sn, **(payload or {}), **fields}
-        return self.post(path, json.dumps(doc, ensure_ascii=False).encode())
+        return self.post(path, cjson(doc))
 
     def post_parts(self, path: str, parts: list[multipart.Part], boundary: str = BOUNDARY) -> Reply:
         return self.post(path, multipart.build(parts, boundary), f"multipart/form-data; boundary={boundary}")
 
     def get(self, path: str) -> Reply:
-        self.conn.request("GET", path)
+        self.conn.request("GET", path, headers={"Host": "127.0.0.1"})
         resp = self.conn.getresponse()
         return Reply(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
 
@@ -128,6 +143,50 @@ class DeviceClient:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def terminal_bytes(path: str, body: bytes, host: str = "127.0.0.1", *, method: str = "POST",
+                   content_type: str = JSON_CT) -> bytes:
+    """A request exactly as firmware 9.x sends it (errata 8.1-8.2): Host without the port,
+    `application/json; charset=utf-8`, `Accept-Encoding: gzip` on a plain body."""
+    head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive", "Accept-Encoding: gzip"]
+    if method == "POST":
+        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+class TerminalSocket:
+    """A raw TCP connection that sends a terminal's exact bytes and reads one answer each time.
+
+    Answers with `Content-Encoding: gzip` are inflated (the terminal asked for gzip);
+    `Reply.headers` keeps the header, so a test can see that it was compressed.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, raw: bytes) -> Reply:
+        self.sock.sendall(raw)
+        status = int(self.reader.readline().split()[1])
+        headers: dict[str, str] = {}
+        while (line := self.reader.readline().rstrip(b"\r\n")):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = self.reader.read(int(headers.get("content-length", "0")))
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        return Reply(status, body, headers)
+
+    def post_json(self, path: str, doc: dict[str, Any]) -> Reply:
+        return self.send(terminal_bytes(path, cjson(doc)))
+
+    def get(self, path: str) -> Reply:
+        return self.send(terminal_bytes(path, b"", method="GET"))
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
 
 
 @pytest.fixture

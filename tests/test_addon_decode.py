@@ -99,7 +99,7 @@ def test_compact_line_per_device_exchange(addon):
     addon.response(keepalive_flow(AddPeople=1))
     text = output(addon)
     assert text.count("\n") == 1
-    assert SN in text and "Keepalive" in text and "AddPeople=1" in text and "I1" in text
+    assert SN in text and "Keepalive" in text and "ok: AddPeople" in text and "I1" in text
 
 
 def test_full_table_with_labels_gzip_and_photo(tctx, addon):
@@ -108,6 +108,26 @@ def test_full_table_with_labels_gzip_and_photo(tctx, addon):
     text = output(addon)
     assert "face verification" in text and "48×64" in text
     assert "request part 'recordJson' (declared)" in text and "leading-space" in text
+
+
+def test_full_view_separates_exchanges_with_a_blank_line(tctx, addon):
+    """The table's caption (its document section) must not read as the next exchange's title."""
+    tctx.configure(addon, facectl_detail="full")
+    addon.response(keepalive_flow())
+    first = output(addon)
+    addon.response(record_flow(make_jpeg(48, 64)))
+    second = output(addon)[len(first):]
+    assert not first.startswith("\n") and second.startswith("\n") and second.strip().startswith("UploadIdentifyRecord")
+
+
+def test_compact_line_fits_a_terminal_and_is_whole_in_a_file(addon):
+    addon.console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=True)
+    addon.response(record_flow(make_jpeg(48, 64)))
+    line = output(addon).rstrip("\n")
+    assert "\n" not in line and len(line) <= 80 and "granted 3 张三" in line, line
+    addon.console = Console(file=io.StringIO(), width=80, color_system=None)  # a log file
+    addon.response(record_flow(make_jpeg(48, 64)))
+    assert "granted 3 张三 (face verification) → ok" in output(addon)
 
 
 def test_only_device_traffic_is_printed(addon):
@@ -329,7 +349,7 @@ def test_mitmdump_runs_the_addon_without_facectl_installed(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
     printed = next(line for line in seen if "Keepalive" in line)
-    assert SN in printed and "AddPeople=1" in printed
+    assert SN in printed and "ok: AddPeople" in printed
 
 
 def test_mitmdump_refuses_a_misspelt_option(tmp_path):

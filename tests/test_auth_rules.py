@@ -43,17 +43,6 @@ def test_in_ranges_includes_the_end_minute_and_wraps() -> None:
     assert tg.in_ranges(night, 23 * 60) and tg.in_ranges(night, 5 * 60) and not tg.in_ranges(night, 12 * 60)
 
 
-@pytest.mark.parametrize(("value", "hours", "noted"), [
-    (8, 8, False), ("8", 8, False), (-5, -5, False), (5.5, 5.5, False), ("+05:30", 5.5, False),
-    ("UTC+8", 8, False), ("GMT-03:00", -3, False), (480, 8, False),
-    (None, 8, True), ("Asia/Shanghai", 8, True), (99999, 8, True),
-])
-def test_device_timezone(value: object, hours: float, noted: bool) -> None:
-    tz, note = tg.device_timezone({"TimeZone": value} if value is not None else {})
-    assert tz.utcoffset(None) == timedelta(hours=hours)
-    assert (note is not None) is noted
-
-
 def test_group_allows_reads_the_devices_local_time() -> None:
     group = {"Num": 2, "Week1": "09:00-11:00"}
     assert tg.group_allows(group, datetime.fromtimestamp(MONDAY_1030, CST))

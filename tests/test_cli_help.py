@@ -18,10 +18,13 @@ UNKNOWN_SN = "FC-8190H11111111"
 
 
 def commands(cmd: click.Command = cli, path: str = "facectl") -> Iterator[tuple[str, click.Command]]:
-    """(full name, command) for the whole click tree, groups included."""
+    """(full name, command) for the whole click tree, groups included (lazy ones loaded)."""
     yield path, cmd
     if isinstance(cmd, click.Group):
-        for name, sub in sorted(cmd.commands.items()):
+        with click.Context(cmd, info_name=path) as ctx:
+            subs = [(name, cmd.get_command(ctx, name)) for name in cmd.list_commands(ctx)]
+        for name, sub in subs:
+            assert sub is not None, f"{path} {name} does not load"
             yield from commands(sub, f"{path} {name}")
 
 

@@ -101,8 +101,8 @@ def test_the_dashboard_moves_frame_by_frame(tmp_path: Path, monkeypatch: pytest.
     frames: list[str] = []
     frame = DemoRun.frame
 
-    def recorded(self: DemoRun, feed: int):  # noqa: ANN202
-        group = frame(self, feed)
+    def recorded(self: DemoRun, feed: int, wide: bool = False):  # noqa: ANN202
+        group = frame(self, feed, wide)
         capture = Console(width=220, record=True, file=io.StringIO(), color_system=None)
         capture.print(group)
         frames.append(capture.export_text())

@@ -233,9 +233,10 @@ def test_to_dict_is_json_and_shortens_base64():
 
 @pytest.mark.parametrize(("url", "bad"), [
     ("http://localhost:8080/x.jpg", True), ("http://127.0.0.1/x.jpg", True),
-    ("http://[::1]/x", True), ("http://0.0.0.0/x", True), ("/files/x.jpg", True),
+    ("http://[::1]/x", True), ("http://0.0.0.0/x", True), ("//evil.example/x", True),
     ("ftp://10.0.0.5/x", True), ("http://169.254.1.1/x", True),
     ("http://192.168.1.10:9003/files/x.jpg", False), ("https://faces.example.com/x.jpg", False),
+    ("/files/x.jpg?e=1&s=2", False),  # root-relative: resolved against the device's server address (8.3)
 ])
 def test_unreachable_urls(url, bad):
     assert (unreachable_reason(url) is not None) is bad

@@ -90,7 +90,7 @@ def test_example_capture_is_current_and_shows_findings(tmp_path):
     assert out.read_bytes() == CAPTURE.read_bytes(), "run python examples/make_capture.py"
     exchanges = inspect_files([CAPTURE])
     rules = {f.rule for ex in exchanges for f in ex.findings}
-    assert {"people-limit", "md5-mismatch", "unreachable-url", "expiry-max", "string-bytes",
+    assert {"people-limit", "md5-mismatch", "unreachable-url", "other-server-url", "expiry-max", "string-bytes",
             "v1-path", "keepalive-late", "concurrent-connection", "trailing-comma",
             "keepalive-success", "slow-answer", "no-response"} <= rules
     assert any("request body (Content-Encoding: gzip)" in ex.gzip for ex in exchanges)

@@ -163,6 +163,12 @@ CASES: dict[str, tuple[Case, Case]] = {
                                                         photo_url="http://127.0.0.1:8080/p.jpg")])],
                         lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
                                                         photo_url="http://192.168.1.10/p.jpg")])]),
+    "other-server-url": (lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
+                                                         photo_url="http://192.168.1.10/files/p.jpg")])],
+                         lambda: [people([samples.person(3, "A", photo_bytes=make_jpeg(),
+                                                         photo_url="/files/p.jpg"),
+                                          samples.person(4, "B", photo_bytes=make_jpeg(),
+                                                         photo_url="http://192.168.1.10:9003/files/q.jpg")])]),
     "slow-answer": (lambda: [samples.exchange(
         samples.json_request(P["Keepalive"], samples.keepalive_doc()), samples.answer(),
         samples.T0, 2.5)],
@@ -197,6 +203,13 @@ CASES: dict[str, tuple[Case, Case]] = {
             "SN": SN, "DeleteCount": 1, "DeleteAll": 0, "DeleteList": [5]}), samples.answer())]),
     "request-undecodable": (lambda: [raw_keepalive(b'{"SN": ')], lambda: [keepalive()]),
     "sn-rule": (lambda: [keepalive(SN="12345")], lambda: [keepalive()]),
+    "record-date": (lambda: [x(samples.json_request(P["UploadSystemRecord"], {
+        "SN": SN, "RecordType": 2, "Records": [{"RecordID": 7, "RecordType": 1, "RecordDate": 1781080}]}),
+        samples.answer())],
+                    lambda: [x(samples.json_request(P["UploadSystemRecord"], {
+                        "SN": SN, "RecordType": 2,
+                        "Records": [{"RecordID": 7, "RecordType": 1, "RecordDate": int(samples.T0)}]}),
+                        samples.answer())]),
     "quoted-empty": (lambda: [keepalive(AlarmStatus='""')], lambda: [keepalive(AlarmStatus="")]),
     "keepalive-late": (lambda: [keepalive(), keepalive(started=samples.T0 + 40)],
                        lambda: [keepalive(), settings_upload(60), keepalive(started=samples.T0 + 50)]),

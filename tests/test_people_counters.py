@@ -13,6 +13,7 @@ from pathlib import Path
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
 from facectl.protocol.people import Failure
 from facectl.store import Store
+from facectl.store.migrations import SCHEMA_VERSION
 from facectl.store.people import PersonInput
 from facectl.store.people.counters import STATES
 
@@ -84,6 +85,7 @@ def status_of(store: Store, sn: str) -> dict:
 
 
 def test_a_database_without_counters_is_counted_once_when_opened(tmp_path: Path) -> None:
+    """The migration counts the rows an older database already has, in its one transaction."""
     path = str(tmp_path / "old.db")
     store = Store(path)
     store.devices.add(SN)
@@ -91,11 +93,13 @@ def test_a_database_without_counters_is_counted_once_when_opened(tmp_path: Path)
     store.people.take_add_page(SN, 2)
     store.people.add_result(SN, [])
     store.close()
-    with sqlite3.connect(path) as conn:  # as a database from before the counters
-        conn.executescript("DROP TABLE people_counts; DROP TABLE people_counts_paused; "
-                           "DROP TRIGGER people_counts_insert; DROP TRIGGER people_counts_update; "
-                           "DROP TRIGGER people_counts_delete; "
-                           "DROP INDEX device_people_failed;")
+    with sqlite3.connect(path) as conn:  # as a database of the version before the counters
+        conn.executescript(
+            "DROP TABLE people_counts; DROP TABLE people_counts_paused; DROP TRIGGER people_counts_insert; "
+            "DROP TRIGGER people_counts_update; DROP TRIGGER people_counts_delete; "
+            "DROP INDEX device_people_failed; DROP INDEX device_people_unneeded; "
+            "DELETE FROM _sqlite_migrations WHERE name LIKE '%_people_counters'; "
+            f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
     conn.close()
     store = Store(path)
     try:

@@ -319,18 +319,35 @@ def test_no_file_part_no_photo():
 # --- refusals ----------------------------------------------------------------------------
 
 
-def test_body_over_the_limit_is_413():
+@pytest.mark.parametrize("name", list(ENDPOINTS))
+def test_body_over_its_endpoints_limit_is_413_with_the_sn_read(name):
+    endpoint = ENDPOINTS[name]
+    assert endpoint.max_body <= MAX_BODY_BYTES
+    body = json.dumps({"SN": SN}).encode() + b" " * endpoint.max_body
     with pytest.raises(DecodeError) as info:
-        decode_request(ENDPOINTS["Keepalive"], b" " * (MAX_BODY_BYTES + 1), "application/json")
+        decode_request(endpoint, body, "application/json")
     assert info.value.status == 413
-    assert str(MAX_BODY_BYTES) in info.value.message
+    assert str(endpoint.max_body) in info.value.message
+    assert info.value.sn == SN  # identity is decided before anything is kept
+
+
+def test_a_keepalive_body_is_limited_to_a_few_kilobytes():
+    assert ENDPOINTS["Keepalive"].max_body <= 16 * 1024
 
 
 def test_body_at_the_limit_is_accepted():
     doc = json.dumps({"SN": SN}).encode()
-    body = b" " * (MAX_BODY_BYTES - len(doc)) + doc
-    assert len(body) == MAX_BODY_BYTES
+    limit = ENDPOINTS["Keepalive"].max_body
+    body = b" " * (limit - len(doc)) + doc
     assert decode_request(ENDPOINTS["Keepalive"], body, "application/json").sn == SN
+
+
+def test_gzip_body_inflating_past_its_endpoints_limit_is_413():
+    limit = ENDPOINTS["Keepalive"].max_body
+    body = gzip.compress(b'{"SN":"' + SN.encode() + b'","X":[' + b" " * limit)
+    with pytest.raises(DecodeError) as info:
+        decode_request(ENDPOINTS["Keepalive"], body, "application/json", "gzip")
+    assert info.value.status == 413 and str(limit) in info.value.message
 
 
 @pytest.mark.parametrize("content_encoding", ["gzip", None])

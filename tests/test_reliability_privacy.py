@@ -271,10 +271,14 @@ def _assert_owner_only(db: Path, open_now: bool = True) -> None:
     assert others == [], others
 
 
-def test_cli_creates_the_database_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+def test_cli_keeps_the_database_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    """`facectl serve` creates the database (only it and `demo` do), then the CLI writes to it,
+    both under umask 0: the file stays owner-only."""
     db = tmp_path / "cli.db"
     photo = tmp_path.parent / f"{tmp_path.name}-p.jpg"
     photo.write_bytes(PHOTOS[0])
+    _stop(*_serve(["--db", str(db), "--host", "127.0.0.1", "--port", "0"], umask=0))
+    _assert_owner_only(db, open_now=False)
     done = subprocess.run(
         [sys.executable, "-c", "import os, sys; os.umask(0); from facectl.cli.main import cli; "
          "cli.main(sys.argv[1:], prog_name='facectl')", "people", "add", "5", "--name", "Wang", "--password",

@@ -149,9 +149,42 @@ def test_decode_answer_reads_both_ticket_forms() -> None:
     obj = {"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 4, "UserID": 1}}
     assert rules.decode_answer(flat) == rules.decode_answer(obj) == [
         ("RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 1})]
+    # The document names no flat index key: a guessed one is not read (and cannot refuse the ticket).
     assert rules.decode_answer({"RegisterIdentifyTicket": 3, "RegisterIdentifyUserID": "2",
                                 "RegisterIdentifyIndex": 5}) == [
-        ("RegisterIdentifyTicket", {"RegisterType": 3, "UserID": 2, "RegisterIndex": 5})]
+        ("RegisterIdentifyTicket", {"RegisterType": 3, "UserID": 2})]
+    assert rules.decode_answer({"RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 1,
+                                "RegisterIdentifyIndex": 0}) == [
+        ("RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 1})]
+
+
+def test_decode_answer_drops_an_index_a_credential_does_not_have() -> None:
+    """A face has no index: a server that sends RegisterIndex 0 anyway still gets its enrolment."""
+    answer = {"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 4, "UserID": 3, "RegisterIndex": 0}}
+    assert rules.decode_answer(answer) == [("RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 3})]
+    # ... while queuing one is refused, and an out-of-range fingerprint index is unreadable
+    with pytest.raises(CommandError, match="not to a face"):
+        rules.validate("RegisterIdentifyTicket", answer["RegisterIdentifyTicket"])
+    with pytest.raises(CommandError, match="0-9"):
+        rules.decode_answer({"RegisterIdentifyTicket": {"RegisterType": 3, "UserID": 3, "RegisterIndex": 12}})
+
+
+@pytest.mark.parametrize(("value", "ports"), [
+    ("1,2,3", "1,2,3"), ("3, 1", "1,3"), ("1 2", "1,2"), (3, "3"), ("3", "3"), ([2, "1"], "1,2")])
+def test_decode_answer_reads_every_port_form(value: object, ports: str) -> None:
+    """Ports as the document writes them (a comma string) and as a list, a lone number or spaces (4.7)."""
+    assert rules.decode_answer({"KeepOpenElevatorPort": value}) == [("KeepOpenElevatorPort", ports)]
+
+
+def test_read_answer_keeps_what_it_can_read() -> None:
+    """A terminal carries out the readable fields; the unreadable ones are named, not dropped silently."""
+    read = rules.read_answer({"Success": 1, "Opendoor": 9, "Snapshoot": 1, "OpenElevatorPort": "65",
+                              "Restart": "yes", "Bogus": 1})
+    assert read.commands == [("Snapshoot", 1)]
+    assert [f for f, _ in read.unreadable] == ["Restart", "Opendoor", "OpenElevatorPort"]
+    assert "1-64" in dict(read.unreadable)["OpenElevatorPort"]
+    with pytest.raises(CommandError, match="Restart"):
+        rules.decode_answer({"Restart": "yes"})
 
 
 def test_decode_answer_document_examples_and_zero_means_nothing() -> None:

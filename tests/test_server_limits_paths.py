@@ -56,10 +56,12 @@ def test_broken_json_on_keepalive_is_a_clear_error_not_a_500(approved: DeviceCli
         assert reply.json["Success"] in (0, 400) and reply.json["Message"], body
 
 
-def test_multipart_without_boundary_is_a_clear_error(approved: DeviceClient) -> None:
+def test_multipart_without_boundary_is_a_clear_error(approved: DeviceClient, store: Store) -> None:
     reply = approved.post("/Device/RequestAuthorization", b"--x\r\n", "multipart/form-data")
-    assert reply.status == 200 and reply.json["Success"] == 0
-    assert "boundary" in reply.json["Message"]
+    # No SN can be read, so the sender is unidentified: 400 (not an allow), with the reason.
+    assert reply.status == 200 and reply.json["Success"] == 400
+    assert "boundary" in reply.json["Message"] and "no SN" in reply.json["Message"]
+    assert store.quarantine.count() == 0
 
 
 @pytest.mark.parametrize("path", ["/device/keepalive", "/DEVICE/KEEPALIVE/", "/Device//Keepalive",

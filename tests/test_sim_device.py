@@ -342,6 +342,29 @@ def test_remote_commands_are_obeyed_and_reported() -> None:
     with_server(test)
 
 
+def test_answers_the_two_readers_read_differently_are_read_one_way() -> None:
+    """The simulator reads answers with the protocol's reader: ports as a lone number or with
+    spaces are ports, a flat ticket's guessed index key is not read, a face's RegisterIndex is
+    dropped, and a value it cannot read is counted, not silently ignored (docs/protocol.md 4.6, 11.7)."""
+    async def test(server: FakeServer) -> None:
+        dev = make_device(server)
+        ready(dev, server)
+        server.commands = [{"KeepOpenElevatorPort": 3, "LockElevatorPort": "1 2", "Opendoor": 9,
+                            "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 5, "RegisterIdentifyIndex": 0}]
+        await cycles(dev)
+        assert dev.elevator == {"keep_open": {3}, "locked": {1, 2}}
+        assert dev.keepalive_doc()["RelayStatus"] == 0 and dev.stats.events.get("remote: unreadable Opendoor") == 1
+        reg = next(r for r in server.log if r.endpoint == "RegisterIdentifyTicketResult")
+        assert (reg.doc["Result"], reg.doc["UserID"]) == (1, 5)
+        server.log.clear()
+        server.commands = [{"RegisterIdentifyTicket": {"RegisterType": 4, "UserID": 6, "RegisterIndex": 0}}]
+        await cycles(dev)
+        reg = next(r for r in server.log if r.endpoint == "RegisterIdentifyTicketResult")
+        assert (reg.doc["Result"], reg.doc["UserID"]) == (1, 6)
+        await dev.close()
+    with_server(test)
+
+
 def test_restart_command_reboots_with_keepalive_then_settings() -> None:
     async def test(server: FakeServer) -> None:
         dev = make_device(server)
@@ -629,6 +652,21 @@ def test_check_reports_what_a_server_gets_wrong() -> None:
         assert "RemoteCommand answered Success 1" in failed
         assert "DownloadPeopleList sends both PeopleCount and Count" in failed
         assert report.must_failures >= 1
+    with_server(test)
+
+
+def test_check_reports_a_command_value_a_terminal_cannot_read() -> None:
+    async def test(server: FakeServer) -> None:
+        original = server.answer
+
+        def answer(name: str, doc: Any) -> dict:
+            if name == "RemoteCommand":
+                return {"Success": 1, "OpenElevatorPort": "65", "Closealarm": 1}
+            return original(name, doc)
+        server.answer = answer  # type: ignore[method-assign]
+        report = await run_check(server.url, SN)
+        (check,) = [c for c in report.checks if c.name == "RemoteCommand values are readable"]
+        assert check.passed is False and "OpenElevatorPort" in check.detail and "1-64" in check.detail
     with_server(test)
 
 

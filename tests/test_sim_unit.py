@@ -208,6 +208,19 @@ def test_register_ticket_object_and_flat_forms() -> None:
     assert plan.enrolments[0].result == RESULT_NO_FINGERPRINT
 
 
+def test_remote_answer_read_by_the_protocol_reader() -> None:
+    """One QueryPeople id given bare is a list of one; repeats are asked once; a flag other than 1
+    and an unknown door code are named as unreadable while the rest of the answer is carried out."""
+    dev, _ = device()
+    plan = dev.apply_remote({"Success": 1, "QueryPeople": 5, "Snapshoot": 2, "Opendoor": "x", "Closealarm": "1"})
+    assert list(dev.push_queue) == [(PUSH_QUERIED, 5)]
+    assert plan.applied == ["Closealarm", "QueryPeople 1"] and not plan.snapshot
+    assert [u.split(":")[0] for u in plan.unreadable] == ["Opendoor", "Snapshoot"]
+    dev.push_queue.clear()
+    dev.apply_remote({"Success": 1, "QueryPeople": [4, "4", 2]})
+    assert list(dev.push_queue) == [(PUSH_QUERIED, 4), (PUSH_QUERIED, 2)]
+
+
 def test_clear_and_repost_records() -> None:
     dev, clock = device(records_per_min=60)
     dev.generate_records()

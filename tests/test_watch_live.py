@@ -32,10 +32,10 @@ def record_frames(monkeypatch: pytest.MonkeyPatch, before: dict[int, Callable[[]
     frames: list[str] = []
     build = watch_module.dashboard
 
-    def recorded(store: Any, now: float | None = None, feed: int = 15) -> Any:
+    def recorded(store: Any, now: float | None = None, feed: int = 15, **options: Any) -> Any:
         if len(frames) + 1 in before:
             before[len(frames) + 1]()
-        group = build(store, now, feed)
+        group = build(store, now, feed, **options)
         capture = Console(width=240, record=True, file=io.StringIO(), color_system=None)
         capture.print(group)
         frames.append(capture.export_text())

@@ -21,6 +21,8 @@ from facectl.protocol import commands as command_rules
 from .common import (
     console,
     db_option,
+    device_sn,
+    emit,
     err_console,
     fail,
     fmt_duration,
@@ -32,6 +34,7 @@ from .common import (
     require_device,
     table,
 )
+from .tables import KEEP, Column
 
 #: How often `--wait` looks at the database.
 POLL_SECONDS = 0.1
@@ -80,6 +83,7 @@ def queue(store: Any, sn: str, field: str, value: Any, ttl: float | None) -> dic
     from facectl.store.commands import UnknownDevice
 
     device = require_device(store, sn)
+    sn = device["sn"]
     try:
         row = store.commands.enqueue(sn, field, value, ttl)
     except UnknownDevice:  # removed since require_device looked
@@ -158,6 +162,14 @@ def queue_and_report(store: Any, sns: tuple[str, ...], field: str, value: Any, t
         raise SystemExit(1)
 
 
+#: `commands list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("ID", KEEP, no_wrap=True, justify="right"), Column("SN", 8, no_wrap=True), Column("Command", 9),
+    Column("State", 9, no_wrap=True), Column("Queued", 3, no_wrap=True), Column("Sent / ended", 5, no_wrap=True),
+    Column("Delay", 2, no_wrap=True), Column("Note", 4),
+)
+
+
 # --- `facectl commands` ----------------------------------------------------------------
 
 @click.group("commands")
@@ -195,6 +207,7 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
       facectl commands list --sn FC-8190H24052799 --limit 10
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = [_row_view(r) for r in store.commands.list(sn=sn, state=state, limit=limit)]
     if as_json:
         print_json(rows)
@@ -202,7 +215,7 @@ def list_commands(sn: str | None, state: str | None, limit: int, db_path: str, a
     if not rows:
         console.print("No commands match.")
         return
-    console.print(table(None, ["ID", "SN", "Command", "State", "Queued", "Sent / ended", "Delay", "Note"], [
+    emit(table(None, LIST_COLUMNS, [
         (r["id"], r["sn"], r["command"], r["state"], fmt_time(r["created_at"]),
          fmt_time(r["sent_at"] or r["finished_at"] or r["expires_at"]) if r["state"] != "queued"
          else f"expires {fmt_time(r['expires_at'])}",
@@ -238,9 +251,9 @@ def show_command(command_id: int, db_path: str, as_json: bool) -> None:
             facts.append((key, fmt_time(view[key])))
     if view["delay"] is not None:
         facts.append(("delay", fmt_duration(view["delay"])))
-    console.print(table(f"Command #{command_id}", ["Field", "Value"], facts))
+    emit(table(f"Command #{command_id}", ["Field", "Value"], facts))
     if view["followups"]:
-        console.print(table("Answered by", ["Time", "Call", "Detail"], [
+        emit(table("Answered by", ["Time", "Call", "Detail"], [
             (fmt_time(f["at"]), f["endpoint"], ", ".join(f"{k}={v}" for k, v in f["detail"].items()
                                                         if k != "UserDetail"))
             for f in view["followups"]

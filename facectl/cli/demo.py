@@ -14,28 +14,32 @@ The data is kept when the demo ends, so the other commands can be tried on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import math
 import os
+import shutil
 import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
-from facectl.store.people import ALL, PersonInput
 
-from .common import console, fail
+from .common import console, emit, fail, remove_new_database, wide_option
+from .tables import KEEP, Column, FitTable
 from .watch import dashboard
+
+if TYPE_CHECKING:  # the store is imported when people are made, not to show `demo --help`
+    from facectl.store.people import PersonInput
 
 #: Keepalive interval of the simulated terminals: short, so the dashboard moves.
 KEEPALIVE_SECONDS = 2.0
@@ -52,6 +56,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: Columns of examples/people.csv the demo takes (expiry, access and scope are left out:
 #: every person from the file is allowed on every demo terminal).
 CSV_FIELDS = {"name": "Name", "code": "Code", "job": "Job", "department": "Department", "card": "CardNum"}
+#: The panel under the dashboard: what the demo asked for, and how far it got.
+PANEL_COLUMNS = (Column("what", KEEP), Column("state", KEEP))
 #: User ids of generated people start here.
 GENERATED_FIRST_ID = 2001
 #: The first generated people are ones a terminal refuses by itself, so the records show
@@ -77,6 +83,7 @@ Examples:
 def demo_people(count: int, examples: Path = EXAMPLES) -> list[PersonInput]:
     """`count` people for every device: the rows of examples/people.csv with their photos, then generated ones."""
     from facectl.sim.jpeg import make_jpeg
+    from facectl.store.people import ALL, PersonInput
 
     out: list[PersonInput] = []
     csv_path = examples / "people.csv"
@@ -164,25 +171,22 @@ class DemoRun:
                 and all(self.state(a) in ("delivered", "applied") for a in self.actions)
                 and all(self.store.records.count(sn) > 0 for sn in self.sns))
 
-    def panel(self) -> Table:
-        t = Table(title="What the demo did", expand=True, header_style="bold", show_header=False)
-        t.add_column("what", overflow="fold")
-        t.add_column("state", overflow="fold")
+    def panel(self) -> FitTable:
         records = self.store.records.count()
-        t.add_row(f"added {self.people} people (with photos) for every device",
-                  f"people delivered to {self.delivered()}/{len(self.sns)} devices")
+        rows: list[tuple[Any, Any]] = [(f"added {self.people} people (with photos) for every device",
+                                        f"people delivered to {self.delivered()}/{len(self.sns)} devices")]
         if not self.actions:
-            t.add_row(f"in {max(0.0, ACT_AFTER - self.elapsed()):.0f} s: open a door, rename the devices",
-                      "waiting for the devices' first settings upload")
+            rows.append((f"in {max(0.0, ACT_AFTER - self.elapsed()):.0f} s: open a door, rename the devices",
+                         "waiting for the devices' first settings upload"))
         for a in self.actions:
             state = self.state(a)
             style = "green" if state in ("delivered", "applied") else "yellow"
-            t.add_row(f"{a.what} on {a.sn}", Text(state, style=style))
-        t.add_row("records stored", str(records))
-        return t
+            rows.append((f"{a.what} on {a.sn}", Text(state, style=style)))
+        rows.append(("records stored", str(records)))
+        return FitTable(PANEL_COLUMNS, rows, title="What the demo did", expand=True, show_header=False)
 
-    def frame(self, feed: int) -> Group:
-        return Group(dashboard(self.store, feed=feed), self.panel())
+    def frame(self, feed: int, wide: bool = False) -> Group:
+        return Group(dashboard(self.store, feed=feed, wide=wide), self.panel())
 
     def summary(self) -> list[str]:
         online = sum(1 for d in self.store.devices.list() if d["sn"] in self.sns and d["online"])
@@ -198,7 +202,7 @@ def _feed_size(devices: int) -> int:
 
 
 async def _run(db_path: str, devices: int, people: int, duration: float | None, port: int,
-               until_settled: bool) -> DemoRun:
+               until_settled: bool, wide: bool = False) -> DemoRun:
     from facectl.server.config import ServerConfig
     from facectl.server.run import start
     from facectl.sim.config import SimConfig
@@ -212,9 +216,9 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
     config = ServerConfig(db=db_path, host="127.0.0.1", port=port, open_enrollment=True)
     try:
         runner, bound = await start(config, store)
-    except OSError as exc:
+    except OSError:
         store.close()
-        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; choose another --port or leave it out")
+        raise
     url = f"http://127.0.0.1:{bound}"
     sns = serials(devices)
     run = DemoRun(store, sns, people)
@@ -242,19 +246,24 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
         None, until, start_at=start_at + KEEPALIVE_SECONDS * i / devices), name=f"demo {sn}")
         for i, sn in enumerate(sns)]
     feed = _feed_size(devices)
+    # A terminal watches it move; a pipe or a file gets the last frame only, at full width.
+    frame = run.frame(feed, wide)
+    live = Live(frame, console=console, auto_refresh=False, transient=False) if console.is_terminal else None
     try:
-        with Live(run.frame(feed), console=console, auto_refresh=False, transient=False) as live:
+        with live or contextlib.nullcontext():
             while not stop.is_set() and (duration is None or run.elapsed() < duration):
                 try:
                     await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
                 except TimeoutError:
                     pass
                 run.act()
-                live.update(run.frame(feed), refresh=True)
+                frame = run.frame(feed, wide)
+                if live:
+                    live.update(frame, refresh=True)
                 if until_settled and run.settled():
                     break
-        if not console.is_terminal:  # Live ends its last frame with a newline on terminals only
-            console.line()
+        if live is None:
+            emit(frame)
     finally:
         for task in tasks:
             task.cancel()
@@ -283,8 +292,9 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
               help="Stop as soon as every device is online, holds every person, has carried out the door "
                    "command and the rename, and has sent records; exit 1 if --duration passes first "
                    "(a smoke test of an installation).")
+@wide_option
 def demo(devices: int, people: int, duration: float | None, db_path: str | None, port: int,
-         until_settled: bool) -> None:
+         until_settled: bool, wide: bool) -> None:
     """See the whole system move: a server, simulated devices, people, and the live dashboard.
 
     Starts the server on 127.0.0.1 with open enrollment, boots the simulated
@@ -292,20 +302,33 @@ def demo(devices: int, people: int, duration: float | None, db_path: str | None,
     and renames each device, while `facectl watch` shows it all. No hardware,
     no configuration; the database is kept afterwards for the other commands.
     """
+    new_dir = None
     if db_path is None:
-        db_path = os.path.join(tempfile.mkdtemp(prefix="facectl-demo-"), "facectl.db")
+        new_dir = tempfile.mkdtemp(prefix="facectl-demo-")
+        db_path = os.path.join(new_dir, "facectl.db")
     elif os.path.exists(db_path) and os.path.getsize(db_path) > 0:
         # The demo approves every device that calls and adds people: never into a site's database.
         fail(f"{db_path} already exists; the demo fills its own database with devices and people: "
              "give a new file to --db, or leave --db out for a temporary one", 2)
     from facectl.store import StoreError
 
+    existed = os.path.exists(db_path)
+
+    def give_up(message: str) -> None:
+        """Nothing ran: remove what this run created and say so."""
+        remove_new_database(db_path, existed)
+        if new_dir:
+            shutil.rmtree(new_dir, ignore_errors=True)
+        fail(message + (f" ({db_path} removed)" if not existed else ""))
+
     try:
-        run = asyncio.run(_run(db_path, devices, people, duration, port, until_settled))
+        run = asyncio.run(_run(db_path, devices, people, duration, port, until_settled, wide))
     except StoreError as exc:
-        fail(f"cannot open database {db_path}: {exc}; pass another --db or leave it out")
+        give_up(f"cannot open database {db_path}: {exc}; pass another --db or leave it out")
+    except OSError as exc:
+        give_up(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; choose another --port or leave it out")
     except people_rules.PersonError as exc:
-        fail(f"cannot add the demo people: {exc}")
+        give_up(f"cannot add the demo people: {exc}")
     except KeyboardInterrupt:  # Ctrl-C before the server was up
         fail(f"interrupted; the data so far is in {db_path}")
     for line in run.summary():

@@ -1,6 +1,6 @@
 """Remote commands under `facectl device`: restart, factory reset, snapshot, records, enrolment, firmware, screen.
 
-They join the `device` group of cli/devices.py on import. Each queues one
+They join the `device` group of cli/devices.py on import; the entry point loads the group from here. Each queues one
 RemoteCommand field for the device's next poll; these live 24 h unless `--ttl`
 says otherwise. Firmware and screen images are stored in the database by
 content and offered to the device as absolute, signed URLs with their
@@ -189,5 +189,7 @@ def screen(sn: str, standby: str | None, index: int | None, boot: str | None, de
     queue(store, sn, field, value, ttl)
 
 
+#: The whole `facectl device` group (cli/devices.py plus these): what the entry point loads.
+device = devices.device
 for _command in (restart, factory_reset, snapshot, clear_records, repost_records, enroll, upgrade, screen):
-    devices.device.add_command(_command)
+    device.add_command(_command)

@@ -9,12 +9,14 @@ from typing import Any
 import click
 
 from facectl.protocol import settings as setting_rules
-from facectl.protocol.codes import DOOR_SENSOR_STATUS, LOCK_STATUS
+from facectl.protocol.codes import ALARMS, DOOR_SENSOR_STATUS, LOCK_STATUS, RELAY_STATUS
 from facectl.protocol.endpoints import PROTOCOL_TYPE_V2
 
 from .common import (
     console,
     db_option,
+    device_sn,
+    emit,
     fail,
     fmt_age,
     fmt_time,
@@ -23,7 +25,9 @@ from .common import (
     print_json,
     require_device,
     table,
+    wide_option,
 )
+from .tables import KEEP, Column
 
 
 @click.group()
@@ -43,7 +47,8 @@ def _pending_work(store: Any, sn: str) -> str:
     return ", ".join(flags) if flags else ""
 
 
-def _door(row: dict[str, Any]) -> str:
+def door_label(row: dict[str, Any]) -> str:
+    """The door as the device last reported it, e.g. "door closed, unlocked" (list and show alike)."""
     parts = []
     if row.get("door_sensor_status") is not None:
         parts.append("door " + DOOR_SENSOR_STATUS.label(row["door_sensor_status"]))
@@ -54,18 +59,46 @@ def _door(row: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def alarm_label(row: dict[str, Any]) -> str:
+    """Alarm names from the Keepalive's AlarmStatus, by their labels ("fire alarm"); empty when none."""
+    return ", ".join(ALARMS.label(a) for a in (row.get("alarm_status") or "").split(",") if a)
+
+
+#: Raw Keepalive status columns that `device show` gives as the labelled "door", "alarm" and "relay" lines.
+STATUS_COLUMNS = ("relay_status", "keep_open_status", "door_sensor_status", "lock_door_status", "alarm_status")
+#: `device list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("SN", KEEP, no_wrap=True), Column("Name", 4), Column("State", 9, no_wrap=True),
+    Column("Online", KEEP, no_wrap=True), Column("Last seen", 8, no_wrap=True), Column("Door", 6),
+    Column("Alarm", 6), Column("Firmware", 2, no_wrap=True), Column("Pending", 5), Column("Note", 3),
+)
+
+
 def _protocol_note(row: dict[str, Any]) -> str:
     if row.get("protocol") == "v1":
         return f"speaks HTTPv1: set HTTPClient_ProtocolType to {PROTOCOL_TYPE_V2}"
     return ""
 
 
+CLOCK_ACTION = ("the device's clock or firmware is wrong: check its time, NTP and time zone; records "
+                "it dates before 2020 or over a day ahead are listed at the time they were received")
+
+
+def _notes(row: dict[str, Any]) -> str:
+    notes = [n for n in (_protocol_note(row), "clock wrong" if row["clock_warning"] else "") if n]
+    return "; ".join(notes)
+
+
 @device.command("list")
 @click.option("--state", type=click.Choice(["pending", "approved", "blocked"]), help="Only this state.")
 @db_option
+@wide_option
 @json_option
-def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
-    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work.
+def list_devices(state: str | None, db_path: str, wide: bool, as_json: bool) -> None:
+    """Every device: state, online, last contact, door/lock/alarm, firmware, pending work, notes.
+
+    A note says when a device speaks HTTPv1 or its clock is wrong (`device show` says more);
+    --json adds everything else, the time zone its time groups are judged in included.
 
     \b
     Examples:
@@ -84,12 +117,12 @@ def list_devices(state: str | None, db_path: str, as_json: bool) -> None:
         console.print("No devices yet. Point a device at `facectl serve` and it appears here as pending.")
         return
     now = time.time()
-    console.print(table(None, ["SN", "State", "Online", "Last seen", "Door", "Alarm", "Firmware", "Pending", "Note"], [
-        (r["sn"], r["state"], "online" if r["online"] else "offline",
-         fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", _door(r), r["alarm_status"] or "",
-         r["firmware"] or "", r["pending_work"], _protocol_note(r))
+    emit(table(None, LIST_COLUMNS, [
+        (r["sn"], r["device_name"] or "", r["state"], "online" if r["online"] else "offline",
+         fmt_age(now - r["last_seen"]) if r["last_seen"] else "never", door_label(r), alarm_label(r),
+         r["firmware"] or "", r["pending_work"], _notes(r))
         for r in rows
-    ]))
+    ], wide=wide), wide=wide)
 
 
 @device.command("show")
@@ -105,6 +138,7 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     """
     store = open_store(db_path)
     row = require_device(store, sn)
+    sn = row["sn"]
     info = {
         **row,
         "pending_work": _pending_work(store, sn),
@@ -118,17 +152,26 @@ def show(sn: str, db_path: str, as_json: bool) -> None:
     if as_json:
         print_json(info)
         return
-    facts = [(k, v) for k, v in row.items() if v is not None and k != "note"]
+    hidden = {"note", "clock_problem", "clock_problem_at", "clock_warning", *STATUS_COLUMNS}
+    facts = [(k, v) for k, v in row.items() if v is not None and k not in hidden]
     for key in ("first_seen", "last_seen", "approved_at", "status_at", "v1_seen_at"):
         facts = [(k, fmt_time(v) if k == key else v) for k, v in facts]
+    facts = [(k, ("online" if v else "offline") if k == "online" else v) for k, v in facts]
+    if row.get("status_at") is not None:
+        facts += [("door", door_label(row)), ("alarm", alarm_label(row) or "none")]
+        if row.get("relay_status") is not None:
+            facts.append(("relay", RELAY_STATUS.label(row["relay_status"])))
     facts += [("pending_work", info["pending_work"]), ("records", info["records"])]
+    if row["clock_warning"]:
+        facts.append(("clock", f"{row['clock_warning']} (received {fmt_time(row['clock_problem_at'])})"))
+        facts.append(("action", CLOCK_ACTION))
     if note := _protocol_note(row):
         facts.append(("action", note))
     if lost := info["people_lost"]:
         facts.append(("people", f"{fmt_time(lost['at'])}: {lost['note']}"))
-    console.print(table(f"Device {sn}", ["Field", "Value"], facts))
+    emit(table(f"Device {sn}", ["Field", "Value"], facts))
     if info["setting_changes"]:
-        console.print(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [
+        emit(table("Setting changes", ["Key", "Value", "State", "Requested", "Device value"], [
             (c["key"], json.dumps(c["value"], ensure_ascii=False), c["state"], fmt_time(c["requested_at"]),
              "" if c["device_value"] is None else json.dumps(c["device_value"], ensure_ascii=False))
             for c in info["setting_changes"]
@@ -146,6 +189,7 @@ def _state_command(name: str, state: str, help_text: str) -> click.Command:
     @db_option
     def command(sns: tuple[str, ...], db_path: str) -> None:
         store = open_store(db_path)
+        sns = tuple(device_sn(store, sn) for sn in sns)
         missing = [sn for sn in sns if not store.devices.set_state(sn, state)]
         for sn in sns:
             if sn not in missing:
@@ -174,9 +218,10 @@ def add(sns: tuple[str, ...], db_path: str) -> None:
     """
     from facectl.protocol.identity import SnRule
 
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     rule = SnRule()
-    for sn in sns:
+    for typed in sns:
+        sn = device_sn(store, typed)  # a device already known in another case is that device
         if reason := rule.check(sn):
             fail(f"{reason}; serials look like FC-8190H24052799")
         console.print(f"{sn}: {'added (approved)' if store.devices.add(sn) else 'already known'}")
@@ -194,7 +239,7 @@ def forget(sn: str, yes: bool, db_path: str) -> None:
       facectl device forget FC-8190H24052799 --yes
     """
     store = open_store(db_path)
-    require_device(store, sn)
+    sn = require_device(store, sn)["sn"]
     if not yes:
         click.confirm(f"Forget {sn} and its settings?", abort=True)
     store.devices.forget(sn)
@@ -215,7 +260,7 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
       facectl device get FC-8190H24052799 Volume DeviceName
     """
     store = open_store(db_path)
-    require_device(store, sn)
+    sn = require_device(store, sn)["sn"]
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet; `facectl device refresh {sn}` asks for them")
@@ -227,9 +272,9 @@ def get(sn: str, keys: tuple[str, ...], db_path: str, as_json: bool) -> None:
     if as_json:
         print_json(selected)
         return
-    console.print(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
+    emit(table(f"Settings of {sn}", ["Key", "Value", "Pending", "Access"], [
         (k, json.dumps(v, ensure_ascii=False), json.dumps(pending[k], ensure_ascii=False) if k in pending else "",
-         "read-only" if k in setting_rules.READ_ONLY_SETTINGS else "")
+         "read-only" if setting_rules.is_read_only(k) else "")
         for k, v in selected.items()
     ]))
 
@@ -249,7 +294,7 @@ def set_(sn: str, assignments: tuple[str, ...], db_path: str) -> None:
       facectl device set FC-8190H24052799 Volume=3 DeviceName=Lobby ReleaseTime=5
     """
     store = open_store(db_path)
-    require_device(store, sn)
+    sn = require_device(store, sn)["sn"]
     doc = store.settings.document(sn)
     if doc is None:
         fail(f"{sn} has not uploaded its settings yet, so its keys are unknown; wait for its next "
@@ -280,6 +325,6 @@ def refresh(sn: str, db_path: str) -> None:
       facectl device refresh FC-8190H24052799
     """
     store = open_store(db_path)
-    require_device(store, sn)
+    sn = require_device(store, sn)["sn"]
     store.devices.request_settings(sn)
     console.print(f"{sn}: settings upload requested")

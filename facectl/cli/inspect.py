@@ -12,7 +12,8 @@ from typing import Any
 import click
 from rich.text import Text
 
-from facectl.cli.common import console, fail, fmt_time, json_option, print_json, table
+from facectl.cli.common import console, emit, fail, fmt_time, json_option, print_json, table
+from facectl.cli.tables import KEEP, Column
 from facectl.inspect import Exchange, Timeline, render
 from facectl.inspect.timeline import summarize
 from facectl.protocol.endpoints import ENDPOINTS
@@ -101,11 +102,14 @@ def _print_exchanges(exchanges: list[Exchange], full: bool, as_json: bool) -> No
     if as_json:
         print_json([ex.to_dict() for ex in exchanges])
         return
-    for ex in exchanges:
+    width = console.width if console.is_terminal else None  # a file or a pipe: whole lines
+    for i, ex in enumerate(exchanges):
         if full:
+            if i:
+                console.line()  # the table's caption (its document section) is not the next one's title
             console.print(render.full(ex))
         else:
-            console.print(render.compact(ex), soft_wrap=True)
+            console.print(render.compact(ex, width), soft_wrap=True)
 
 
 def _print_lint(exchanges: list[Exchange], as_json: bool) -> None:
@@ -118,8 +122,9 @@ def _print_lint(exchanges: list[Exchange], as_json: bool) -> None:
     if not exchanges:
         console.print("no findings", style="green")
         return
+    width = console.width if console.is_terminal else None
     for ex in exchanges:
-        console.print(render.compact(ex), soft_wrap=True)
+        console.print(render.compact(ex, width), soft_wrap=True)
         for line in render.finding_lines(ex):
             console.print(line, soft_wrap=True)
 
@@ -139,15 +144,22 @@ def _footer(shown: list[Exchange], total: int) -> None:
     console.print(text)
 
 
+#: `inspect --summary` device columns; the least useful give way first on a narrow terminal.
+SUMMARY_COLUMNS = (
+    Column("SN", KEEP, no_wrap=True), Column("first seen", 4, no_wrap=True), Column("last seen", 6, no_wrap=True),
+    Column("calls", 5, justify="right"), Column("keepalives", 3, justify="right"),
+    Column("interval / max gap", 7, no_wrap=True), Column("conns", 1, justify="right"), Column("findings", 8),
+)
+
+
 def _print_summary(doc: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(doc)
         return
     devices = doc["devices"]
-    console.print(table(
+    emit(table(
         f"Devices: {doc['device_exchanges']} exchanges shown, {doc['other_exchanges']} other flows",
-        ["SN", "first seen", "last seen", "calls", "keepalives", "interval / max gap",
-         "conns", "findings"],
+        SUMMARY_COLUMNS,
         [[d["sn"], fmt_time(d["first_seen"]), fmt_time(d["last_seen"]), d["exchanges"],
           d["keepalives"], f"{_seconds(d['keepalive_interval']) or '?'} / {_seconds(d['max_keepalive_gap'])}",
           d["connections"], _severity_counts(d["findings"])]

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
@@ -40,6 +39,8 @@ from .commands import Duration, queue, ttl_option, wait
 from .common import (
     console,
     db_option,
+    device_sn,
+    emit,
     err_console,
     fail,
     fmt_duration,
@@ -49,7 +50,9 @@ from .common import (
     print_json,
     require_device,
     table,
+    wide_option,
 )
+from .tables import KEEP, Column
 
 #: CSV column / option name -> wire field. The CLI's options are these with dashes.
 OPTION_FIELDS: dict[str, str] = {
@@ -135,13 +138,6 @@ def _person_options(update: bool):  # noqa: ANN202 - click decorator factory
     return decorate
 
 
-def _sn_table(title: str | None, columns: list[str], rows: Any) -> Any:
-    """A table whose first column (a device SN) is never folded."""
-    t = table(title, columns, rows)
-    t.columns[0].no_wrap = True
-    return t
-
-
 def _user_id(text: str) -> int:
     try:
         return people_rules.check_user_id(text)
@@ -185,6 +181,11 @@ def _item_from_options(user_id: int, opts: dict[str, Any]) -> PersonInput:
 
 
 def _save(store: Any, item: PersonInput, mode: str) -> Any:
+    _known_serials(store, item)
+    if expired := _expired_on_arrival(item):
+        err_console.print(f"[yellow]warning:[/] {item.user_id}: {expired}; saved anyway, but no door opens for them "
+                          "until --expires changes",
+                          highlight=False)
     try:
         return store.people.save_many([item], mode=mode)[0]
     except (people_rules.PersonError, PeopleError) as exc:
@@ -210,7 +211,7 @@ def add(user_id: str, db_path: str, **opts: Any) -> None:
       facectl people add 1001 --name "张三" --card 3801234567 --photo examples/photos/1001.jpg
       facectl people add 1006 --name Visitor --expires 2026-12-31 --device FC-8190H24052799
     """
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     uid = _user_id(user_id)
     try:
         item = _item_from_options(uid, opts)
@@ -319,7 +320,7 @@ def list_people(search: str | None, limit: int, offset: int, db_path: str, as_js
         console.print("No people match." if total else "No people yet: `facectl people add USER_ID --name ...` "
                       "or `facectl people import FILE.csv`.")
         return
-    console.print(table(None, ["UserID", "Name", "Code", "Department", "Card", "Access", "Expires", "Photo",
+    emit(table(None, ["UserID", "Name", "Code", "Department", "Card", "Access", "Expires", "Photo",
                                "Devices", "Delivered", "Failed"], [
         (r["user_id"], r["fields"]["Name"], r["fields"]["Code"], r["fields"]["Department"],
          r["fields"]["CardNum"], ACCESS_TYPES.label(r["fields"]["AccessType"] or 0),
@@ -375,16 +376,16 @@ def show(user_id: str, db_path: str, as_json: bool) -> None:
             facts.append((f"{b['kind']} {b['num']}", f"MD5 {b['md5']}, from {b['source_sn'] or 'operator'} "
                                                      f"{fmt_time(b['at'])}"))
         facts.append(("Updated", fmt_time(person["updated_at"])))
-        console.print(table(f"Person {uid}", ["Field", "Value"], facts))
+        emit(table(f"Person {uid}", ["Field", "Value"], facts))
     if deliveries:
-        console.print(_sn_table("Delivery", ["Device", "State", "Wanted", "Confirmed", "Failure",
+        emit(table("Delivery", ["Device", "State", "Wanted", "Confirmed", "Failure",
                                              "Device reports"], [
             (d["sn"], d["state"], d["want"] if d["want"] is not None else "-",
              {None: "-", 0: "unknown version"}.get(d["have"], d["have"]),
              _failure(d), _reported(d)) for d in deliveries
         ]))
     if enrolments:
-        console.print(table("Enrolments", ["Time", "Device", "Result", "Command"], [
+        emit(table("Enrolments", ["Time", "Device", "Result", "Command"], [
             (fmt_time(e["received_at"]), e["sn"], e["result_label"] or "", e["command_id"] or "")
             for e in enrolments
         ]))
@@ -454,7 +455,7 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
       facectl people import examples/people.csv --dry-run
       facectl people import staff.csv --photos ./photos
     """
-    store = open_store(db_path, must_exist=False)
+    store = open_store(db_path)
     base = Path(photos_dir) if photos_dir else Path(csv_file).resolve().parent
     try:
         with open(csv_file, newline="", encoding="utf-8-sig") as fh:
@@ -473,7 +474,10 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
              + f"columns are {', '.join(CSV_COLUMNS)}")
     good: list[_Row] = []
     bad: list[tuple[int, str]] = []
+    warnings: list[tuple[int, str]] = []
     first_line: dict[int, int] = {}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True, disable=as_json)
     with progress:
@@ -494,6 +498,9 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                 bad.append((line, str(exc)))
                 continue
             first_line[item.user_id] = line
+            _known_serials(store, item)
+            if expired := _expired_on_arrival(item):
+                warnings.append((line, f"user {item.user_id}: {expired}; imported anyway"))
             good.append(_Row(line, item))
         created = changed = unchanged = 0
         if not dry_run and good:
@@ -508,10 +515,13 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
     bad.sort()
     summary = {"rows": len(good) + len(bad), "good": len(good), "bad": len(bad), "created": created,
                "updated": changed, "unchanged": unchanged, "dry_run": dry_run,
-               "errors": [{"line": line, "reason": reason} for line, reason in bad]}
+               "errors": [{"line": line, "reason": reason} for line, reason in bad],
+               "warnings": [{"line": line, "warning": text} for line, text in warnings]}
     if as_json:
         print_json(summary)
     else:
+        for line, text in warnings:
+            err_console.print(f"[yellow]warning:[/] {csv_file}:{line}: {text}", highlight=False)
         for line, reason in bad:
             err_console.print(f"{csv_file}:{line}: {reason}", highlight=False, soft_wrap=True)
         if dry_run:
@@ -521,6 +531,26 @@ def import_(csv_file: str, photos_dir: str | None, dry_run: bool, db_path: str, 
                           f"{changed} updated, {unchanged} unchanged; {len(bad)} bad")
     if bad:
         raise SystemExit(1)
+
+
+def _expired_on_arrival(item: PersonInput, now: float | None = None) -> str:
+    """Why a row's person could not open a door the moment it arrives (its expiry is past), or ""."""
+    raw = item.values.get("ExpirationDate")
+    if raw in (None, ""):
+        return ""
+    try:
+        expiry = people_rules.parse_expiry(str(raw))
+    except people_rules.PersonError:
+        return ""  # the save says what is wrong with it
+    if expiry and expiry < (now or time.time()):
+        return f"expired on arrival (expires {fmt_time(expiry)})"
+    return ""
+
+
+def _known_serials(store: Any, item: PersonInput) -> None:
+    """A scope's serials as the database spells them (typed in any case)."""
+    if isinstance(item.scope, list):
+        item.scope = [device_sn(store, sn) for sn in item.scope]
 
 
 def _save_chunk(store: Any, chunk: list[_Row], bad: list[tuple[int, str]]) -> list[tuple[_Row, Any]]:
@@ -621,6 +651,7 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         sns = tuple(store.devices.approved_sns())
         if not sns:
             fail("no approved devices; `facectl device list` shows who connected")
+    sns = tuple(device_sn(store, sn) for sn in sns)
     known = {d["sn"] for d in store.devices.list()}
     missing = [sn for sn in sns if sn not in known]
     if missing:
@@ -632,7 +663,7 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         print_json({"dry_run": dry_run, "plans": plans})
         return
     title = "Plan (dry run: nothing changed)" if dry_run else "Scheduled"
-    console.print(_sn_table(title, ["Device", "Wipe first", "Add", "Update", "Delete", "Retry failed",
+    emit(table(title, ["Device", "Wipe first", "Add", "Update", "Delete", "Retry failed",
                                     "In sync"], [
         (p["sn"], "DeleteAll" if p["wipe"] else "", p["add"], p["update"], p["delete"], p["retry_failed"],
          p["in_sync"]) for p in plans
@@ -641,11 +672,21 @@ def sync(sns: tuple[str, ...], all_devices: bool, full: bool, wipe: bool, files:
         console.print("Devices pick this up at their next keepalive; `facectl people status` follows it.")
 
 
+#: `people status` columns; the least useful give way first on a narrow terminal.
+STATUS_COLUMNS = (
+    Column("Device", KEEP, no_wrap=True), Column("Wanted", 5, justify="right"), Column("Done", 8, justify="right"),
+    Column("Pending", 7, justify="right"), Column("In flight", 4, justify="right"),
+    Column("Failed", 8, justify="right"), Column("Delete", 6), Column("Unknown", 3, justify="right"),
+    Column("Last page", 2, no_wrap=True),
+)
+
+
 @people.command("status")
 @click.argument("sn", required=False)
 @db_option
+@wide_option
 @json_option
-def status(sn: str | None, db_path: str, as_json: bool) -> None:
+def status(sn: str | None, db_path: str, wide: bool, as_json: bool) -> None:
     """Per device: delivered, pending, in flight, failed (with reasons), to delete.
 
     \b
@@ -655,7 +696,7 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
     """
     store = open_store(db_path)
     if sn:
-        require_device(store, sn)
+        sn = require_device(store, sn)["sn"]
     rows = store.people.status(sn)
     if as_json:
         print_json(rows)
@@ -663,14 +704,13 @@ def status(sn: str | None, db_path: str, as_json: bool) -> None:
     if not rows:
         console.print("No devices with people yet.")
         return
-    console.print(_sn_table(None, ["Device", "Wanted", "Done", "Pending", "In flight", "Failed", "Delete",
-                                   "Unknown", "Last page"], [
+    emit(table(None, STATUS_COLUMNS, [
         (r["sn"] + ("" if r["device_state"] == "approved" else f" ({r['device_state']})"), r["wanted"],
          r["delivered"], r["pending"], r["in_flight"], r["failed"],
          f"{r['to_delete']}{' + DeleteAll' if r['wipe_requested'] else ''}", r["unknown_reported"] or "",
          fmt_time(r["last_page_at"]))
         for r in rows
-    ]))
+    ], wide=wide), wide=wide)
     for r in rows:
         for f in r["failures"]:
             code = f"{f['code']} " if f["code"] is not None else ""
@@ -699,7 +739,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
       facectl people diff FC-8190H24052799
     """
     store = open_store(db_path)
-    require_device(store, sn)
+    sn = require_device(store, sn)["sn"]
     d = store.people.diff(sn)
     if as_json:
         print_json(d)
@@ -718,7 +758,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
     for key, title in sections:
         if d[key]:
             agree = False
-            console.print(table(title, ["UserID", "Name", "Reported"], [
+            emit(table(title, ["UserID", "Name", "Reported"], [
                 (x["user_id"], x["name"] or "", fmt_time(x["reported_at"])) for x in d[key]]))
     if d["differs"]:
         agree = False
@@ -727,7 +767,7 @@ def diff(sn: str, db_path: str, as_json: bool) -> None:
             for wire, v in x["fields"].items():
                 rows.append((x["user_id"], wire, _show(v["server"]), _show(v["device"]),
                              "older than last delivery" if x["report_older_than_delivery"] else ""))
-        console.print(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
+        emit(table("Fields that differ", ["UserID", "Field", "Server", "Device", "Note"], rows))
     if d["not_held"]:
         ids = ", ".join(str(x["user_id"]) for x in d["not_held"])
         console.print(f"{sn} reports not holding {ids} (PushPeople without Detail, or deleted at the device); "
@@ -778,7 +818,7 @@ def push(sn: str, user_ids: tuple[str, ...], ttl: float | None, wait_s: float | 
                if f["endpoint"] == "PushPeople"}
     asked = list(row["value"]) if isinstance(row["value"], list) else sorted(answers)
     if asked:
-        console.print(table(f"{sn} answered", ["UserID", "Device"], [
+        emit(table(f"{sn} answered", ["UserID", "Device"], [
             (uid, _held(answers.get(uid))) for uid in asked]))
     if not isinstance(row["value"], list) and final["state"] == "done":
         console.print(f"The device goes on pushing everyone it holds; `facectl people diff {sn}` compares them.",

@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
 
@@ -17,6 +16,8 @@ from .common import (
     EXIT_FAILED,
     console,
     db_option,
+    device_sn,
+    emit,
     err_console,
     fail,
     fmt_time,
@@ -25,14 +26,19 @@ from .common import (
     print_json,
     table,
 )
+from .tables import KEEP, Column
 
 
 @click.group()
 def quarantine() -> None:
     """Inspect uploads the server kept but could not use.
 
-    The device was told Success 1 so its queue moves on; the raw bytes are here.
+    Kept for approved devices only: the device was told Success 1 so its queue
+    moves on (other endpoints: the answer it got is kept too); the raw bytes are
+    here, up to each device's byte budget (past it only the size and reason).
     Once the cause is fixed, `replay` runs them through the server again.
+    What unknown, pending or blocked senders sent is not kept: `senders` lists
+    a short sample per source address.
 
     \b
     Examples:
@@ -40,7 +46,16 @@ def quarantine() -> None:
       facectl quarantine show 3 --body-to item3.bin
       facectl quarantine replay --all --dry-run
       facectl quarantine dismiss 3 --note "photo too large"
+      facectl quarantine senders
     """
+
+
+#: `quarantine list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("ID", KEEP, no_wrap=True, justify="right"), Column("Received", 6, no_wrap=True),
+    Column("SN", 8, no_wrap=True), Column("Endpoint", 7, no_wrap=True), Column("Bytes", 2, justify="right"),
+    Column("Reason", 9), Column("Replays", 1, justify="right"),
+)
 
 
 @quarantine.command("list")
@@ -61,15 +76,16 @@ def list_items(sn: str | None, limit: int, include_replayed: bool, db_path: str,
       facectl quarantine list --all
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.quarantine.list(sn, limit, include_replayed)
     if as_json:
         print_json(rows)
     elif not rows:
         console.print("Quarantine is empty.")
     else:
-        columns = ["ID", "Received", "SN", "Endpoint", "Bytes", "Reason", "Replays"]
-        console.print(table(None, columns + (["Replayed"] if include_replayed else []), [
-            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"], r["size"], r["reason"],
+        emit(table(None, LIST_COLUMNS + ((Column("Replayed", 3),) if include_replayed else ()), [
+            (r["id"], fmt_time(r["received_at"]), r["sn"] or "?", r["endpoint"],
+             r["size"] if r["bytes_kept"] else f"{r['size']} (not kept: budget full)", r["reason"],
              r["attempts"] or "",
              *([f"{fmt_time(r['replayed_at'])} {r['replay_result']}" if r["replayed_at"] else ""]
                if include_replayed else []))
@@ -100,7 +116,7 @@ def show(item_id: int, body_to: str | None, db_path: str, as_json: bool) -> None
         item["body_preview"] = body[:2048].decode("utf-8", "replace")
         print_json(item)
         return
-    console.print(table(f"Quarantine item {item_id}", ["Field", "Value"],
+    emit(table(f"Quarantine item {item_id}", ["Field", "Value"],
                         [(k, fmt_time(v) if k.endswith("_at") else v) for k, v in item.items()]))
     console.print(body[:2048].decode("utf-8", "replace"), markup=False, highlight=False)
     if body_to:
@@ -140,6 +156,8 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
       facectl quarantine replay 3 7
       facectl quarantine replay --all --sn FC-8190H24052799 --json
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from facectl.server import replay as replaying
     from facectl.server.config import ServerConfig
 
@@ -153,6 +171,7 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
         fail(f"--sn-pattern is not a valid regular expression: {exc}", 2)
     store = open_store(db_path)
     if replay_all:
+        sn = device_sn(store, sn) if sn else None
         ids = store.quarantine.open_ids(sn)
     else:
         missing = [i for i in item_ids if store.quarantine.get(i) is None]
@@ -180,10 +199,10 @@ def replay(item_ids: tuple[int, ...], replay_all: bool, sn: str | None, dry_run:
     elif not outcomes:
         console.print("Nothing to replay: the quarantine is empty." if not sn else f"Nothing to replay for {sn}.")
     else:
-        console.print(table("Dry run: nothing written" if dry_run else None,
+        emit(table("Dry run: nothing written" if dry_run else None,
                             ["ID", "SN", "Endpoint", "Result", "Detail"],
                             [(o.id, o.sn or "?", o.endpoint, o.result, o.detail) for o in outcomes]))
-        console.print(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
+        emit(table(None, [r.capitalize() for r in counts], [list(counts.values())]))
     if counts[replaying.FAILED]:
         raise SystemExit(EXIT_FAILED)
 
@@ -210,3 +229,44 @@ def dismiss(item_ids: tuple[int, ...], note: str, db_path: str) -> None:
         console.print(f"dismissed {', '.join(map(str, closed))}")
     if others:
         fail(f"not open: {', '.join(map(str, others))}; `facectl quarantine list --all` shows every item")
+
+
+@quarantine.command("senders")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--sample-of", metavar="ADDRESS", help="Print the kept sample of this source address.")
+@db_option
+@json_option
+def senders(limit: int, sample_of: str | None, db_path: str, as_json: bool) -> None:
+    """Refused senders: unknown, pending, blocked or unidentifiable, by source address.
+
+    Their bodies are not kept in quarantine; per address the server counts
+    requests and bytes and keeps the first 4 KB of the last body it could not
+    read, to diagnose a misconfigured terminal or spot a scanner. Exit 1 when
+    --sample-of names an address with no sample.
+
+    \b
+    Examples:
+      facectl quarantine senders
+      facectl quarantine senders --sample-of 192.168.1.50
+    """
+    store = open_store(db_path)
+    if sample_of:
+        row = store.samples.get(sample_of)
+        if row is None:
+            fail(f"no sample from {sample_of}; `facectl quarantine senders` lists the addresses")
+        sample: bytes = row.pop("sample")
+        if as_json:
+            print_json({**row, "sample": sample.decode("utf-8", "replace")})
+        else:
+            console.print(f"{row['size']} bytes to {row['endpoint']} ({row['reason']}); first {len(sample)}:")
+            console.print(sample.decode("utf-8", "replace"), markup=False, highlight=False)
+        return
+    rows = store.samples.list(limit)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        console.print("No refused senders.")
+    else:
+        console.print(table(None, ["Address", "Last seen", "Requests", "Bytes", "SN", "Endpoint", "Reason"], [
+            (r["remote_addr"], fmt_time(r["last_seen"]), r["requests"], r["bytes_received"], r["sn"] or "?",
+             r["endpoint"], r["reason"]) for r in rows]))

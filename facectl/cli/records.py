@@ -8,16 +8,50 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
-from facectl.protocol.codes import AUTH_RESULTS, DOOR_EVENT_TYPES, IDENTIFY_RECORD_TYPES, SYSTEM_EVENT_TYPES
+from facectl.protocol.codes import (
+    AUTH_RESULTS,
+    DOOR_EVENT_TYPES,
+    IDENTIFY_RECORD_TYPES,
+    REFUSED,
+    SYSTEM_EVENT_TYPES,
+)
 from facectl.protocol.records import RECORD_KINDS
 
-from .common import console, db_option, fail, fmt_time, open_store, print_csv, print_json, table
+from .common import (
+    console,
+    db_option,
+    device_sn,
+    emit,
+    fail,
+    fmt_time,
+    open_store,
+    print_csv,
+    print_json,
+    table,
+    wide_option,
+)
+from .retention import prune
+from .tables import KEEP, Column
 
 EVENT_TABLES = {"identify": IDENTIFY_RECORD_TYPES, "auth": IDENTIFY_RECORD_TYPES,
                 "door": DOOR_EVENT_TYPES, "system": SYSTEM_EVENT_TYPES}
-CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "record_date", "time", "user_id", "name",
-               "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+#: `records list` columns; the least useful give way first on a narrow terminal.
+LIST_COLUMNS = (
+    Column("Time", KEEP, no_wrap=True), Column("SN", 9, no_wrap=True), Column("Kind", 3, no_wrap=True),
+    Column("ID", 2, no_wrap=True, justify="right"), Column("Event", 7), Column("Outcome", 8, no_wrap=True),
+    Column("User", 8, no_wrap=True),
+    Column("Name", 6), Column("Photo", 1, no_wrap=True),
+)
+#: Shown when the rows hold authorization decisions.
+DECISION_COLUMN = Column("Decision", 5)
+CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "outcome", "record_date", "time", "device_date",
+               "user_id", "name", "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+#: Marks a time that is when the record was received, because the device's RecordDate was implausible.
+RECEIVED_MARK = "*"
+RECEIVED_NOTE = (f"{RECEIVED_MARK} dated when received: the device's RecordDate was implausible "
+                 "(its clock or firmware is wrong); --json shows the device_date it sent")
 
 
 @click.group()
@@ -29,6 +63,7 @@ def records() -> None:
       facectl records list --sn FC-8190H24052799 --since 2026-11-01
       facectl records list --kind identify --csv > records.csv
       facectl records photo FC-8190H24052799 120 -o face.jpg
+      facectl records prune --older-than 90d --dry-run
     """
 
 
@@ -52,6 +87,23 @@ def decision_label(row: dict[str, Any]) -> str:
     return f"{label}: {row['reason']}" if row["reason"] else label
 
 
+def record_time(row: dict[str, Any]) -> str:
+    """The record's time for tables; marked when it is the time it was received."""
+    return fmt_time(row["record_date"]) + (RECEIVED_MARK if row["dated_on_receipt"] else "")
+
+
+def outcome_cell(row: dict[str, Any]) -> Text:
+    return Text(row["outcome"] or "", style="red" if row["outcome"] == REFUSED else "")
+
+
+def record_name(row: dict[str, Any]) -> str:
+    """The person's name as the record gives it, but not a bare repeat of the UserID: firmware fills
+    Name with the UserID for a person it holds no name for (the document's own example does), and
+    "1" under Name reads as a name the server does not have."""
+    name = (row.get("name") or "").strip()
+    return "" if name == str(row.get("user_id") or "").strip() else name
+
+
 def _event(row: dict[str, Any]) -> str:
     return EVENT_TABLES[row["kind"]].label(row["record_type"]) if row["kind"] in EVENT_TABLES else ""
 
@@ -62,23 +114,32 @@ def _event(row: dict[str, Any]) -> str:
 @click.option("--since", help="From this date/time (local) or unix seconds.")
 @click.option("--until", help="Up to this date/time (local) or unix seconds.")
 @click.option("--kind", type=click.Choice(RECORD_KINDS), help="identify, door, system or auth.")
+@click.option("--refused", is_flag=True,
+              help="Only refusals: identify records of a refused type (expired, outside time group, "
+                   "unregistered, ...) and denied authorizations.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
+@wide_option
 @db_option
 def list_records(sn: str | None, user: str | None, since: str | None, until: str | None, kind: str | None,
-                 limit: int, as_json: bool, as_csv: bool, db_path: str) -> None:
-    """Newest first, event types by name, times in the local time zone.
+                 refused: bool, limit: int, as_json: bool, as_csv: bool, wide: bool, db_path: str) -> None:
+    """Newest first, event types by name, granted / refused, times in the local time zone.
+
+    A record whose device clock was wrong (dated before 2020 or over a day ahead)
+    is listed, and filtered, at the time it was received, marked with *.
 
     \b
     Examples:
       facectl records list --limit 20
       facectl records list --sn FC-8190H24052799 --since 2026-11-01 --kind identify
+      facectl records list --refused --since 2026-11-29
       facectl records list --kind auth --csv > decisions.csv
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn) if sn else None
     rows = store.records.list(sn=sn, user=user, kind=kind, since=_timestamp(since, "--since"),
-                              until=_timestamp(until, "--until"), limit=limit)
+                              until=_timestamp(until, "--until"), limit=limit, refused=refused)
     for row in rows:
         row["event"] = _event(row)
         row["time"] = fmt_time(row["record_date"])
@@ -89,12 +150,13 @@ def list_records(sn: str | None, user: str | None, since: str | None, until: str
     elif not rows:
         console.print("No records match.")
     else:
-        columns = ["Time", "SN", "Kind", "ID", "Event", "User", "Name", "Photo"]
         with_decisions = any(r["decision"] is not None for r in rows)
-        console.print(table(None, columns + (["Decision"] if with_decisions else []), [
-            (r["time"], r["sn"], r["kind"], r["record_id"], r["event"], r["user_id"] or "", r["name"] or "",
-             _photo_cell(r), *([decision_label(r)] if with_decisions else [])) for r in rows
-        ]))
+        emit(table(None, LIST_COLUMNS + ((DECISION_COLUMN,) if with_decisions else ()), [
+            (record_time(r), r["sn"], r["kind"], r["record_id"], r["event"], outcome_cell(r), r["user_id"] or "",
+             record_name(r), _photo_cell(r), *([decision_label(r)] if with_decisions else [])) for r in rows
+        ], wide=wide), wide=wide)
+        if any(r["dated_on_receipt"] for r in rows):
+            console.print(RECEIVED_NOTE)
 
 
 def _photo_cell(row: dict[str, Any]) -> str:
@@ -118,6 +180,7 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
       facectl records photo FC-8190H24052799 120 -o face.jpg
     """
     store = open_store(db_path)
+    sn = device_sn(store, sn)
     row = store.records.get(sn, record_id)
     if row is None:
         fail(f"no record {record_id} from {sn}; `facectl records list --sn {sn}` lists them")
@@ -130,3 +193,6 @@ def photo(sn: str, record_id: int, output: str, db_path: str) -> None:
     console.print(f"wrote {len(found[1])} bytes to {output}", highlight=False)
     for warning in (w for w in json.loads(row["warnings"] or "[]") if "kept as sent" in w):
         console.print(f"note: {warning} ({found[0].content_type})", highlight=False)
+
+
+records.add_command(prune)

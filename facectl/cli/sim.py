@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from facectl.cli.common import EXIT_FAILED, console, fail, print_json, table
+from facectl.cli.common import EXIT_FAILED, console, emit, fail, print_json, table
 from facectl.protocol.identity import SnRule
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_PHOTO_BYTES
 from facectl.sim.config import (
+    DEFAULT_SN_PREFIX,
     DELETE_LIST_NAMES,
     FAULT_NAMES,
     GZIP_MODES,
     RECORD_JSON_PARTS,
     RECORD_PHOTO_PARTS,
+    SN_DIGITS,
     Faults,
     SimConfig,
     Variants,
 )
-from facectl.sim.fleet import DEFAULT_SN_PREFIX, SN_DIGITS, render, run_fleet, serials
-from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY
-from facectl.sim.state import StateError
+from facectl.sim.settings_doc import EXAMPLE_PERSON_CAPACITY, FIRMWARE_925
+
+if TYPE_CHECKING:
+    from facectl.sim.fleet import FleetRun
+
+#: Exit code of a run stopped by Ctrl-C before it started (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 
 EPILOG = """\b
 Examples:
@@ -84,6 +92,9 @@ Examples:
               help="Keep what a terminal keeps across a reboot (people, settings, RecordID counter, "
                    "records not uploaded) in DIR, one file pair per serial; a rerun continues from it "
                    "instead of starting factory-new.")
+@click.option("--firmware", type=click.Choice([FIRMWARE_925]),
+              help="Upload a settings document shaped like this firmware's (9.25: UTCTimeZone, "
+                   "status keys, nulls, hundreds of SIP/IPv6 keys; errata 8.5). Default: the document's example.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "
@@ -94,14 +105,15 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         report_path: Path | None, json_part: str, photo_part: str, delete_list: str,
         json_part_as_file: bool, sn_space: bool, trailing_comma: bool, doc_examples: bool,
         faults: tuple[str, ...], people_limit: int, capacity: int, seed: int | None, online_auth: bool,
-        state_dir: Path | None, insecure: bool, check: bool, as_json: bool) -> None:
+        state_dir: Path | None, firmware: str | None, insecure: bool, check: bool, as_json: bool) -> None:
     """Simulated FCARD terminals that follow the HTTPv2 call flow against a server.
 
     Each device boots (Keepalive, then UploadWorkSetting), sends a keepalive every
     --interval seconds, does the work the answer flags in the document's priority
     order, then uploads its records, over one keep-alive connection. With
     --devices N it runs a fleet in one process and reports per-endpoint latency,
-    missed keepalive deadlines, retries and errors.
+    missed keepalive deadlines, retries and errors. Ctrl-C ends a run early and
+    still prints (and writes) its report, exit 0.
     """
     parts = urlsplit(server)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -115,6 +127,9 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     if check:
         _check(server, sn, photo_bytes, as_json, report_path, not insecure)
         return
+    from facectl.sim.fleet import render, serials  # aiohttp: only when devices run
+    from facectl.sim.state import StateError
+
     try:
         variants = Variants(
             record_json_part=json_part, record_photo_part=photo_part, delete_list_name=delete_list,
@@ -129,7 +144,8 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
     config = SimConfig(server=server, interval=interval, records_per_min=records_per_min,
                        photo_bytes=photo_bytes, people_limit=people_limit, people_capacity=capacity,
                        variants=variants, faults=fault_config, seed=seed, verify_tls=not insecure,
-                       online_auth=online_auth, state_dir=str(state_dir) if state_dir else None)
+                       online_auth=online_auth, state_dir=str(state_dir) if state_dir else None,
+                       firmware=firmware)
     sns = [sn.strip()] if sn else serials(devices, sn_prefix)
     if not as_json:
         console.print(f"[bold]{len(sns)} device{'s' if len(sns) > 1 else ''}[/bold] "
@@ -137,12 +153,13 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
                       f"for {duration:g} s, keepalive every {interval:g} s"
                       + (f", faults {fault_config.active()}" if fault_config.active() else ""))
     try:
-        run = asyncio.run(run_fleet(config, sns, duration))
-    except KeyboardInterrupt:
-        fail("interrupted")
+        run, interrupted = asyncio.run(_run_until_interrupted(config, sns, duration))
+    except KeyboardInterrupt:  # before the devices started: nothing to report
+        fail("interrupted before the simulation started", EXIT_INTERRUPTED)
     except StateError as exc:
         fail(str(exc))
     report = run.report()
+    report["interrupted"] = interrupted
     report["config"] = {"server": server, "interval": interval, "records_per_min": records_per_min,
                         "photo_bytes": photo_bytes, "gzip": gzip_mode, "duration": duration,
                         "faults": fault_config.active(), "online_auth": online_auth,
@@ -168,6 +185,30 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
         console.print(f"device {d['sn']}: {d['people']} people held, {d['boots']} boot(s); {door}")
     if report_path:
         console.print(f"report written to {report_path}")
+    if interrupted:
+        console.print(f"stopped by Ctrl-C after {report['seconds']:.0f} s; the report covers the run so far",
+                      highlight=False)
+
+
+async def _run_until_interrupted(config: SimConfig, sns: list[str], duration: float) -> tuple[FleetRun, bool]:
+    """Run the fleet; Ctrl-C (or SIGTERM) ends it early and the run so far is still reported."""
+    from facectl.sim.fleet import run_fleet
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests, embedding), or no signals here
+            pass
+    try:
+        run = await run_fleet(config, sns, duration, stop=stop)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    return run, stop.is_set()
 
 
 def _check(server: str, sn: str | None, photo_bytes: int, as_json: bool, report_path: Path | None,
@@ -179,7 +220,7 @@ def _check(server: str, sn: str | None, photo_bytes: int, as_json: bool, report_
                                        # the record table: Photo "50KB"
                                        photo_bytes=min(photo_bytes, 50 * 1024), verify_tls=verify_tls))
     except KeyboardInterrupt:
-        fail("interrupted")
+        fail("interrupted: the conformance check did not finish", EXIT_INTERRUPTED)
     data = report.as_dict()
     _write(report_path, data)
     if as_json:
@@ -189,7 +230,7 @@ def _check(server: str, sn: str | None, photo_bytes: int, as_json: bool, report_
         for c in report.checks:
             mark = {"pass": "[green]pass[/green]", "FAIL": "[red]FAIL[/red]", "skip": "[dim]skip[/dim]"}
             rows.append((mark[c.as_dict()["result"]], c.level, c.name, c.section, c.detail))
-        console.print(table(f"Conformance of {server} (device {report.sn})",
+        emit(table(f"Conformance of {server} (device {report.sn})",
                             ("result", "level", "check", "document section", "detail"), rows))
         console.print(f"{data['passed']} passed, {data['failed']} failed "
                       f"({data['must_failed']} required by the document), {data['skipped']} skipped")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from facectl.protocol import lenient_json, multipart
+from facectl.protocol import lenient_json, multipart, zones
 from facectl.protocol.codes import ALARMS, SUCCESS_CODES, TABLES, CodeTable, parse_alarms
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request, unwrap_body
 from facectl.protocol.device_rules import is_url
@@ -57,6 +57,7 @@ def decode_exchange(
     *,
     client: str | None = None,
     peer: str | None = None,
+    server: str | None = None,
     error: str | None = None,
     run_lint: bool = True,
 ) -> Exchange:
@@ -64,11 +65,14 @@ def decode_exchange(
 
     `client` identifies the TCP connection (mitmproxy's client id), which the
     Timeline needs to spot a second concurrent connection from one device.
+    `server` is the address the device talks to (scheme://host:port), against
+    which absolute file URLs are checked.
     """
     request = Message(headers=_header_list(req_headers), size=len(req_body or b""))
     ex = Exchange(
         method=(method or "").upper(), path=path or "/", started=started, finished=finished,
-        status=status, request=request, response=None, client=client, peer=peer, error=error,
+        status=status, request=request, response=None, client=client, peer=peer, server=server,
+        error=error,
     )
     try:
         _decode(ex, req_body or b"", resp_headers, resp_body)
@@ -321,6 +325,9 @@ def _label(spec: Field | None, name: str, value: Any, table: CodeTable | None) -
             return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
         except (OverflowError, OSError, ValueError):
             return "out of range"
+    if name in zones.ZONE_KEYS:
+        minutes = zones.parse_offset(value)
+        return zones.offset_label(minutes) if minutes is not None else "not understood"
     if name in TENTHS_CELSIUS_FIELDS:
         tenths = _as_int(value)
         return None if not tenths else f"{tenths / 10:.1f} °C"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import MITMPROXY_MISSING
 
@@ -77,8 +78,26 @@ def flow_inputs(flow: http.HTTPFlow) -> dict[str, Any]:
         "finished": finished,
         "client": flow.client_conn.id,
         "peer": f"{peer[0]}:{peer[1]}" if peer else None,
+        "server": device_server(flow),
         "error": flow.error.msg if flow.error is not None else None,
     }
+
+
+def device_server(flow: http.HTTPFlow) -> str | None:
+    """scheme://host:port the device talks to: its Host header, and the port it connected to.
+
+    Terminals send Host without the port (errata 8.2), so the port comes from
+    the proxy's side of the device's connection when the header has none.
+    """
+    req = flow.request
+    host = req.host_header or ""
+    if not host:
+        return None
+    if ":" in host.rsplit("]", 1)[-1]:
+        return f"{req.scheme}://{host}"
+    sock = flow.client_conn.sockname
+    port = sock[1] if sock else None
+    return f"{req.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def decode_flow(flow: http.HTTPFlow, run_lint: bool = True) -> Exchange:
@@ -112,17 +131,21 @@ def build_flow(
     method: str, path: str, req_headers: Iterable[tuple[str, str]], req_body: bytes,
     status: int | None, resp_headers: Iterable[tuple[str, str]], resp_body: bytes | None,
     started: float, finished: float | None, *, client: str | None = None,
-    host: str = "192.168.1.10", port: int = 9003, peer: tuple[str, int] = ("192.168.1.201", 50321),
+    server: str = "http://192.168.1.10:9003", peer: tuple[str, int] = ("192.168.1.201", 50321),
     upstream: tuple[str, int] = ("127.0.0.1", 8080), error: str | None = None,
 ) -> http.HTTPFlow:
     """A flow as `mitmdump --mode reverse:...` records it, from raw bytes both ways.
+
+    `server` is the address the device talks to: the proxy's host and listening port.
 
     Used by examples/make_capture.py, the tests and the benchmark, so that what
     they feed the inspector is what a real capture holds.
     """
     client_kw: dict[str, Any] = {"id": client} if client else {}
+    address = urlsplit(server)
+    host, port = address.hostname or "", address.port or 80
     client_conn = connection.Client(
-        peername=peer, sockname=("0.0.0.0", port), timestamp_start=started - 0.001,
+        peername=peer, sockname=(host, port), timestamp_start=started - 0.001,
         proxy_mode=ProxyMode.parse(f"reverse:http://{upstream[0]}:{upstream[1]}"), **client_kw,
     )
     server_conn = connection.Server(address=upstream, peername=upstream)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facectl.protocol import responses
-from facectl.protocol.device_rules import is_url
+from facectl.protocol.device_rules import is_record_upload, is_url, other_server
 from facectl.protocol.endpoints import (
     ENDPOINTS,
     KEEPALIVE_FLAGS,
@@ -46,6 +46,7 @@ from facectl.protocol.limits import (
     MAX_PHOTO_BYTES,
     MAX_USER_ID,
 )
+from facectl.protocol.records import clock_problem
 from facectl.protocol.settings import QUOTED_EMPTY
 
 from .media import decode_base64, unreachable_reason
@@ -230,6 +231,8 @@ def _keepalive_success(ex: Exchange) -> Iterable[str]:
     if ex.endpoint is not _KEEPALIVE or doc is None:
         return
     value = doc.get(SUCCESS.name)
+    if ex.request.error:
+        return  # the server could not read the keepalive: refusing it is its right answer
     if _is_int(value) and value != responses.OK and value not in IDENTITY_REFUSALS:
         flags = [f for f in KEEPALIVE_FLAGS if doc.get(f)]
         extra = f" (flags {', '.join(flags)} are ignored)" if flags else ""
@@ -439,8 +442,19 @@ def _unreachable_url(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
         if v.name in MD5_PARTNER and isinstance(v.value, str) and v.value.strip():
             if not is_url(v.value) and decode_base64(v.value) is None:
-                yield (f"{v.path} {v.value[:60]!r} is neither an http(s) URL nor base64; "
+                yield (f"{v.path} {v.value[:60]!r} is neither a URL nor base64; "
                        "the device cannot load it")
+
+
+@rule("other-server-url", "warning", "ERRATA 8.2-8.3", "response",
+      "an absolute file URL whose host:port is not the address the device talks to")
+def _other_server_url(ex: Exchange) -> Iterable[str]:
+    if not ex.server:
+        return
+    for ref in ex.files:
+        reason = other_server(ref.url, ex.server)
+        if reason:
+            yield f"{ref.where} {ref.url[:80]!r} {reason}"
 
 
 @rule("slow-answer", "error", "异常处理 / 网络异常 (timeout)", "response",
@@ -566,9 +580,15 @@ def _name_variant(ex: Exchange) -> Iterable[Hit]:
 def _request_undecodable(ex: Exchange) -> Iterable[Hit]:
     if ex.endpoint is None or not ex.request.error:
         return
-    if (_resp_doc(ex) or {}).get(SUCCESS.name) == responses.OK:
+    answered = (_resp_doc(ex) or {}).get(SUCCESS.name)
+    if answered == responses.OK:
         yield Hit(f"{ex.request.error}; the server acknowledged it, as it should (keep the raw "
                   "bytes for review)", "warning")
+    elif not is_record_upload(ex.endpoint):
+        # Only a record upload is retried forever; any other call may be refused (an authorization
+        # denied), and the server's own "Success 0" to a body it could not read is the right answer.
+        yield Hit(f"{ex.request.error}; the server refused it (Success {answered}), which is right for "
+                  "this call: the device's firmware sent it", "warning")
     else:
         yield Hit(f"{ex.request.error}; a server should keep the raw bytes (quarantine) and "
                   "still acknowledge, or the device retries forever")
@@ -588,6 +608,16 @@ def _quoted_empty(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "request"):
         if v.value == QUOTED_EMPTY:
             yield f"{v.path} is '\"\"', read as empty"
+
+
+@rule("record-date", "warning", "ERRATA 8.4", "request",
+      "a RecordDate no clock could give (before 2020, or over a day after the exchange): the device's "
+      "clock or firmware is wrong; the server lists such a record at the time it received it")
+def _record_date(ex: Exchange) -> Iterable[str]:
+    for v in _fields(ex, "request"):
+        date = _int(v.value) if v.name == "RecordDate" else None
+        if date is not None and (problem := clock_problem(date, ex.started)):
+            yield f"{v.path}: {problem}"
 
 
 # --- timing: registered here, produced by timeline.Timeline ------------------------------

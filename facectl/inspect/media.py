@@ -85,11 +85,17 @@ def decode_base64(value: str) -> bytes | None:
 
 
 def unreachable_reason(url: str) -> str | None:
-    """Why a terminal could not download `url`, or None if it plausibly can."""
+    """Why a terminal could not download `url`, or None if it plausibly can.
+
+    A root-relative URL is fine: the device resolves it against its own server
+    address (errata 8.3).
+    """
     try:
         parts = urlsplit(url.strip())
     except ValueError:
         return "is not a valid URL"
+    if not parts.scheme and not parts.netloc and parts.path.startswith("/"):
+        return None
     if parts.scheme.lower() not in ("http", "https"):
         return f"has scheme {parts.scheme or 'none'!r}; the device only fetches http(s) URLs"
     host = (parts.hostname or "").lower()

@@ -142,6 +142,8 @@ class Exchange:
     #: mitmproxy client connection id (or any id of the TCP connection) and peer address.
     client: str | None = None
     peer: str | None = None
+    #: The address the device talks to (scheme://host:port): Host header, port it connected to.
+    server: str | None = None
     #: Why there is no answer (connection refused, timeout), from the proxy.
     error: str | None = None
     fields: list[FieldValue] = field(default_factory=list)

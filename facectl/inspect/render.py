@@ -17,7 +17,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from facectl.protocol.endpoints import SUCCESS
+from facectl.protocol.endpoints import KEEPALIVE_FLAGS, MESSAGE, SUCCESS
+from facectl.protocol.records import identify_outcome
 
 from .model import SEVERITIES, Exchange, FieldValue, Finding
 
@@ -80,37 +81,219 @@ def counts_text(ex: Exchange) -> Text:
 
 # --- compact ---------------------------------------------------------------------------
 
+#: Endpoint names are padded to this width, so the lines of a busy capture line up.
+_NAME_WIDTH = 22
+#: Below this many columns the line keeps seconds, not milliseconds, and shows durations only when slow.
+_NARROW = 120
+#: A duration worth showing on a narrow line.
+_SLOW_SECONDS = 0.5
 
-def compact(ex: Exchange) -> Text:
-    """One line: time, SN, endpoint, status, duration, what was asked, what was answered.
 
-    Print it with `soft_wrap=True`: the line is never cut, the terminal wraps it.
+def compact(ex: Exchange, width: int | None = None) -> Text:
+    """One line: time, SN, endpoint, status, duration, then what an operator looks for first.
+
+    Per endpoint (`_HEADLINES`): a record's time, person, type and whether the door opened; a
+    keepalive's door, lock and alarm and the flags answered; a people page's count and who.
+    With `width` (a terminal's), the line fits it: the detail is cut, never the marks at the
+    end (gzip, photos, findings). Without, nothing is cut (a file, a pipe).
     """
+    narrow = width is not None and width < _NARROW
     line = Text()
-    line.append(clock(ex.started), style="dim")
-    line.append("  ")
-    line.append(f"{ex.sn or '-':<16}", style="bold")
-    line.append("  ")
-    line.append(f"{ex.name:<28}", style="magenta" if ex.endpoint else "yellow")
+    stamp = clock(ex.started)
+    line.append(stamp[:8] if narrow else stamp, style="dim")
     line.append(" ")
-    line.append_text(status_text(ex))
-    line.append(f" {fmt_duration(ex):>7}", style="dim")
-    req = _summary(ex, "request")
-    resp = _summary(ex, "response") if ex.response is not None else ""
+    line.append(f"{ex.sn or '-':<16}", style="bold")
+    line.append(" ")
+    line.append(ex.name if narrow else f"{ex.name:<{_NAME_WIDTH}}", style="magenta" if ex.endpoint else "yellow")
+    if not narrow or ex.status != 200:  # on a narrow line only a status that is not 200 is news
+        line.append(" ")
+        line.append_text(status_text(ex))
+    if not narrow or ex.duration is None or ex.duration >= _SLOW_SECONDS:
+        line.append(f" {fmt_duration(ex):>7}", style="dim")
+    marks = Text()
+    if ex.gzip and not narrow:
+        marks.append(" gz", style="blue")
+    if ex.photos and not narrow:
+        marks.append(f" photo×{len(ex.photos)}", style="blue")
+    marks.append_text(counts_text(ex))
+    detail = _detail(ex, narrow)
+    if width is not None:
+        room = width - line.cell_len - marks.cell_len
+        if room < 8:
+            detail = Text("")
+        elif detail.cell_len > room:
+            detail.truncate(room, overflow="ellipsis")
+    line.append_text(detail)
+    line.append_text(marks)
+    return line
+
+
+def _detail(ex: Exchange, narrow: bool = False) -> Text:
+    """"  what was asked → what was answered", by the endpoint's headline or the generic summary.
+    A narrow line leaves out a plain "ok" answer: only a refusal is news there."""
+    req, resp = _HEADLINES.get(ex.name, _generic)(ex)
+    if narrow and resp == "ok" and req:
+        resp = ""
+    elif narrow and resp.startswith("ok: "):
+        resp = resp[4:]  # the flags alone
     if ex.request.error:
         req = f"undecodable: {ex.request.error}"
     if ex.response is not None and ex.response.error:
         resp = f"undecodable: {ex.response.error}"
-    line.append(f"  {_cut(req, _COMPACT_WIDTH)}")
+    if ex.response is None:
+        resp = ""
+    out = Text(f"  {req}" if req else " ")
     if resp:
-        line.append(" → ", style="dim")
-        line.append(_cut(resp, _COMPACT_WIDTH))
-    if ex.gzip:
-        line.append(" gz", style="blue")
-    if ex.photos:
-        line.append(f" photo×{len(ex.photos)}", style="blue")
-    line.append_text(counts_text(ex))
-    return line
+        out.append(" → ", style="dim")
+        out.append(resp)
+    return out
+
+
+def _generic(ex: Exchange) -> tuple[str, str]:
+    return _cut(_summary(ex, "request"), _COMPACT_WIDTH), _cut(_answer(ex, generic=True), _COMPACT_WIDTH)
+
+
+def _field(ex: Exchange, side: str, name: str) -> FieldValue | None:
+    """The first value named `name` outside lists (top level, or inside a record's JSON part)."""
+    return next((v for v in ex.fields if v.side == side and v.name == name and "[" not in v.path), None)
+
+
+def _value(ex: Exchange, side: str, name: str) -> Any:
+    v = _field(ex, side, name)
+    return None if v is None else v.value
+
+
+def _answer(ex: Exchange, generic: bool = False) -> str:
+    """"ok", "ok: AddPeople, Remote", or "Success 0 (failed): message"; with `generic`, then the other fields."""
+    success = _field(ex, "response", SUCCESS.name)
+    if success is None:
+        return _summary(ex, "response") if generic else ""
+    flags = [f for f in KEEPALIVE_FLAGS if _value(ex, "response", f) == 1]
+    if success.value == 1:
+        text = "ok" + (f": {', '.join(flags)}" if flags else "")
+    else:
+        text = f"Success {success.value}" + (f" ({success.label})" if success.label else "")
+        message = _value(ex, "response", MESSAGE.name)
+        if message:
+            text += f": {fmt_value(message, 60)}"
+    if generic:
+        rest = ", ".join(item for item in _summary(ex, "response").split(", ")
+                         if item and not item.startswith((f"{SUCCESS.name}=", f"{MESSAGE.name}="))
+                         and item.split("=")[0] not in flags)
+        text += f", {rest}" if rest else ""
+    return text
+
+
+def _who(user_id: Any, name: Any) -> str:
+    uid = "" if user_id in (None, "", "0", 0) else str(user_id)
+    name = str(name or "")
+    return " ".join(p for p in (uid, name) if p) or "nobody known"
+
+
+def _record_time(value: Any, started: float) -> str:
+    """A RecordDate as local time: HH:MM:SS on the capture's day, else with the date."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "time?"
+    try:
+        moment = datetime.fromtimestamp(value).astimezone()
+        same_day = moment.date() == datetime.fromtimestamp(started).astimezone().date()
+    except (OverflowError, OSError, ValueError):
+        return f"time {value}?"
+    return moment.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M")
+
+
+def _record(ex: Exchange) -> tuple[str, str]:
+    """An identify record or an authorization request: time, who, what, granted or refused."""
+    kind = _field(ex, "request", "RecordType")
+    outcome = identify_outcome(kind.value) if kind is not None else ""
+    what = (kind.label or f"RecordType {kind.value}") if kind is not None else "RecordType?"
+    # An authorization is asked now, and its outcome is the answer; a record may be old.
+    parts = [] if ex.name == AUTHORIZATION else [_record_time(_value(ex, "request", "RecordDate"), ex.started)]
+    if outcome and ex.name != AUTHORIZATION:
+        parts.append(outcome)
+    parts += [_who(_value(ex, "request", "UserID"), _value(ex, "request", "Name")), f"({what})"]
+    return " ".join(parts), _answer(ex)
+
+
+def _keepalive(ex: Exchange) -> tuple[str, str]:
+    """The door as the device reports it, its alarms, and the flags the server raised."""
+    labels = {name: (v.label or str(v.value)) for name in ("DoorSensorStatus", "LockDoorStatus", "KeepOpenStatus",
+                                                           "AlarmStatus")
+              if (v := _field(ex, "request", name)) is not None}
+    parts = []
+    if "DoorSensorStatus" in labels:
+        parts.append(f"door {labels['DoorSensorStatus']}")
+    if "LockDoorStatus" in labels:
+        parts.append(labels["LockDoorStatus"])
+    if _value(ex, "request", "KeepOpenStatus") == 1:
+        parts.append("held open")
+    if _value(ex, "request", "AlarmStatus"):
+        parts.append(f"ALARM {labels['AlarmStatus']}")
+    return ", ".join(parts), _answer(ex)
+
+
+def _people_page(ex: Exchange) -> tuple[str, str]:
+    """How many people the server handed out, and who (the first few)."""
+    people = _value(ex, "response", "PeopleList")
+    if not isinstance(people, list):
+        return _generic(ex)
+    who = [_who(p.get("UserID"), p.get("Name")) for p in people[:MAX_ITEMS] if isinstance(p, dict)]
+    more = f", … {len(people) - len(who)} more" if len(people) > len(who) else ""
+    answer = _answer(ex)
+    page = f"{len(people)} {'person' if len(people) == 1 else 'people'}" + (f": {', '.join(who)}{more}" if who else "")
+    return f"Limit {_value(ex, 'request', 'Limit')}", f"{answer}; {page}" if answer != "ok" else page
+
+
+def _delete_page(ex: Exchange) -> tuple[str, str]:
+    ids = _value(ex, "response", "DeleteList")
+    if _value(ex, "response", "DeleteAll") == 1:
+        return "", "delete everyone (DeleteAll)"
+    if not isinstance(ids, list):
+        return _generic(ex)
+    shown = ", ".join(str(i) for i in ids[:MAX_ITEMS * 2]) + (", …" if len(ids) > MAX_ITEMS * 2 else "")
+    return "", f"delete {len(ids)}" + (f": {shown}" if ids else "")
+
+
+def _people_result(ex: Exchange) -> tuple[str, str]:
+    """How many the device took, and who failed why."""
+    failed = _value(ex, "request", "FailList")
+    why = []
+    for i, item in enumerate(failed[:MAX_ITEMS] if isinstance(failed, list) else []):
+        code = next((v for v in ex.fields if v.path.endswith(f"[{i}].ErrorCode")), None)
+        uid = item.get("UserID") if isinstance(item, dict) else item
+        why.append(f"{uid} {code.label or code.value}" if code is not None else str(uid))
+    count = len(failed) if isinstance(failed, list) else _value(ex, "request", "FailCount") or 0
+    text = f"{_value(ex, 'request', 'SuccessCount') or 0} taken, {count} failed"
+    return text + (f": {', '.join(why)}" if why else ""), _answer(ex)
+
+
+def _pushed_person(ex: Exchange) -> tuple[str, str]:
+    kind = _field(ex, "request", "PushType")
+    what = (kind.label or str(kind.value)) if kind is not None else "person"
+    return f"{what} {_who(_value(ex, 'request', 'UserID'), _value(ex, 'request', 'Name'))}", _answer(ex)
+
+
+def _system_records(ex: Exchange) -> tuple[str, str]:
+    kind = _field(ex, "request", "RecordType")
+    events = [v for v in ex.fields if v.side == "request" and v.path.startswith("Records[") and v.name == "RecordType"]
+    labels = ", ".join((v.label or str(v.value)) for v in events[:MAX_ITEMS])
+    more = f", … {len(events) - MAX_ITEMS} more" if len(events) > MAX_ITEMS else ""
+    head = (kind.label if kind is not None and kind.label else "records")
+    return f"{head} ×{len(events)}" + (f": {labels}{more}" if labels else ""), _answer(ex)
+
+
+AUTHORIZATION = "RequestAuthorization"
+#: Endpoint name -> (request side, answer side) of its compact line.
+_HEADLINES = {
+    "Keepalive": _keepalive,
+    "UploadIdentifyRecord": _record,
+    AUTHORIZATION: _record,
+    "DownloadPeopleList": _people_page,
+    "DeletePeopleList": _delete_page,
+    "DownloadPeopleListResult": _people_result,
+    "PushPeople": _pushed_person,
+    "UploadSystemRecord": _system_records,
+}
 
 
 def _summary(ex: Exchange, side: str) -> str:

@@ -28,12 +28,15 @@ from .model import Exchange
 SN = "FC-8190H24052799"
 #: The boundary of the document's raw examples.
 BOUNDARY = "--------------------------506873351428002157394455"
-SERVER_HOST = "192.168.1.10:9003"
+#: What a terminal's Host header holds: the host without the port (errata 8.2).
+SERVER_HOST = "192.168.1.10"
+#: The server address the terminal is configured with (HTTPClient_ServerAddr).
+SERVER_ADDR = "http://192.168.1.10:9003"
 #: A plausible start: 2024-06-17 09:00:00 UTC+8, the day of the document's record examples.
 T0 = 1718586000.0
 DEVICE_HEADERS: tuple[tuple[str, str], ...] = (
     ("Accept", "*/*"),
-    ("Accept-Encoding", "gzip, deflate, br"),
+    ("Accept-Encoding", "gzip"),
     ("Connection", "keep-alive"),
     ("User-Agent", "mongoose 6.18"),
 )
@@ -57,14 +60,14 @@ class Sample:
     finished: float | None = T0 + 0.012
     method: str = "POST"
     client: str | None = "conn-1"
-    host: str = SERVER_HOST
+    server: str = SERVER_ADDR
 
     def kwargs(self) -> dict[str, Any]:
         return {
             "method": self.method, "path": self.path, "req_headers": self.req_headers,
             "req_body": self.req_body, "status": self.status, "resp_headers": self.resp_headers,
             "resp_body": self.resp_body, "started": self.started, "finished": self.finished,
-            "client": self.client,
+            "client": self.client, "server": self.server,
         }
 
     def decode(self, run_lint: bool = True) -> Exchange:
@@ -97,7 +100,7 @@ def json_request(path: str, doc: Any = None, *, raw: bytes | None = None,
     if gzip_body:
         body = gzip.compress(body, mtime=0)
         extra.append(("Content-Encoding", "gzip"))
-    return path, request_headers(body, "application/json", *extra), body
+    return path, request_headers(body, "application/json; charset=utf-8", *extra), body
 
 
 def multipart_request(path: str, parts: list[multipart.Part]) -> tuple[str, list, bytes]:
@@ -160,7 +163,7 @@ def settings_doc(sn: str = SN, keepalive: int = 30) -> dict[str, Any]:
     return {
         "DeviceSN": sn, "DeviceName": "Front door", "ReleaseTime": 3, "VerificationType": 1,
         "KeepaliveTime": 30, "UseHTTPClient": 1, "HTTPClient_ProtocolType": 200,
-        "HTTPClient_ServerAddr": f"http://{SERVER_HOST}", "HTTPClient_KeepaliveTime": keepalive,
+        "HTTPClient_ServerAddr": SERVER_ADDR, "HTTPClient_KeepaliveTime": keepalive,
         "HTTPClient_UseGZIP": 1, "TimeZone": 8, "RunDays": 12, "FirmwareVerson": "8.46",
         "FaceVerson": "6.01", "FingerprintVerson": "",
         "PeopleStorageInfo": {"Person": {"Max": 10000, "Count": 2}, "Face": {"Max": 10000, "Count": 2}},
@@ -232,7 +235,7 @@ def session(sn: str = SN, t0: float = T0, client: str = "conn-1", people: int = 
     for i in range(people):
         jpeg = photo(100 + i)
         if i % 2 == 0:
-            url = f"http://{SERVER_HOST}/files/{md5_hex(jpeg)}.jpg"
+            url = f"/files/{md5_hex(jpeg)}.jpg"  # root-relative, as the server sends by default
             people_docs.append(person(3 + i, f"人员{3 + i}", photo_bytes=jpeg, photo_url=url))
             urls.append((url, jpeg))
         else:
@@ -240,8 +243,7 @@ def session(sn: str = SN, t0: float = T0, client: str = "conn-1", people: int = 
     add(json_request(ep["DownloadPeopleList"], {"SN": sn, "Limit": 100}), answer(responses.ok(
         PeopleCount=len(people_docs), Count=len(people_docs), PeopleList=people_docs)))
     for url, jpeg in urls:
-        path = url.split(SERVER_HOST, 1)[1]
-        req = (path, [("Host", SERVER_HOST), *DEVICE_HEADERS], b"")
+        req = (url, [("Host", SERVER_HOST), *DEVICE_HEADERS], b"")
         reply = (200, [("Content-Type", "image/jpeg"), ("Content-Length", str(len(jpeg)))], jpeg)
         add(req, reply, method="GET")
     add(json_request(ep["DownloadPeopleListResult"], {
@@ -269,7 +271,7 @@ def session(sn: str = SN, t0: float = T0, client: str = "conn-1", people: int = 
     ]), answer())
     face = photo(10, 32, 24)
     add(multipart_request(ep["RequestAuthorization"], record_parts(
-        sn, record_detail(1718616771001, photo_len=len(face)), face)),
+        sn, record_detail(1718616771001, photo_len=len(face), date=int(t0) + 1), face)),
         answer(responses.ok(Message="Welcome")))
     face = photo(11, 32, 24)
     add(multipart_request(ep["UploadIdentifyRecord"], record_parts(

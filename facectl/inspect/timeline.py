@@ -47,6 +47,8 @@ class _Device:
     keepalives: list[float] = field(default_factory=list)
     max_gap: float | None = None
     interval: float | None = None
+    #: The zone its settings upload gives (protocol.zones, as the server reads it).
+    timezone: str | None = None
     accepted: bool = False
     #: connection id -> [first request start, last answer end]
     connections: dict[str, list[float]] = field(default_factory=dict)
@@ -158,9 +160,11 @@ class Timeline:
     def _settings(self, dev: _Device, ex: Exchange) -> None:
         doc = _doc(ex.request.document)
         if ex.endpoint is _SETTINGS_UPLOAD and doc is not None:
-            interval = settings.summary(doc).get("keepalive_interval")
+            summary = settings.summary(doc)
+            interval = summary.get("keepalive_interval")
             if interval and interval > 0:
                 dev.interval = float(interval)
+            dev.timezone = summary["timezone"]
 
     def _announce(self, ex: Exchange) -> None:
         for ref in ex.files:
@@ -229,6 +233,7 @@ class Timeline:
                 "endpoints": dict(dev.endpoints),
                 "keepalives": len(dev.keepalives),
                 "keepalive_interval": dev.interval,
+                "timezone": dev.timezone,
                 "max_keepalive_gap": None if dev.max_gap is None else round(dev.max_gap, 3),
                 "connections": len(dev.connections),
                 "findings": {s: dev.severities.get(s, 0) for s in SEVERITIES},

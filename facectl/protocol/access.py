@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import timegroups
+from . import timegroups, zones
 from .codes import ACCESS_TYPES, IDENTIFY_RECORD_TYPES
 from .numbers import as_int
 
@@ -64,7 +64,8 @@ def judge(person: dict[str, Any], settings: dict[str, Any] | None, at: float) ->
         return Judgement(REFUSED_EXPIRED, f"access expired at {when}")
     if as_int(person.get("OpenTimes")) == 0:
         return Judgement(REFUSED_OPEN_TIMES, "OpenTimes is 0 (no opens left)")
-    tz, tz_note = timegroups.device_timezone(settings)
+    zone = zones.device_zone(settings)
+    tz, tz_note = zone.tzinfo, zone.note
     local = datetime.fromtimestamp(at, UTC).astimezone(tz)
     notes = [tz_note] if tz_note else []
     group_number = as_int(person.get("Timegroup"))

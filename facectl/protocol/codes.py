@@ -23,6 +23,12 @@ __all__ = [
     "Code",
     "CodeTable",
     "IDENTIFY_RECORD_TYPES",
+    "GRANTED",
+    "REFUSED",
+    "GRANTED_RECORD_TYPES",
+    "REFUSED_RECORD_TYPES",
+    "identify_outcome",
+    "auth_outcome",
     "SYSTEM_RECORD_KINDS",
     "DOOR_EVENT_TYPES",
     "SYSTEM_EVENT_TYPES",
@@ -223,6 +229,40 @@ IDENTIFY_RECORD_TYPES = CodeTable(
         (49, "unregistered qr code", "未注册二维码"),
     ],
 )
+
+GRANTED = "granted"
+REFUSED = "refused"
+#: Identify record types after which the door opened: every verification method and
+#: combination (1-14, 36-43), a completed multi-person check (46), open without
+#: verification (25), verified but expiring soon (29), visitor password (31), dynamic QR
+#: code (32), and the id-card-to-face match (47, recorded when it matched).
+GRANTED_RECORD_TYPES: frozenset[int] = frozenset(
+    [*range(1, 15), 25, 29, 31, 32, *range(36, 44), 46, 47])
+#: Identify record types after which the door stayed shut: repeated verification within
+#: the open interval (15), expired (16), outside the time group (17), holiday (18),
+#: unregistered (19, 48, 49), lockout (20), open count used up (21), door locked (22),
+#: lost card (23), blacklist (24), method disabled (26, 27), controller expired (28),
+#: body temperature (30), multi-person check failed (45).
+REFUSED_RECORD_TYPES: frozenset[int] = frozenset([*range(15, 25), 26, 27, 28, 30, 45, 48, 49])
+# The rest are no access attempt: people edited on the device's menu (33-35) and a
+# multi-person check still waiting for its next person (44).
+
+
+def identify_outcome(record_type: Any) -> str | None:
+    """GRANTED or REFUSED for an identify RecordType, None when it was no access attempt."""
+    if record_type in GRANTED_RECORD_TYPES:
+        return GRANTED
+    if record_type in REFUSED_RECORD_TYPES:
+        return REFUSED
+    return None
+
+
+def auth_outcome(decision: Any) -> str | None:
+    """GRANTED or REFUSED for the Success the server gave a RequestAuthorization (0 deny)."""
+    if decision is None:
+        return None
+    return REFUSED if decision == 0 else GRANTED
+
 
 SYSTEM_RECORD_KINDS = CodeTable(
     "system_record_kind",

@@ -34,27 +34,59 @@ Commands go out in queue order: a command is handed out only if it collides with
 *no earlier command still queued* — neither one already in this answer nor one
 left waiting — so a later command never overtakes an earlier one it depends on.
 
-Errata 4.6: ``RegisterIdentifyTicket`` is sent in the table's object form
-``{RegisterType, UserID, RegisterIndex}``; ``decode_answer`` also reads the
-example's flat form (``RegisterIdentifyTicket: 4, RegisterIdentifyUserID: 1``).
-Errata 5.5: door, elevator and alarm commands expire after a short time.
-Errata 5.6: MD5 strings are upper-case hex.
+Each field has a value type (protocol/command_values.py) that owns how its value
+is checked, shown, compared, sent, joined and read; this module names the fields,
+their types and lifetimes, and the rules across fields.
+
+``RegisterIdentifyTicket`` is sent in the table's object form; `decode_answer`
+also reads the example's flat form (docs/protocol.md 4.6). Door, elevator and
+alarm commands expire after a short time (5.5). MD5 strings are upper-case hex (5.6).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
-from .codes import FILE_TYPES, OPENDOOR, REGISTER_TYPES
+from .codes import OPENDOOR, REGISTER_TYPES
+from .command_values import (
+    BOOT_IMAGE_INDEX,
+    DOOR,
+    EXT_KEY,
+    FILE_KEY,
+    FILE_TYPE_BOOT,
+    FILE_TYPE_STANDBY,
+    NO_COMMAND,
+    CommandError,
+    Flag,
+    Ports,
+    Resolve,
+    Software,
+    SystemFiles,
+    Ticket,
+    UserIds,
+    ValueType,
+    number,
+    parse_ports,
+    parse_user_ids,
+)
 from .endpoints import ENDPOINTS
-from .items import PUSH_SOFTWARE_FIELDS, PUSH_SYSTEM_FILE_FIELDS, REGISTER_TICKET_FIELDS, REGISTER_TICKET_FLAT_USER
+from .items import PUSH_SOFTWARE_FIELDS, PUSH_SYSTEM_FILE_FIELDS, REGISTER_TICKET_FIELDS
 from .limits import MAX_USER_ID
 
-
-class CommandError(ValueError):
-    """A command that cannot be queued or sent as asked; the message says why."""
+#: The RemoteCommand rules the server, store, CLI and simulator use (some names come from command_values).
+__all__ = [
+    "CommandError", "CommandSpec", "Queued", "ReadAnswer", "SPECS", "ELEVATOR_FIELDS", "DOOR_ACTIONS",
+    "ELEVATOR_ACTIONS", "CREDENTIALS", "DOOR_TTL_SECONDS", "DEFAULT_TTL_SECONDS", "SHORT_LIVED_KINDS",
+    "RESTART", "RECOVER", "OPENDOOR_FIELD", "CLOSEALARM", "REPOST_RECORD", "PUSH_ALL_PEOPLE", "QUERY_PEOPLE",
+    "CLEAR_RECORD", "REGISTER_TICKET", "PUSH_SOFTWARE", "PUSH_SYSTEM_FILE", "SNAPSHOT", "OPEN_ELEVATOR",
+    "KEEP_OPEN_ELEVATOR", "CLOSE_ELEVATOR", "LOCK_ELEVATOR", "UNLOCK_ELEVATOR",
+    "BOOT_IMAGE_INDEX", "FILE_TYPE_BOOT", "FILE_TYPE_STANDBY", "FILE_KEY", "EXT_KEY", "parse_ports", "parse_user_ids",
+    "spec", "validate", "describe", "files_of", "render", "merge", "collides", "select", "read_answer",
+    "decode_answer", "opendoor", "elevator", "register_ticket", "push_software", "system_file",
+]
 
 
 # --- The fields (names from the endpoint catalog) ----------------------------------
@@ -70,7 +102,7 @@ CLEAR_RECORD = "ClearRecord"
 REGISTER_TICKET = "RegisterIdentifyTicket"
 PUSH_SOFTWARE = "PushSoftware"
 PUSH_SYSTEM_FILE = "PushSystemFile"
-SNAPSHOT = "Snapshoot"  # the wire spelling (errata 3.9)
+SNAPSHOT = "Snapshoot"  # the wire spelling (docs/protocol.md 3.9)
 OPEN_ELEVATOR = "OpenElevatorPort"
 KEEP_OPEN_ELEVATOR = "KeepOpenElevatorPort"
 CLOSE_ELEVATOR = "CloseElevatorPort"
@@ -78,33 +110,26 @@ LOCK_ELEVATOR = "LockElevatorPort"
 UNLOCK_ELEVATOR = "UnlockElevatorPort"
 ELEVATOR_FIELDS = (OPEN_ELEVATOR, KEEP_OPEN_ELEVATOR, CLOSE_ELEVATOR, LOCK_ELEVATOR, UNLOCK_ELEVATOR)
 
-#: Default lifetimes (errata 5.5): a door that opens a minute late is a door opened for
-#: the wrong person; a restart or a snapshot a few hours late is merely late.
+#: Default lifetimes (docs/protocol.md 5.5): a door that opens a minute late is a door
+#: opened for the wrong person; a restart or a snapshot a few hours late is merely late.
 DOOR_TTL_SECONDS = 60
 DEFAULT_TTL_SECONDS = 24 * 3600
 
-#: Elevator ports: the settings' ElevatorPorts are numbered 1-64 (document example).
-MAX_ELEVATOR_PORT = 64
-#: RegisterIndex ranges per credential (document: fingerprints 0-9, palm veins 1-2).
-REGISTER_INDEX_RANGES: dict[str, tuple[int, int]] = {"fingerprint": (0, 9), "palm vein": (1, 2)}
-#: Standby images take indexes 1-8; the one boot image is sent with index 1 (the
-#: document gives it no index; 1 is the first valid one of the other type).
-STANDBY_INDEXES = range(1, 9)
-BOOT_IMAGE_INDEX = 1
-FILE_TYPE_STANDBY = int(FILE_TYPES.value_of("standby image (index 1-8)"))
-FILE_TYPE_BOOT = int(FILE_TYPES.value_of("boot image"))
+#: Kinds that expire after DOOR_TTL_SECONDS. Closealarm is one of them: clearing an
+#: alarm hours late could silence a new, real alarm.
+SHORT_LIVED_KINDS = frozenset({"door", "elevator", "alarm"})
 
-#: Stored (not wire) keys of file-carrying commands: the file is kept by content hash and
-#: turned into an absolute, expiring URL when the command is sent (errata 5.7).
-FILE_KEY = "File"
-EXT_KEY = "Ext"
+_FLAG, _PORTS = Flag(), Ports()
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """One RemoteCommand field: its value type does the per-value work, the rest is said here."""
+
     field: str
     kind: str  # door | elevator | alarm | device | people | file
     title: str
+    value: ValueType = dataclass_field(repr=False)
     #: The device's call that answers this command, if any (linked to it when it comes).
     follow_up: str | None = None
     exclusive: bool = False
@@ -114,36 +139,40 @@ class CommandSpec:
         return DOOR_TTL_SECONDS if self.kind in SHORT_LIVED_KINDS else DEFAULT_TTL_SECONDS
 
 
-#: Kinds that expire after DOOR_TTL_SECONDS. Closealarm is one of them: clearing an
-#: alarm hours late could silence a new, real alarm.
-SHORT_LIVED_KINDS = frozenset({"door", "elevator", "alarm"})
-
+#: Every field, in the catalog's order (answers list their fields in it).
 SPECS: dict[str, CommandSpec] = {s.field: s for s in (
-    CommandSpec(RESTART, "device", "restart", exclusive=True),
-    CommandSpec(RECOVER, "device", "factory reset", exclusive=True),
-    CommandSpec(OPENDOOR_FIELD, "door", "door"),
-    CommandSpec(CLOSEALARM, "alarm", "clear alarms"),
-    CommandSpec(REPOST_RECORD, "device", "re-upload all records"),
-    CommandSpec(PUSH_ALL_PEOPLE, "people", "upload all people", follow_up="PushPeople"),
-    CommandSpec(QUERY_PEOPLE, "people", "upload these people", follow_up="PushPeople"),
-    CommandSpec(CLEAR_RECORD, "device", "delete all records"),
-    CommandSpec(REGISTER_TICKET, "people", "enrol a credential", follow_up="RegisterIdentifyTicketResult"),
-    CommandSpec(PUSH_SOFTWARE, "file", "firmware upgrade", exclusive=True),
-    CommandSpec(PUSH_SYSTEM_FILE, "file", "screen images"),
-    CommandSpec(SNAPSHOT, "device", "camera snapshot", follow_up="UploadSnapshoot"),
-    CommandSpec(OPEN_ELEVATOR, "elevator", "elevator: open ports"),
-    CommandSpec(KEEP_OPEN_ELEVATOR, "elevator", "elevator: hold ports open"),
-    CommandSpec(CLOSE_ELEVATOR, "elevator", "elevator: end hold-open"),
-    CommandSpec(LOCK_ELEVATOR, "elevator", "elevator: lock ports"),
-    CommandSpec(UNLOCK_ELEVATOR, "elevator", "elevator: unlock ports"),
+    CommandSpec(RESTART, "device", "restart", _FLAG, exclusive=True),
+    CommandSpec(RECOVER, "device", "factory reset", _FLAG, exclusive=True),
+    CommandSpec(OPENDOOR_FIELD, "door", "door", DOOR),
+    CommandSpec(CLOSEALARM, "alarm", "clear alarms", _FLAG),
+    CommandSpec(REPOST_RECORD, "device", "re-upload all records", _FLAG),
+    CommandSpec(PUSH_ALL_PEOPLE, "people", "upload all people", _FLAG, follow_up="PushPeople"),
+    CommandSpec(QUERY_PEOPLE, "people", "upload these people", UserIds(), follow_up="PushPeople"),
+    CommandSpec(CLEAR_RECORD, "device", "delete all records", _FLAG),
+    CommandSpec(REGISTER_TICKET, "people", "enrol a credential", Ticket(), follow_up="RegisterIdentifyTicketResult"),
+    CommandSpec(PUSH_SOFTWARE, "file", "firmware upgrade", Software(), exclusive=True),
+    CommandSpec(PUSH_SYSTEM_FILE, "file", "screen images", SystemFiles()),
+    CommandSpec(SNAPSHOT, "device", "camera snapshot", _FLAG, follow_up="UploadSnapshoot"),
+    CommandSpec(OPEN_ELEVATOR, "elevator", "elevator: open ports", _PORTS),
+    CommandSpec(KEEP_OPEN_ELEVATOR, "elevator", "elevator: hold ports open", _PORTS),
+    CommandSpec(CLOSE_ELEVATOR, "elevator", "elevator: end hold-open", _PORTS),
+    CommandSpec(LOCK_ELEVATOR, "elevator", "elevator: lock ports", _PORTS),
+    CommandSpec(UNLOCK_ELEVATOR, "elevator", "elevator: unlock ports", _PORTS),
 )}
 
 _CATALOG = {f.name for f in ENDPOINTS["RemoteCommand"].response} - {"Success", "Message"}
 if set(SPECS) != _CATALOG:  # one fact, one place: the catalog names the fields
     raise RuntimeError(f"RemoteCommand fields differ from the catalog: {set(SPECS) ^ _CATALOG}")
 
-#: Fields whose whole value is the flag 1 ("0: 不处理" is the absence of the command).
-FLAG_FIELDS = frozenset({RESTART, RECOVER, CLOSEALARM, REPOST_RECORD, PUSH_ALL_PEOPLE, CLEAR_RECORD, SNAPSHOT})
+#: Pairs of different fields that never share an answer (see the module docstring); two
+#: elevator fields on one port are the value type's rule (`Ports.collides_other`).
+_CROSS_COLLISIONS: frozenset[frozenset[str]] = frozenset(frozenset(p) for p in (
+    (CLEAR_RECORD, REPOST_RECORD),
+    (PUSH_ALL_PEOPLE, QUERY_PEOPLE),
+    (REGISTER_TICKET, SNAPSHOT),
+    (REGISTER_TICKET, PUSH_ALL_PEOPLE),
+    (REGISTER_TICKET, QUERY_PEOPLE),
+))
 
 #: CLI words for the five Opendoor values and the matching elevator fields.
 DOOR_ACTIONS: dict[str, int] = {
@@ -166,11 +195,8 @@ CREDENTIALS: dict[str, str] = {
 }
 
 _TICKET_TYPE, _TICKET_USER, _TICKET_INDEX = (f.name for f in REGISTER_TICKET_FIELDS)
-_SW_URL, _SW_MD5, _SW_VER = (f.name for f in PUSH_SOFTWARE_FIELDS)
-_SF_URL, _SF_MD5, _SF_TYPE, _SF_INDEX, _SF_DELETE = (f.name for f in PUSH_SYSTEM_FILE_FIELDS)
-#: Index key of the flat ticket form. The document's example shows only the type and
-#: RegisterIdentifyUserID; the index name is our guess by the same pattern.
-_FLAT_INDEX = "RegisterIdentifyIndex"
+_SW_VER = PUSH_SOFTWARE_FIELDS[2].name
+_SF_TYPE, _SF_INDEX, _SF_DELETE = (f.name for f in PUSH_SYSTEM_FILE_FIELDS[2:])
 
 
 # --- Building and checking commands (the stored form) ------------------------------
@@ -182,46 +208,20 @@ def spec(field: str) -> CommandSpec:
         raise CommandError(f"{field!r} is not a RemoteCommand field") from None
 
 
-def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool):
-        raise CommandError(f"{what} must be a number, not {value!r}")
-    try:
-        number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
-        raise CommandError(f"{what} must be a number, not {value!r}") from None
-    if isinstance(value, float) and not value.is_integer():
-        raise CommandError(f"{what} must be a whole number, not {value!r}")
-    if not lo <= number <= hi:
-        raise CommandError(f"{what} must be {lo}-{hi}, not {number}")
-    return number
+def validate(field: str, value: Any) -> Any:
+    """The canonical stored value of a command, or CommandError. Nothing else is ever queued."""
+    return spec(field).value.validate(field, value)
 
 
-def parse_ports(value: Any) -> list[int]:
-    """Elevator ports from "1,2,3", [1, 2, 3] or 3 (errata 4.7 accepts both forms); sorted, unique."""
-    if isinstance(value, str):
-        items: Iterable[Any] = [p for p in value.replace(" ", ",").split(",") if p.strip()]
-    elif isinstance(value, list | tuple):
-        items = value
-    else:
-        items = [value]
-    ports = sorted({_int(p, "elevator port", 1, MAX_ELEVATOR_PORT) for p in items})
-    if not ports:
-        raise CommandError("name at least one elevator port (1-64)")
-    return ports
+def describe(field: str, value: Any) -> str:
+    """One line for operators: `Opendoor 1` -> "door: open (pulse relay)"."""
+    s = spec(field)
+    return s.value.describe(s.title, value)
 
 
-def format_ports(ports: Iterable[int]) -> str:
-    """The wire form: a comma string (errata 4.7)."""
-    return ",".join(str(p) for p in sorted(set(ports)))
-
-
-def parse_user_ids(values: Iterable[Any]) -> list[int]:
-    ids: list[int] = []
-    for v in values:
-        uid = _int(v, "UserID", 1, MAX_USER_ID)
-        if uid not in ids:
-            ids.append(uid)
-    return ids
+def files_of(field: str, value: Any) -> list[str]:
+    """Content hashes a stored command refers to (to check they exist, and to keep them)."""
+    return spec(field).value.files(value)
 
 
 def opendoor(action: str | int) -> tuple[str, int]:
@@ -235,7 +235,7 @@ def elevator(action: str, ports: Any) -> tuple[str, str]:
     field = ELEVATOR_ACTIONS.get(action)
     if field is None:
         raise CommandError(f"elevator action must be one of {', '.join(ELEVATOR_ACTIONS)}")
-    return field, format_ports(parse_ports(ports))
+    return field, validate(field, ports)
 
 
 def register_ticket(credential: str, user_id: Any, index: int | None = None) -> tuple[str, dict[str, int]]:
@@ -244,7 +244,7 @@ def register_ticket(credential: str, user_id: Any, index: int | None = None) -> 
         register_type = int(REGISTER_TYPES.value_of(label))
     except KeyError:
         raise CommandError(f"credential must be one of {', '.join(CREDENTIALS)}") from None
-    ticket = {_TICKET_TYPE: register_type, _TICKET_USER: _int(user_id, "UserID", 1, MAX_USER_ID)}
+    ticket = {_TICKET_TYPE: register_type, _TICKET_USER: number(user_id, "UserID", 1, MAX_USER_ID)}
     if index is not None:
         ticket[_TICKET_INDEX] = index
     return REGISTER_TICKET, validate(REGISTER_TICKET, ticket)
@@ -263,121 +263,6 @@ def system_file(file_type: int, index: int, sha256: str | None, ext: str = ".jpg
     return PUSH_SYSTEM_FILE, validate(PUSH_SYSTEM_FILE, [entry])
 
 
-def validate(field: str, value: Any) -> Any:
-    """The canonical stored value of a command, or CommandError. Nothing else is ever queued."""
-    spec(field)
-    if field in FLAG_FIELDS:
-        if value not in (1, True, "1"):
-            raise CommandError(f"{field} takes 1 (0 means no command)")
-        return 1
-    if field == OPENDOOR_FIELD:
-        number = _int(value, "Opendoor", 1, 5)
-        if number not in OPENDOOR:
-            raise CommandError(f"Opendoor {number} is not in the document's table")
-        return number
-    if field in ELEVATOR_FIELDS:
-        return format_ports(parse_ports(value))
-    if field == QUERY_PEOPLE:
-        ids = parse_user_ids(value if isinstance(value, list | tuple) else [value])
-        if not ids:
-            raise CommandError("QueryPeople needs at least one UserID")
-        return ids
-    if field == REGISTER_TICKET:
-        return _validate_ticket(value)
-    if field == PUSH_SOFTWARE:
-        if not isinstance(value, dict) or not _is_sha256(value.get(FILE_KEY)):
-            raise CommandError("PushSoftware needs a stored file")
-        version = str(value.get(_SW_VER) or "").strip()
-        if not version:
-            raise CommandError("PushSoftware needs a firmware version (SoftwareVer)")
-        return {FILE_KEY: value[FILE_KEY], EXT_KEY: str(value.get(EXT_KEY) or ".bin"), _SW_VER: version}
-    if field == PUSH_SYSTEM_FILE:
-        entries = value if isinstance(value, list) else [value]
-        out = [_validate_system_file(e) for e in entries]
-        if not out:
-            raise CommandError("PushSystemFile needs at least one file")
-        if len({_slot(e) for e in out}) != len(out):
-            raise CommandError("PushSystemFile names the same image slot twice")
-        return out
-    raise CommandError(f"no rule for {field}")  # pragma: no cover - SPECS and rules match
-
-
-def _validate_ticket(value: Any) -> dict[str, int]:
-    if not isinstance(value, dict):
-        raise CommandError("RegisterIdentifyTicket is an object {RegisterType, UserID, RegisterIndex}")
-    register_type = _int(value.get(_TICKET_TYPE), _TICKET_TYPE, 1, 5)
-    if register_type not in REGISTER_TYPES:
-        raise CommandError(f"RegisterType {register_type} is not in the document's table")
-    ticket = {_TICKET_TYPE: register_type}
-    if value.get(_TICKET_USER) is not None:
-        ticket[_TICKET_USER] = _int(value[_TICKET_USER], "UserID", 1, MAX_USER_ID)
-    if value.get(_TICKET_INDEX) is not None:
-        label = REGISTER_TYPES.label(register_type)
-        bounds = REGISTER_INDEX_RANGES.get(label)
-        if bounds is None:
-            raise CommandError(f"an index applies to fingerprints (0-9) and palm veins (1-2), not to a {label}")
-        ticket[_TICKET_INDEX] = _int(value[_TICKET_INDEX], f"{label} index", *bounds)
-    return ticket
-
-
-def _validate_system_file(entry: Any) -> dict[str, Any]:
-    if not isinstance(entry, dict):
-        raise CommandError("a PushSystemFile entry is an object")
-    file_type = _int(entry.get(_SF_TYPE), _SF_TYPE, 1, 2)
-    if file_type == FILE_TYPE_STANDBY:
-        index = _int(entry.get(_SF_INDEX), "standby image index", STANDBY_INDEXES.start, STANDBY_INDEXES.stop - 1)
-    else:
-        index = _int(entry.get(_SF_INDEX, BOOT_IMAGE_INDEX), "boot image index", BOOT_IMAGE_INDEX, BOOT_IMAGE_INDEX)
-    delete = 1 if entry.get(_SF_DELETE) in (1, True, "1") else 0
-    out: dict[str, Any] = {_SF_TYPE: file_type, _SF_INDEX: index, _SF_DELETE: delete}
-    if not delete:
-        if not _is_sha256(entry.get(FILE_KEY)):
-            raise CommandError("a PushSystemFile entry that is not a delete needs a stored file")
-        out[FILE_KEY] = entry[FILE_KEY]
-        out[EXT_KEY] = str(entry.get(EXT_KEY) or ".jpg")
-    return out
-
-
-def _is_sha256(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def _slot(entry: dict[str, Any]) -> tuple[int, int]:
-    return entry[_SF_TYPE], entry[_SF_INDEX]
-
-
-def files_of(field: str, value: Any) -> list[str]:
-    """Content hashes a stored command refers to (to check they exist, and to keep them)."""
-    if field == PUSH_SOFTWARE:
-        return [value[FILE_KEY]]
-    if field == PUSH_SYSTEM_FILE:
-        return [e[FILE_KEY] for e in value if FILE_KEY in e]
-    return []
-
-
-def describe(field: str, value: Any) -> str:
-    """One line for operators: `Opendoor 1` -> "door: open (pulse relay)"."""
-    s = spec(field)
-    if field == OPENDOOR_FIELD:
-        return f"door: {OPENDOOR.label(value)}"
-    if field in ELEVATOR_FIELDS:
-        return f"{s.title} {value}"
-    if field == QUERY_PEOPLE:
-        return f"{s.title}: {', '.join(str(i) for i in value)}"
-    if field == REGISTER_TICKET:
-        extra = f" #{value[_TICKET_INDEX]}" if _TICKET_INDEX in value else ""
-        return f"enrol {REGISTER_TYPES.label(value[_TICKET_TYPE])}{extra} for user {value.get(_TICKET_USER, '?')}"
-    if field == PUSH_SOFTWARE:
-        return f"{s.title} to {value[_SW_VER]}"
-    if field == PUSH_SYSTEM_FILE:
-        parts = []
-        for e in value:
-            what = "boot image" if e[_SF_TYPE] == FILE_TYPE_BOOT else f"standby image {e[_SF_INDEX]}"
-            parts.append(f"delete {what}" if e[_SF_DELETE] else f"set {what}")
-        return "screen: " + ", ".join(parts)
-    return s.title
-
-
 # --- Merging queued commands into one answer ---------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -388,33 +273,14 @@ class Queued:
     value: Any
 
 
-#: Pairs of different fields that never share an answer (see the module docstring).
-_CROSS_COLLISIONS: frozenset[frozenset[str]] = frozenset(frozenset(p) for p in (
-    (CLEAR_RECORD, REPOST_RECORD),
-    (PUSH_ALL_PEOPLE, QUERY_PEOPLE),
-    (REGISTER_TICKET, SNAPSHOT),
-    (REGISTER_TICKET, PUSH_ALL_PEOPLE),
-    (REGISTER_TICKET, QUERY_PEOPLE),
-))
-
-
 def collides(a: Queued, b: Queued) -> bool:
     """True when `a` and `b` cannot be in the same answer, or `b` must not overtake `a`."""
-    if SPECS[a.field].exclusive or SPECS[b.field].exclusive:
+    sa, sb = SPECS[a.field], SPECS[b.field]
+    if sa.exclusive or sb.exclusive:
         return True
-    if a.field in ELEVATOR_FIELDS and b.field in ELEVATOR_FIELDS:
-        if a.field == b.field:
-            return False  # same action on more ports: join them
-        return bool(set(parse_ports(a.value)) & set(parse_ports(b.value)))
     if a.field == b.field:
-        if a.field == QUERY_PEOPLE:
-            return False
-        if a.field == PUSH_SYSTEM_FILE:
-            return bool({_slot(e) for e in a.value} & {_slot(e) for e in b.value})
-        if a.field == REGISTER_TICKET:
-            return True
-        return a.value != b.value
-    return frozenset((a.field, b.field)) in _CROSS_COLLISIONS
+        return sa.value.collides_same(a.value, b.value)
+    return frozenset((a.field, b.field)) in _CROSS_COLLISIONS or sa.value.collides_other(a.value, sb.value, b.value)
 
 
 def select(queue: Sequence[Queued]) -> list[int]:
@@ -429,82 +295,52 @@ def select(queue: Sequence[Queued]) -> list[int]:
     return chosen
 
 
-def render(field: str, value: Any, resolve: Callable[[str, str], tuple[str, str]]) -> Any:
-    """The wire value of a stored command. `resolve(sha256, ext)` gives (absolute URL, upper-case MD5)."""
-    if field == PUSH_SOFTWARE:
-        url, md5 = resolve(value[FILE_KEY], value[EXT_KEY])
-        return {_SW_URL: url, _SW_MD5: md5.upper(), _SW_VER: value[_SW_VER]}
-    if field == PUSH_SYSTEM_FILE:
-        out = []
-        for e in value:
-            if e[_SF_DELETE]:
-                url, md5 = "", ""
-            else:
-                url, md5 = resolve(e[FILE_KEY], e[EXT_KEY])
-            out.append({_SF_URL: url, _SF_MD5: md5.upper(), _SF_TYPE: e[_SF_TYPE], _SF_INDEX: e[_SF_INDEX],
-                        _SF_DELETE: e[_SF_DELETE]})
-        return out
-    if field == REGISTER_TICKET or field == QUERY_PEOPLE:
-        return value.copy() if isinstance(value, dict) else list(value)
-    return value
+def render(field: str, value: Any, resolve: Resolve) -> Any:
+    """The wire value of a stored command. `resolve(sha256, ext)` gives (URL, MD5)."""
+    return spec(field).value.render(value, resolve)
 
 
 def merge(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """Fields of one answer from (field, wire value) pairs that `select` let through together."""
     answer: dict[str, Any] = {}
     for field, value in items:
-        if field not in answer:
-            answer[field] = value
-        elif field == QUERY_PEOPLE:
-            answer[field] = answer[field] + [i for i in value if i not in answer[field]]
-        elif field == PUSH_SYSTEM_FILE:
-            answer[field] = answer[field] + value
-        elif field in ELEVATOR_FIELDS:
-            answer[field] = format_ports(parse_ports(answer[field]) + parse_ports(value))
-        elif answer[field] != value:
-            raise CommandError(f"{field}: {answer[field]!r} and {value!r} cannot share an answer")
+        answer[field] = spec(field).value.join(field, answer[field], value) if field in answer else value
     return {f: answer[f] for f in SPECS if f in answer}  # the catalog's order, for readable answers
 
 
-# --- Reading an answer (inspector, simulator, tests) -------------------------------
+# --- Reading an answer (simulator, inspector, tests) -------------------------------
 
-def decode_answer(doc: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The commands in a RemoteCommand answer, canonical: both ticket forms (errata 4.6), 0 = none.
+@dataclass(slots=True)
+class ReadAnswer:
+    """The commands of an answer that could be read, and why the others could not."""
 
-    Unknown keys and Success/Message are ignored; values that cannot be read raise CommandError.
+    commands: list[tuple[str, Any]] = dataclass_field(default_factory=list)
+    #: (field, reason) for each field whose value cannot be read; the rest still stand.
+    unreadable: list[tuple[str, str]] = dataclass_field(default_factory=list)
+
+
+def read_answer(doc: dict[str, Any]) -> ReadAnswer:
+    """Each command of a RemoteCommand answer, canonical (command_values: the reading decisions).
+
+    A terminal carries out the fields it can read, so one unreadable field does not
+    hide the others. Unknown keys and Success/Message are ignored.
     """
-    out: list[tuple[str, Any]] = []
-    for field in SPECS:
-        if field not in doc or doc[field] in (None, 0, "0", "", []):
+    out = ReadAnswer()
+    for field, s in SPECS.items():
+        value = doc.get(field)
+        if value in NO_COMMAND:
             continue
-        value = doc[field]
-        if field == REGISTER_TICKET and not isinstance(value, dict):
-            value = {_TICKET_TYPE: value}  # flat form: the number is the RegisterType
-            if doc.get(REGISTER_TICKET_FLAT_USER.name) is not None:
-                value[_TICKET_USER] = doc[REGISTER_TICKET_FLAT_USER.name]
-            if doc.get(_FLAT_INDEX) is not None:
-                value[_TICKET_INDEX] = doc[_FLAT_INDEX]
-        if field == PUSH_SOFTWARE:
-            out.append((field, _decode_software(value)))
-        elif field == PUSH_SYSTEM_FILE:
-            out.append((field, [_decode_system_file(e) for e in (value if isinstance(value, list) else [value])]))
-        else:
-            out.append((field, validate(field, value)))
+        try:
+            out.commands.append((field, s.value.decode(field, value, doc)))
+        except CommandError as e:
+            out.unreadable.append((field, str(e)))
     return out
 
 
-def _decode_software(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not value.get(_SW_URL):
-        raise CommandError("PushSoftware needs SoftwareURL, SoftwareMD5 and SoftwareVer")
-    return {_SW_URL: str(value[_SW_URL]), _SW_MD5: str(value.get(_SW_MD5, "")), _SW_VER: str(value.get(_SW_VER, ""))}
-
-
-def _decode_system_file(entry: Any) -> dict[str, Any]:
-    if not isinstance(entry, dict):
-        raise CommandError("a PushSystemFile entry is an object")
-    return {
-        _SF_URL: str(entry.get(_SF_URL, "")), _SF_MD5: str(entry.get(_SF_MD5, "")),
-        _SF_TYPE: _int(entry.get(_SF_TYPE), _SF_TYPE, 1, 2),
-        _SF_INDEX: _int(entry.get(_SF_INDEX, 0), _SF_INDEX, 0, 255),
-        _SF_DELETE: 1 if entry.get(_SF_DELETE) in (1, True, "1") else 0,
-    }
+def decode_answer(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The commands in a RemoteCommand answer, canonical; CommandError if any value cannot be read."""
+    read = read_answer(doc)
+    if read.unreadable:
+        field, reason = read.unreadable[0]
+        raise CommandError(f"{field}: {reason}")
+    return read.commands

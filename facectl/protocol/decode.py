@@ -15,7 +15,7 @@ from typing import Any
 
 from . import lenient_json, multipart
 from .endpoints import Body, Endpoint
-from .gzip_bounded import GzipError, inflate, is_gzip
+from .gzip_bounded import GzipError, inflate, inflate_head, is_gzip
 from .identity import clean_text
 from .limits import MAX_BODY_BYTES, MAX_INFLATED_BYTES
 from .settings import QUOTED_EMPTY
@@ -62,10 +62,12 @@ class DecodedRequest:
         return self.files[0] if self.files else None
 
 
-def unwrap_body(body: bytes, content_encoding: str | None, limit: int = MAX_INFLATED_BYTES) -> tuple[bytes, bool]:
-    """Inflate a whole gzip body (errata 3.4, 6.2); (bytes, was_gzip). Bounded."""
-    if len(body) > MAX_BODY_BYTES:
-        raise DecodeError(f"body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+def unwrap_body(body: bytes, content_encoding: str | None, limit: int = MAX_INFLATED_BYTES,
+                max_body: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
+    """Inflate a whole gzip body (errata 3.4, 6.2); (bytes, was_gzip). Bounded on the wire by
+    `max_body` and after inflation by `limit`."""
+    if len(body) > max_body:
+        raise DecodeError(f"body of {len(body)} bytes exceeds the limit of {max_body}", 413)
     declared = "gzip" in (content_encoding or "").lower()
     if declared or is_gzip(body):
         if not is_gzip(body):
@@ -82,11 +84,25 @@ def decode_request(
     endpoint: Endpoint, body: bytes, content_type: str | None = None,
     content_encoding: str | None = None,
 ) -> DecodedRequest:
-    body, body_gzip = unwrap_body(body, content_encoding)
+    """Decode a request to `endpoint`, held to the endpoint's own limits (limits.py).
+
+    A DecodeError carries the SN when one can be read from what was decodable (the first
+    bytes of a JSON body, the parts before a broken one), so the server can decide identity
+    before it keeps anything.
+    """
+    try:
+        body, body_gzip = unwrap_body(body, content_encoding, endpoint.max_body, endpoint.max_body)
+    except DecodeError as exc:
+        exc.sn = exc.sn or sniff_sn(endpoint, body, content_type)
+        raise
     if endpoint.body is Body.JSON:
         decoded = _decode_json(endpoint, body, body_gzip)
     else:
-        decoded = _decode_multipart(endpoint, body, content_type, body_gzip)
+        try:
+            decoded = _decode_multipart(endpoint, body, content_type, body_gzip)
+        except DecodeError as exc:
+            exc.sn = exc.sn or sniff_sn(endpoint, body, content_type)
+            raise
     if "gzip" in (content_encoding or "").lower() and not body_gzip:
         decoded.quirks.append("body declares Content-Encoding: gzip but is not gzip")
     return decoded
@@ -99,7 +115,7 @@ def _decode_json(endpoint: Endpoint, body: bytes, body_gzip: bool) -> DecodedReq
         raise DecodeError(f"{endpoint.name}: {exc}", 400, sn=_sn_from_bytes(body)) from None
     doc = parsed.value
     if not isinstance(doc, dict):
-        raise DecodeError(f"{endpoint.name}: body must be a JSON object", 400)
+        raise DecodeError(f"{endpoint.name}: body must be a JSON object", 400, sn=_sn_from_bytes(body))
     sn = _find_sn(endpoint, {}, doc)
     return DecodedRequest(endpoint, sn, doc, body_gzip=body_gzip, quirks=list(parsed.quirks))
 
@@ -111,7 +127,7 @@ def _decode_multipart(
         boundary = multipart.boundary_from_content_type(content_type)
         parts = multipart.parse(body, boundary)
     except multipart.MultipartError as exc:
-        raise DecodeError(f"{endpoint.name}: {exc}", 400) from None
+        raise DecodeError(f"{endpoint.name}: {exc}", 400, sn=_sn_from_parts(endpoint, exc.parts)) from None
     req = DecodedRequest(endpoint, "", parts=parts, body_gzip=body_gzip)
     json_names = set(endpoint.json_part)
     for part in parts:
@@ -121,7 +137,7 @@ def _decode_multipart(
             req.files.append(part)
         elif part.name is not None:
             try:
-                data, was_gzip = part.decoded()
+                data, was_gzip = part.decoded(endpoint.max_json)
             except GzipError as exc:
                 raise DecodeError(f"{endpoint.name}: part {part.name!r}: {exc}", 400) from None
             if was_gzip:
@@ -134,9 +150,12 @@ def _decode_multipart(
     if req.json_part is not None:
         part = req.json_part
         try:
-            data, req.json_part_gzip = part.decoded()
+            data, req.json_part_gzip = part.decoded(endpoint.max_json)
         except GzipError as exc:
             raise DecodeError(f"{endpoint.name}: part {part.name!r}: {exc}", 400, sn=sn or None) from None
+        if len(data) > endpoint.max_json:
+            raise DecodeError(f"{endpoint.name}: part {part.name!r} of {len(data)} bytes exceeds the limit "
+                              f"of {endpoint.max_json}", 400, sn=sn or _sn_from_bytes(data)) from None
         if part.declared_gzip != req.json_part_gzip:
             req.quirks.append(
                 f"part {part.name!r} is {'' if req.json_part_gzip else 'not '}gzip but "
@@ -147,7 +166,8 @@ def _decode_multipart(
         try:
             parsed = lenient_json.parse(data)
         except lenient_json.JsonError as exc:
-            raise DecodeError(f"{endpoint.name}: part {part.name!r}: {exc}", 400, sn=sn or None) from None
+            raise DecodeError(f"{endpoint.name}: part {part.name!r}: {exc}", 400,
+                              sn=sn or _sn_from_bytes(data)) from None
         req.document = parsed.value
         req.quirks.extend(f"{part.name}: {q}" for q in parsed.quirks)
     if not sn and isinstance(req.document, dict):
@@ -166,7 +186,40 @@ def _find_sn(endpoint: Endpoint, form: dict[str, str], doc: dict[str, Any] | Non
     return ""
 
 
+def sniff_sn(endpoint: Endpoint, body: bytes, content_type: str | None) -> str | None:
+    """Best effort: the serial of a body that cannot be decoded, from its first bytes.
+
+    Only the start is read (of a gzip body, its first inflated bytes): JSON's `"SN":"..."`,
+    or a multipart SN part near the start. Identity is all this is for:
+    what it finds is checked like any SN (a forged or broken one is refused).
+    """
+    head = inflate_head(body, SNIFF_BYTES) if is_gzip(body) else body[:SNIFF_BYTES]
+    if endpoint.body is Body.MULTIPART:
+        m = _MULTIPART_SN.search(head)
+        if m is not None:
+            return m.group(1).decode("utf-8", "replace").strip() or None
+    return _sn_from_bytes(head)
+
+
+#: How far into an undecodable body its serial is looked for.
+SNIFF_BYTES = 4096
+_JSON_SN = re.compile(rb'"(?:Device)?SN"\s*:\s*"\s*([^"\\]{1,64})"')
+_MULTIPART_SN = re.compile(rb'name="?SN"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*?\r?\n([^\r\n]{1,64})\r?\n')
+
+
 def _sn_from_bytes(body: bytes) -> str | None:
     """Best effort: find `"SN":"..."` in a body that is not JSON, to file it under its device."""
-    m = re.search(rb'"(?:Device)?SN"\s*:\s*"\s*([^"\\]{1,64})"', body[:4096])
+    m = _JSON_SN.search(body[:SNIFF_BYTES])
     return m.group(1).decode("utf-8", "replace").strip() if m else None
+
+
+def _sn_from_parts(endpoint: Endpoint, parts: list[multipart.Part]) -> str | None:
+    """The SN of the parts read before a multipart body broke: a form field, or in a JSON part."""
+    for part in parts:
+        if part.name in endpoint.sn_fields and not part.is_file:
+            return clean_text(part.data[:64].decode("utf-8", "replace")) or None
+        if part.name in endpoint.json_part:
+            sn = _sn_from_bytes(part.data)
+            if sn:
+                return sn
+    return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from .codes import PEOPLE_ERROR_CODES
 from .endpoints import Endpoint
@@ -29,6 +30,8 @@ from .numbers import as_uint
 from .people import COLUMNS as PERSON_COLUMNS
 from .people import PersonError, as_base64, check_user_id, is_jpeg, normalize
 from .responses import BAD_SN, BLOCKED, NOT_ACTIVATED, OK
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: Attempts per ordinary call (document: "超时重试次数3次"), each with DEVICE_TIMEOUT_SECONDS.
 ORDINARY_TRIES = 3
@@ -108,8 +111,55 @@ def flag_set(answer: Any, flag: str) -> bool:
 
 
 def is_url(value: Any) -> bool:
-    """Photo / feature values: "http或https开头表示使用url地址，否则表示使用base64"."""
-    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+    """Photo / feature / file values the device downloads rather than decodes.
+
+    The document: "http或https开头表示使用url地址，否则表示使用base64". Real terminals
+    also download a root-relative URL (`/People/1.jpg?md5=…`, errata 8.3) against
+    their configured server address. A base64 JPEG starts with "/9j/" too, so a
+    value starting with "/" is a URL only when it is not base64 (a URL path has
+    '.', '?' or '=' in the middle, which base64 never has).
+    """
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    if text.lower().startswith(("http://", "https://")):
+        return True
+    return text.startswith("/") and not text.startswith("//") and as_base64(text) is None
+
+
+def resolve_url(value: str, server_address: str) -> str:
+    """The URL a terminal fetches for `value`: root-relative ones against its server address.
+
+    `server_address` is the device's HTTPClient_ServerAddr (scheme, host and port);
+    an absolute `value` is used as it is.
+    """
+    return urljoin(server_address.rstrip("/") + "/", value.strip())
+
+
+def other_server(value: str, server_address: str) -> str | None:
+    """Why an absolute file URL points elsewhere than the server the device talks to, or None.
+
+    Root-relative URLs always reach the device's own server. An absolute one built
+    from a Host header without the port (errata 8.2) names port 80 while the device
+    talks to, say, port 4610: every download then fails. A deliberate file host
+    (`--public-url`) is reported too, so the operator can confirm it is meant.
+    """
+    text = value.strip()
+    if not text.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        url, server = urlsplit(text), urlsplit(server_address.strip())
+        url_port, server_port = url.port, server.port
+    except ValueError:
+        return None
+    if not server.hostname:
+        return None
+    url_at = (url.hostname or "", url_port or _DEFAULT_PORTS.get(url.scheme.lower()))
+    server_at = (server.hostname, server_port or _DEFAULT_PORTS.get(server.scheme.lower()))
+    if url_at == server_at:
+        return None
+    return (f"points at {url_at[0]}:{url_at[1]} but the device talks to {server_at[0]}:{server_at[1]}; "
+            "a root-relative URL (the default without --public-url) reaches the device's own server")
 
 
 def decode_inline(value: str) -> bytes | None:

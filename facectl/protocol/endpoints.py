@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .limits import MAX_SN_BYTES
+from .limits import (
+    MAX_PAGE_RESULT_BYTES,
+    MAX_PERSON_JSON_BYTES,
+    MAX_PERSON_UPLOAD_BYTES,
+    MAX_PHOTO_UPLOAD_BYTES,
+    MAX_POLL_BYTES,
+    MAX_RECORD_JSON_BYTES,
+    MAX_SETTINGS_BYTES,
+    MAX_SN_BYTES,
+    MAX_SYSTEM_RECORD_BYTES,
+)
 
 
 class Body(StrEnum):
@@ -56,6 +66,10 @@ class Endpoint:
     detail: tuple[Field, ...] = field(default=())
     #: Device answer timeout for this call (seconds): 30 for record uploads, else 2.
     device_timeout: float = 2.0
+    #: Largest body this endpoint reads, on the wire and again after inflation (limits.py).
+    max_body: int = MAX_POLL_BYTES
+    #: Multipart only: largest JSON part (or other text part) after inflation.
+    max_json: int = MAX_RECORD_JSON_BYTES
 
     def request_field(self, name: str) -> Field | None:
         for f in (*self.request, *self.detail):
@@ -148,6 +162,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         sn_fields=("DeviceSN", "SN"),
         request=(Field("DeviceSN", "string", True, max_bytes=MAX_SN_BYTES),),
         response=PLAIN_RESPONSE,
+        max_body=MAX_SETTINGS_BYTES,
     ),
     Endpoint(
         "DownloadWorkSetting", "/Device/DownloadWorkSetting", Body.JSON,
@@ -196,6 +211,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
             Field("UserDetail", "object"),
         ),
         response=PLAIN_RESPONSE,
+        max_body=MAX_PERSON_UPLOAD_BYTES, max_json=MAX_PERSON_JSON_BYTES,
     ),
     Endpoint(
         "UploadSnapshoot", "/Device/UploadSnapshoot", Body.MULTIPART,
@@ -204,6 +220,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         file_parts=("Photo",),
         request=(SN, Field("Photo", "file")),
         response=PLAIN_RESPONSE,
+        max_body=MAX_PHOTO_UPLOAD_BYTES,
     ),
     Endpoint(
         "DownloadPeopleList", "/People/DownloadPeopleList", Body.JSON,
@@ -228,6 +245,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
             Field("FailList", "array", True, aliases=("FailCount",), doc="list under FailCount too (4.4)"),
         ),
         response=PLAIN_RESPONSE,
+        max_body=MAX_PAGE_RESULT_BYTES,
     ),
     Endpoint(
         "DeletePeopleList", "/People/DeletePeopleList", Body.JSON,
@@ -252,6 +270,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
             Field("DeleteList", "array", True, aliases=("DeletList",), doc="errata 4.5"),
         ),
         response=PLAIN_RESPONSE,
+        max_body=MAX_PAGE_RESULT_BYTES,
     ),
     Endpoint(
         "PushPeople", "/People/PushPeople", Body.MULTIPART,
@@ -267,6 +286,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         ),
         detail=PERSON_FIELDS,
         response=PLAIN_RESPONSE,
+        max_body=MAX_PERSON_UPLOAD_BYTES, max_json=MAX_PERSON_JSON_BYTES,
     ),
     Endpoint(
         "RequestAuthorization", "/Device/RequestAuthorization", Body.MULTIPART,
@@ -276,6 +296,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         request=(SN, Field("RecordDetail", "string", True, aliases=("recordJson",)), Field("Photo", "file")),
         detail=RECORD_DETAIL_FIELDS,
         response=(Field("Success", "int", True, table="auth_result"), MESSAGE),
+        max_body=MAX_PHOTO_UPLOAD_BYTES,
     ),
     Endpoint(
         "UploadIdentifyRecord", "/Record/UploadIdentifyRecord", Body.MULTIPART,
@@ -286,6 +307,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         detail=RECORD_DETAIL_FIELDS,
         response=PLAIN_RESPONSE,
         device_timeout=30.0,
+        max_body=MAX_PHOTO_UPLOAD_BYTES,
     ),
     Endpoint(
         "UploadSystemRecord", "/Record/UploadSystemRecord", Body.JSON,
@@ -303,6 +325,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         ),
         response=PLAIN_RESPONSE,
         device_timeout=30.0,
+        max_body=MAX_SYSTEM_RECORD_BYTES,
     ),
 )
 

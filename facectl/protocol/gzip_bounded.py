@@ -44,6 +44,15 @@ def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
     return bytes(out)
 
 
+def inflate_head(data: bytes, size: int) -> bytes:
+    """The first `size` inflated bytes of a gzip stream, or as many as a corrupt stream gives."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        return d.decompress(data, size)
+    except zlib.error:
+        return b""
+
+
 def maybe_inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> tuple[bytes, bool]:
     """Inflate when the bytes are gzip; return (bytes, was_gzip).
 

@@ -37,16 +37,24 @@ class ParsedJson:
     duplicate_keys: list[str] = field(default_factory=list)
 
 
-_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: Where a lone surrogate may be: a \\uD800-\\uDFFF escape, or one already in a str input.
-_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+#: Where a lone surrogate may be: a \\uD800-\\uDFFF escape (a pattern with a literal prefix, which
+#: the regex engine finds at memchr speed), or, in a str input only, a surrogate itself (text
+#: decoded from UTF-8 cannot hold one).
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
 def parse(data: bytes | str) -> ParsedJson:
-    """Parse a device JSON body, forgiving the known firmware quirks."""
+    """Parse a device JSON body, forgiving the known firmware quirks.
+
+    The cost is a small multiple of the strict parser's, whatever the input: strict JSON is
+    parsed once; broken JSON is repaired only when the strict parser's first error is at a
+    quirk the cleaner fixes (every fix is at a place where strict parsing fails, so if the first
+    failure is not one, no cleaning can help), and the cleaner itself is one linear scan.
+    """
     quirks: list[str] = []
+    from_bytes = isinstance(data, bytes)
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
             quirks.append("utf-8 BOM")
@@ -66,13 +74,16 @@ def parse(data: bytes | str) -> ParsedJson:
     token = _DUPLICATES.set(duplicates)
     try:
         try:
-            value = _DECODER.decode(text)
-        except json.JSONDecodeError:
+            value = _decode(text)
+        except json.JSONDecodeError as exc:
+            if not _repairable(text, exc.pos):
+                line, col = _position(text, exc.pos)
+                raise JsonError(f"invalid JSON at line {line} column {col}: {exc.msg}") from None
             duplicates.clear()
             cleaned, fixes, shifts = _clean(text)
             quirks.extend(fixes)
             try:
-                value = _DECODER.decode(cleaned)
+                value = _decode(cleaned)
             except json.JSONDecodeError as exc:
                 line, col = _position(text, exc.pos + _shift_at(shifts, exc.pos))
                 raise JsonError(f"invalid JSON at line {line} column {col}: {exc.msg}") from None
@@ -83,7 +94,7 @@ def parse(data: bytes | str) -> ParsedJson:
     # Nesting needs a bracket per level, so a text with few brackets (every keepalive) skips the walk.
     if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if _MAYBE_SURROGATE.search(text):
+    if _ESCAPED_SURROGATE.search(text) or (not from_bytes and _SURROGATE.search(text)):
         replaced = [0]
         value = _replace_surrogates(value, replaced)
         if replaced[0]:
@@ -91,6 +102,30 @@ def parse(data: bytes | str) -> ParsedJson:
     if duplicates:
         quirks.append("duplicate keys: " + ", ".join(duplicates))
     return ParsedJson(value, quirks, duplicates)
+
+
+def _decode(text: str) -> Any:
+    """The strict parse; an integer Python will not convert (over 4300 digits) is kept as its digits.
+
+    Decision: such a number is valid JSON but no protocol number (the widest is 64 bits); as
+    a string it reaches the layers above like any other unreadable number (`numbers.as_int`
+    reads None: a record goes to quarantine, an optional field is stored as NULL), where a
+    ValueError here would be a server error and a device retrying the same bytes forever.
+    The common case pays nothing: the hook is used only after the plain parse refused one.
+    """
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return _BIG_INT_DECODER.decode(text)
+
+
+def _int_or_digits(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -110,6 +145,39 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 #: built once, serves every parse: building a JSONDecoder costs as much as parsing a keepalive.
 _DUPLICATES: ContextVar[list[str]] = ContextVar("duplicate_keys")
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook)
+_BIG_INT_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_int=_int_or_digits)
+
+
+#: Whitespace as JSON defines it.
+_WS = "[ \t\r\n]*+"
+#: A key the document writes without quotes, and a comma before a closing bracket.
+_KEY = r"(?P<key>[A-Za-z_][A-Za-z0-9_]*+)(?=[ \t]*+:)"
+_FIX_AHEAD = rf"{_WS}(?:[A-Za-z_][A-Za-z0-9_]*+[ \t]*+:|[}}\]])"
+_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+'
+#: What the cleaner looks at: a run with nothing to fix (whole strings included, copied in bulk),
+#: a bare key after `{` or `,`, a trailing comma, or a string left open at the end. Possessive
+#: quantifiers never backtrack, so the scan is linear and in C, with one Python step per fix:
+#: 16 MiB of spaces, or of commas, is one match.
+_TOKEN = re.compile(
+    rf'(?:[^",{{]++|{_STRING}"|[,{{](?!{_FIX_AHEAD}))++'
+    rf"|(?P<lead>[{{,]{_WS}){_KEY}"
+    rf"|(?P<comma>,)(?={_WS}[}}\]])"
+    rf"|{_STRING}|[{{,]"
+)
+#: The strict parser's first error is at a quirk the cleaner fixes: a closing bracket after a
+#: comma (trailing comma), or a bare word followed by a colon where a key belongs.
+_TRAILING_COMMA_AT = re.compile(r"[}\]]")
+_BARE_KEY_AT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*+[ \t]*+:")
+
+
+def _repairable(text: str, pos: int) -> bool:
+    """Whether the strict parser's first error, at `pos`, is one the cleaner can fix."""
+    if _BARE_KEY_AT.match(text, pos):
+        return True
+    if not _TRAILING_COMMA_AT.match(text, pos):
+        return False
+    before = text.rfind(",", 0, pos)
+    return before >= 0 and not text[before + 1:pos].strip(" \t\r\n")
 
 
 def _clean(text: str) -> tuple[str, list[str], list[tuple[int, int]]]:
@@ -124,46 +192,24 @@ def _clean(text: str) -> tuple[str, list[str], list[tuple[int, int]]]:
     shifts: list[tuple[int, int]] = []
     written = 0  # length of the cleaned text so far
     ahead = 0  # original position minus cleaned position
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = _string_end(text, i)
-            out.append(text[i:j])
-            written += j - i
-            i = j
+    for m in _TOKEN.finditer(text):
+        if m.group("comma") is not None:
+            fixes.add("trailing comma")
+            ahead += 1
+            shifts.append((written, ahead))
             continue
-        if ch == ",":
-            j = i + 1
-            while j < n and text[j] in " \t\r\n":
-                j += 1
-            if j < n and text[j] in "}]":
-                fixes.add("trailing comma")
-                ahead += 1
-                shifts.append((written, ahead))
-                i += 1
-                continue
-        else:
-            m = _BARE_KEY.match(text, i)
-            if m is not None:
-                word = m.group(0)
-                j = m.end()
-                while j < n and text[j] in " \t":
-                    j += 1
-                if j < n and text[j] == ":" and _prev_significant(out) in "{,":
-                    fixes.add("unquoted key")
-                    out.append(f'"{word}"')
-                    written += len(word) + 2
-                    ahead -= 2
-                    shifts.append((written, ahead))
-                else:
-                    out.append(word)
-                    written += len(word)
-                i = m.end()
-                continue
-        out.append(ch)
-        written += 1
-        i += 1
+        key = m.group("key")
+        if key is not None:
+            fixes.add("unquoted key")
+            chunk = f'{m.group("lead")}"{key}"'
+            ahead -= 2
+            out.append(chunk)
+            written += len(chunk)
+            shifts.append((written, ahead))
+            continue
+        chunk = m.group(0)
+        out.append(chunk)
+        written += len(chunk)
     return "".join(out), sorted(fixes), shifts
 
 
@@ -181,28 +227,6 @@ def _position(text: str, pos: int) -> tuple[int, int]:
     pos = max(0, min(pos, len(text)))
     line = text.count("\n", 0, pos) + 1
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
-
-
-def _string_end(text: str, start: int) -> int:
-    i = start + 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            return i + 1
-        i += 1
-    return n
-
-
-def _prev_significant(out: list[str]) -> str:
-    for chunk in reversed(out):
-        stripped = chunk.rstrip()
-        if stripped:
-            return stripped[-1]
-    return ""
 
 
 def _replace_surrogates(value: Any, count: list[int]) -> Any:

@@ -12,10 +12,53 @@ from __future__ import annotations
 KiB = 1024
 MiB = 1024 * KiB
 
-#: Largest request body accepted on the wire (before inflation).
+#: Largest request body accepted on the wire (before inflation), on any endpoint; each endpoint
+#: has its own, smaller limit (below, used by the catalog in endpoints.py).
 MAX_BODY_BYTES = 8 * MiB
 #: Largest size any gzip stream (whole body or one part) may inflate to.
 MAX_INFLATED_BYTES = 16 * MiB
+
+# Per-endpoint body limits: what the endpoint's largest real request needs, with room, and no
+# more, so the work a request can cause is bounded by what its endpoint could ever need. A body
+# is held to its endpoint's limit on the wire and again after inflation.
+#: Polls (Keepalive, DownloadWorkSetting, RemoteCommand, people page requests): an SN and a few
+#: status fields, a few hundred bytes.
+MAX_POLL_BYTES = 8 * KiB
+#: Page results (DownloadPeopleListResult, DeletePeopleListResult): up to 1000 entries.
+MAX_PAGE_RESULT_BYTES = 256 * KiB
+#: A settings document (firmware 9.25 sends hundreds of keys, some 20-30 KB).
+MAX_SETTINGS_BYTES = 256 * KiB
+#: A batch of at most 1000 system records (about 70 bytes each, more when pretty-printed).
+MAX_SYSTEM_RECORD_BYTES = 512 * KiB
+#: A multipart upload with one photo (at most 400 KB on a device) and a small JSON part.
+MAX_PHOTO_UPLOAD_BYTES = 2 * MiB
+#: A person as a device reports it: photo part, plus a Detail that may carry features and
+#: fingerprints as base64.
+MAX_PERSON_UPLOAD_BYTES = 4 * MiB
+#: The JSON part of a record or authorization (RecordDetail: a dozen short fields).
+MAX_RECORD_JSON_BYTES = 64 * KiB
+#: The JSON part of a person report or enrolment result (Detail, ResultJson, with biometrics).
+MAX_PERSON_JSON_BYTES = 2 * MiB
+#: Decoding a large body (inflation, multipart, JSON) runs off the event loop, and is given up
+#: after this many seconds (the device's record timeout is 30 s; a body within its endpoint's
+#: limit decodes in well under a second).
+DECODE_DEADLINE_SECONDS = 10.0
+#: Bodies larger than this (on the wire) are decoded off the event loop; smaller ones (every poll)
+#: cost less than the hand-over to a thread.
+DECODE_INLINE_BYTES = 16 * KiB
+#: Integers longer than this many digits are not numbers for the protocol (the widest field is
+#: 64 bits, 20 digits); Python refuses to convert more than 4300 digits anyway.
+MAX_INTEGER_DIGITS = 40
+
+# What the server keeps of what it could not use.
+#: Bytes of open quarantine items one device may hold; past it an item keeps its metadata
+#: (size, hash, reason) and not its bytes, and the operator is told.
+QUARANTINE_BYTES_PER_DEVICE = 64 * MiB
+#: From a sender that is not an approved device, only this much of a refused body is kept,
+#: as a sample for diagnosis, per source address.
+SAMPLE_BYTES = 4 * KiB
+#: Source addresses whose samples are kept; the least recently seen make room for new ones.
+MAX_SAMPLE_SOURCES = 1000
 #: Most parts a multipart body may have; real devices send at most four.
 MAX_PARTS = 64
 #: Most bytes of headers one multipart part may carry.

@@ -20,7 +20,14 @@ from .limits import MAX_INFLATED_BYTES, MAX_PART_HEADER_BYTES, MAX_PARTS
 
 
 class MultipartError(ValueError):
-    """The body is not usable multipart; the message says why, for the device and the log."""
+    """The body is not usable multipart; the message says why, for the device and the log.
+
+    `parts` are the ones read before the body broke (the server reads the sender's SN there).
+    """
+
+    def __init__(self, message: str, parts: list[Part] | None = None) -> None:
+        super().__init__(message)
+        self.parts = parts or []
 
 
 def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
@@ -72,6 +79,9 @@ def boundary_from_content_type(content_type: str | None) -> str:
         raise MultipartError("multipart Content-Type has no boundary parameter")
     if len(boundary) > 200:
         raise MultipartError("multipart boundary longer than 200 characters")
+    if not (boundary.isascii() and boundary.isprintable()):
+        # Raw bytes such as \xff\xfe in the header: the client's fault, answered as bad input.
+        raise MultipartError(f"multipart boundary {boundary!r} is not printable ASCII (RFC 2046)")
     return boundary
 
 
@@ -122,19 +132,19 @@ def parse(body: bytes, boundary: str, max_parts: int = MAX_PARTS) -> list[Part]:
             return parts  # closing delimiter
         pos = _skip_line_end(body, pos)
         if pos < 0:
-            raise MultipartError("multipart body ends inside a boundary line")
+            raise MultipartError("multipart body ends inside a boundary line", parts)
         if len(parts) >= max_parts:
-            raise MultipartError(f"multipart body has more than {max_parts} parts")
+            raise MultipartError(f"multipart body has more than {max_parts} parts", parts)
         header_end, sep_len = _find_header_end(body, pos)
         if header_end < 0:
-            raise MultipartError(f"part {len(parts) + 1} has no end of headers")
+            raise MultipartError(f"part {len(parts) + 1} has no end of headers", parts)
         if header_end - pos > MAX_PART_HEADER_BYTES:
-            raise MultipartError(f"part {len(parts) + 1} headers exceed {MAX_PART_HEADER_BYTES} bytes")
+            raise MultipartError(f"part {len(parts) + 1} headers exceed {MAX_PART_HEADER_BYTES} bytes", parts)
         headers = _parse_headers(body[pos:header_end])
         data_start = header_end + sep_len
         nxt, nl_len = _find_next_delimiter(body, delim, data_start)
         if nxt < 0:
-            raise MultipartError(f"part {len(parts) + 1} is not closed by a boundary (body cut short?)")
+            raise MultipartError(f"part {len(parts) + 1} is not closed by a boundary (body cut short?)", parts)
         part = _make_part(headers, body[data_start:nxt])
         parts.append(part)
         pos = nxt + nl_len + len(delim)

@@ -45,6 +45,7 @@ from .identity import clean_text
 from .limits import (
     MAX_CARD_NUM,
     MAX_EXPIRATION_DATE,
+    MAX_INTEGER_DIGITS,
     MAX_PEOPLE_PAGE,
     MAX_PHOTO_BYTES,
     MAX_USER_ID,
@@ -131,8 +132,8 @@ class PersonError(ValueError):
 def check_user_id(value: Any) -> int:
     """UserID: a uint32 above 0 (the table: 数字 最大值 4294967295), as number or digit string."""
     text = clean_text(value)
-    if not text.isascii() or not text.isdigit():
-        raise PersonError.one("UserID", f"UserID must be a whole number from 1 to {MAX_USER_ID}, got {text!r}")
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_INTEGER_DIGITS:
+        raise PersonError.one("UserID", f"UserID must be a whole number from 1 to {MAX_USER_ID}, got {text[:40]!r}")
     number = int(text)
     if not 1 <= number <= MAX_USER_ID:
         raise PersonError.one("UserID", f"UserID must be from 1 to {MAX_USER_ID} (uint32), got {number}")
@@ -209,8 +210,8 @@ def _card(name: str, raw: Any) -> str:
     text = _digits(raw)
     if not text:
         return ""
-    if not text.isascii() or not text.isdigit():
-        raise _InvalidValue(f"CardNum must be a number from 0 to {MAX_CARD_NUM} (uint64), got {text!r}")
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_INTEGER_DIGITS:
+        raise _InvalidValue(f"CardNum must be a number from 0 to {MAX_CARD_NUM} (uint64), got {text[:40]!r}")
     number = int(text)
     if number > MAX_CARD_NUM:
         raise _InvalidValue(f"CardNum {text} is larger than {MAX_CARD_NUM}, the largest uint64 card number")
@@ -219,8 +220,9 @@ def _card(name: str, raw: Any) -> str:
 
 def _int_in(name: str, raw: Any, low: int, high: int, what: str = "") -> int:
     text = _digits(raw)
-    if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
-        raise _InvalidValue(f"{name} must be a whole number from {low} to {high}{what}, got {text!r}")
+    digits = text.lstrip("-")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_INTEGER_DIGITS:
+        raise _InvalidValue(f"{name} must be a whole number from {low} to {high}{what}, got {text[:40]!r}")
     number = int(text)
     if not low <= number <= high:
         raise _InvalidValue(f"{name} must be from {low} to {high}{what}, got {number}")
@@ -385,7 +387,8 @@ def md5_hex(data: bytes | str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FileRef:
-    """A file as PeopleJson carries it: `value` is an absolute URL or inline base64."""
+    """A file as PeopleJson carries it: `value` is a URL (root-relative unless the operator
+    gave a public URL) or inline base64."""
 
     value: str
     md5: str

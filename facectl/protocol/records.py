@@ -5,11 +5,16 @@ RecordType and RecordDate must be readable integers; anything else makes the
 record unusable and it goes to quarantine (acknowledged, raw bytes kept).
 Over-long strings are kept as sent and reported: dropping a real access event
 over a name one byte too long would lose evidence.
+
+A RecordDate no clock could have produced (errata 8.4: a 9.x terminal sent
+`1781080`, its upload time divided by 1000) is not shown as if it were true:
+the record is kept, dated when it was received, and says so (`date_as_received`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .identity import clean_text
@@ -25,6 +30,25 @@ AUTH = "auth"
 SYSTEM_KIND_BY_TYPE = {1: DOOR, 2: SYSTEM}
 RECORD_KINDS = (IDENTIFY, DOOR, SYSTEM, AUTH)
 
+#: Identify RecordTypes (code table "identify_record_type") where the device let the person
+#: through, and where it refused them; the rest (device-menu edits, "waiting for the next
+#: person" of a multi-person check) are neither.
+GRANTED_TYPES = frozenset({*range(1, 15), 25, 29, 31, 32, *range(36, 44), 46, 47})
+REFUSED_TYPES = frozenset({*range(15, 25), 26, 27, 28, 30, 45, 48, 49})
+GRANTED = "granted"
+REFUSED = "refused"
+
+
+def identify_outcome(record_type: Any) -> str:
+    """"granted", "refused", or "" for an identify RecordType (by the code table's meaning)."""
+    code = as_int(record_type)
+    if code in GRANTED_TYPES:
+        return GRANTED
+    if code in REFUSED_TYPES:
+        return REFUSED
+    return ""
+
+
 _TEXT_COLUMNS = {
     "UserID": "user_id",
     "Code": "code",
@@ -35,6 +59,12 @@ _TEXT_COLUMNS = {
     "CardNum": "card_num",
     "QRCode": "qrcode",
 }
+
+
+#: No terminal of this protocol recorded anything before 2020-01-01 00:00 UTC (errata 8.4).
+EARLIEST_PLAUSIBLE_DATE = 1_577_836_800
+#: How far ahead of the server's clock a RecordDate may be (time zones, a drifting clock).
+MAX_CLOCK_AHEAD_SECONDS = 86_400
 
 
 class RecordError(ValueError):
@@ -50,6 +80,41 @@ class Record:
     fields: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: The RecordDate the device sent, when it was implausible and `record_date` is the
+    #: time the server received the record instead (`date_as_received`).
+    device_date: int | None = None
+
+
+def clock_problem(record_date: int, received_at: float) -> str | None:
+    """Why a RecordDate cannot be true (before 2020, or more than a day ahead), else None."""
+    if record_date < EARLIEST_PLAUSIBLE_DATE:
+        return f"RecordDate {record_date} ({_utc(record_date)}) is before 2020-01-01"
+    if record_date > received_at + MAX_CLOCK_AHEAD_SECONDS:
+        days = (record_date - received_at) / 86_400
+        return f"RecordDate {record_date} ({_utc(record_date)}) is {days:.1f} days ahead of the server clock"
+    return None
+
+
+def date_as_received(record: Record, received_at: float) -> str | None:
+    """Date an implausible record by when it was received; returns the problem, else None.
+
+    The device's own value stays in `device_date` and in the detail as sent, so a
+    retry is still recognised (same RecordID and RecordDate) and nothing is lost.
+    """
+    problem = clock_problem(record.record_date, received_at)
+    if problem is None:
+        return None
+    record.device_date = record.record_date
+    record.record_date = int(received_at)
+    record.warnings.append(f"{problem}: the device's clock or firmware is wrong; dated when received")
+    return problem
+
+
+def _utc(seconds: int) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
 
 
 def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:

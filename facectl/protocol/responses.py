@@ -19,6 +19,8 @@ BLOCKED = 403
 MSG_NOT_ACTIVATED = "Connected to server, but device is not activated"
 MSG_BAD_SN = "Connected to server, but SN does not comply with platform rules"
 MSG_BLOCKED = "Connected to server, but device is blocked"
+#: What a device is told when what it sent is kept in quarantine instead of being used.
+MSG_KEPT = "kept for review"
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -32,3 +34,8 @@ def ok(**fields: Any) -> dict[str, Any]:
 
 def fail(message: str, code: int = FAILED) -> dict[str, Any]:
     return {"Success": code, "Message": message}
+
+
+def kept(reason: str) -> dict[str, Any]:
+    """The quarantine answer: Success 1, so the device's queue moves on (errata 5.1), and why."""
+    return {"Success": OK, "Message": f"{MSG_KEPT}: {reason}"}

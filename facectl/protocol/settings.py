@@ -1,8 +1,13 @@
 """Rules for the settings document (UploadWorkSetting / DownloadWorkSetting).
 
 The document says DownloadWorkSetting returns "all modifiable parameters"
-without listing them; its response example is the upload minus the fields
-below, which errata 5.4 therefore takes as the read-only set.
+without listing them; its response example is the upload minus the fields in
+READ_ONLY_SETTINGS, which errata 5.4 therefore takes as the read-only set.
+Firmware 9.25 (errata 8.5) reports more that the document lacks
+(`PalmveinVerson`, `HTTPClientStatus`, ...), and later firmware will add
+others, so `is_read_only` also goes by the name's shape: every `…Status`,
+`…Verson` / `…Version` and `…StorageInfo` key, and `FunctionList`, is
+something the device reports, never something it is told.
 """
 
 from __future__ import annotations
@@ -11,12 +16,18 @@ import json
 from typing import Any
 
 from .numbers import as_int
+from .zones import device_zone
 
 READ_ONLY_SETTINGS: frozenset[str] = frozenset({
     "RunDays", "FormatCount", "WatchDogCount", "BootTime", "RelayStatus", "KeepOpenStatus",
     "DoorSensorStatus", "LockDoorStatus", "AlarmStatus", "PeopleStorageInfo",
     "RecordStorageInfo", "FirmwareVerson", "FingerprintVerson", "FaceVerson", "FunctionList",
+    # firmware 9.25 (errata 8.5); each also matches a suffix below, listed for the record
+    "PalmveinVerson", "OnecardCloudStatus", "HTTPClientStatus", "MQTTClientStatus",
+    "WebsocketClientStatus", "YZWClientStatus",
 })
+#: Name endings of read-only keys: states, versions (with the firmware's misspelling), storage.
+READ_ONLY_SUFFIXES = ("Status", "Verson", "Version", "StorageInfo")
 
 #: The identity key: it is echoed in downloads but is not a setting one can change.
 IDENTITY_SETTING = "DeviceSN"
@@ -47,7 +58,7 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "person_capacity": cap("Person"),
         "face_capacity": cap("Face"),
         "card_capacity": cap("Card"),
-        "timezone": as_int(doc.get("TimeZone")),
+        "timezone": zone_summary(doc),
         "device_name": _str(doc.get("DeviceName")),
     }
 
@@ -65,6 +76,13 @@ def people_held(doc: dict[str, Any]) -> int | None:
         return None
     count = as_int(person.get("Current"))
     return count if count is not None and count >= 0 else None
+
+
+def zone_summary(doc: dict[str, Any]) -> str:
+    """The zone the device is judged in, as the fleet views show it: `UTC+05:30`, or
+    `UTC+08:00 (assumed)` when neither TimeZone nor UTCTimeZone could be read."""
+    zone = device_zone(doc)
+    return zone.label if zone.source else f"{zone.label} (assumed)"
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, list[Any]]:
@@ -87,8 +105,8 @@ def check_change(current: dict[str, Any], key: str, value: Any) -> tuple[Any, st
     """
     if key == IDENTITY_SETTING:
         return None, "DeviceSN identifies the device and cannot be changed"
-    if key in READ_ONLY_SETTINGS:
-        return None, f"{key} is read-only: the device reports it, it cannot be set (errata 5.4)"
+    if is_read_only(key):
+        return None, f"{key} is read-only: the device reports it, it cannot be set (errata 5.4, 8.5)"
     if key not in current:
         return None, f"{key} is not a setting this device reported; see `facectl device get SN`"
     old = current[key]
@@ -121,10 +139,25 @@ def _coerce(key: str, old: Any, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+def is_read_only(key: str) -> bool:
+    """A key the device reports but never takes: never echoed, never set by an operator."""
+    return key in READ_ONLY_SETTINGS or key.endswith(READ_ONLY_SUFFIXES)
+
+
 def downloadable(current: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
-    """The DownloadWorkSetting body: last upload with pending changes applied, minus read-only."""
+    """The DownloadWorkSetting body: last upload with pending changes applied, minus read-only
+    keys and minus every `null` (errata 8.5: firmware uploads nulls; what it would do with
+    one sent back is unknown, and a null sets nothing). Unknown keys are kept as uploaded."""
     merged = {**current, **pending}
-    return {k: v for k, v in merged.items() if k not in READ_ONLY_SETTINGS}
+    return {k: _without_nulls(v) for k, v in merged.items() if v is not None and not is_read_only(k)}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _str(value: Any) -> str | None:

@@ -20,10 +20,9 @@ Decisions (the document leaves these open)
   is before its start wraps past midnight *within that day's entry* (22:00-06:00
   allows 22:00-23:59 and 00:00-06:00 of that weekday). An empty or absent day
   allows nothing.
-* **TimeZone** is the device's offset from UTC in hours (the document's example
-  is 8, China); fractions (5.5) and "+08:00"/"UTC+8" texts are read too, and a
-  number above 14 is taken as minutes (480). A device without one is read as UTC+8,
-  the zone of the document's own examples.
+* **The device's zone** (``TimeZone`` hours, firmware 9.25's ``UTCTimeZone``
+  text) is read by `zones.device_zone`, the one reader the fleet views and the
+  inspector use too.
 * **Holidays** in the settings: the document only shows ``"Holidays": []``. We
   read a list of entries, each with a number (``Num``, else its 1-based position)
   and a date: ``Date`` (``YYYY-MM-DD``, or ``MM-DD`` for every year, or unix
@@ -43,13 +42,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from .numbers import as_int
+from .zones import DEFAULT_OFFSET_MINUTES
 
 WEEK_KEYS = ("Week1", "Week2", "Week3", "Week4", "Week5", "Week6", "Week7")  # Monday .. Sunday
-DEFAULT_TZ_HOURS = 8
 UNUSED_SLOT = (0, 0)  # "00:00-00:00" (vendor reference server: an empty slot)
 
 _RANGE = re.compile(r"(\d{1,2}):(\d{2})(?::\d{2})?\s*-{1,2}\s*(\d{1,2}):(\d{2})(?::\d{2})?")
-_TZ_TEXT = re.compile(r"^(?:UTC|GMT)?\s*([+-])?\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 
 def week_key(day: date) -> str:
@@ -80,35 +78,6 @@ def in_ranges(ranges: list[tuple[int, int]], minute: int) -> bool:
         elif minute >= start or minute <= end:  # wraps past midnight within the day's entry
             return True
     return False
-
-
-def device_timezone(settings: dict[str, Any] | None) -> tuple[timezone, str | None]:
-    """The device's zone from its TimeZone setting, and a note when it had to be assumed."""
-    raw = (settings or {}).get("TimeZone")
-    minutes: float | None = None
-    if isinstance(raw, bool):
-        raw = None
-    if isinstance(raw, int | float):
-        minutes = raw if abs(raw) > 14 else raw * 60
-    elif isinstance(raw, str) and raw.strip():
-        text = raw.strip()
-        try:
-            number = float(text)
-            minutes = number if abs(number) > 14 else number * 60
-        except ValueError:
-            m = _TZ_TEXT.match(text)
-            if m:
-                sign = -1 if m.group(1) == "-" else 1
-                minutes = sign * (int(m.group(2)) * 60 + int(m.group(3) or 0))
-    if minutes is None or abs(minutes) > 14 * 60:
-        note = None if raw is None else f"TimeZone {raw!r} not understood"
-        return timezone(timedelta(hours=DEFAULT_TZ_HOURS)), note or f"no TimeZone: assumed UTC+{DEFAULT_TZ_HOURS}"
-    return timezone(timedelta(minutes=round(minutes))), None
-
-
-def local_time(at: float, settings: dict[str, Any] | None) -> datetime:
-    tz, _ = device_timezone(settings)
-    return datetime.fromtimestamp(at, UTC).astimezone(tz)
 
 
 def find_group(settings: dict[str, Any] | None, number: int) -> dict[str, Any] | None:
@@ -203,7 +172,7 @@ def _day(value: Any, tz: timezone | None) -> tuple[int, int, int | None] | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float) and value > 100000:
-        d = datetime.fromtimestamp(value, UTC).astimezone(tz or timezone(timedelta(hours=DEFAULT_TZ_HOURS)))
+        d = datetime.fromtimestamp(value, UTC).astimezone(tz or timezone(timedelta(minutes=DEFAULT_OFFSET_MINUTES)))
         return d.month, d.day, d.year
     if not isinstance(value, str):
         return None

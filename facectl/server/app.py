@@ -10,16 +10,31 @@ and headers, not on aiohttp's request, so `facectl quarantine replay` runs a kep
 request through the very same path (server/replay.py).
 
 How failures are answered (the one place this is decided):
-- a request that cannot be decoded, or that its handler fails on unexpectedly,
-  is kept in quarantine with its raw bytes when it is a record-like upload
-  (QUARANTINE_ON_ERROR) and acknowledged, because the device would retry the
-  same bytes forever and wedge its queue; an authorization request is kept and
-  denied (an unreadable request never opens a door);
+- identity comes first, before anything is kept: a body that cannot be decoded
+  is read for its SN as far as it goes (protocol/decode.sniff_sn); a sender that
+  is not an approved device (unknown, pending, blocked, or no readable SN) gets
+  the answer identity demands (401, 403, 400) and only a sample of its body is
+  kept, per source address (store/samples.py);
+- from an approved device, a request that cannot be decoded is kept in quarantine
+  with its raw bytes and the answer it was given, on every endpoint (nothing
+  unreadable is lost): a record-like upload (QUARANTINE_ON_ERROR) is acknowledged,
+  because the device would retry the same bytes forever and wedge its queue; an
+  authorization is denied (an unreadable request never opens a door); any other
+  endpoint gets the decoder's reason with Success 0, as a body too large after
+  inflation gets 413;
+- a request its handler fails on unexpectedly is kept and answered the same way
+  on record-like uploads and authorizations;
 - a storage failure (disk full, read-only file, lock held too long) is a refusal
   the device retries (Success 0, "... retry later"), never Success 1 for what was
   not stored, with one ERROR line naming the cause for the operator;
 - any other unexpected error on other endpoints is logged with its traceback and
   answered "server error; please retry later".
+
+No request holds the event loop long: each endpoint reads at most its own body limit
+(the catalog's `max_body`, limits.py; a keepalive a few KB), the lenient JSON parser
+costs a small multiple of the strict one, and a large body is decoded on a worker thread
+(`DECODE_POOL`) under a deadline, so a hostile body delays other devices' keepalives by
+milliseconds, not seconds (docs/benchmarks.md, hostile client).
 
 Record uploads pass the record gate (server/gate.py) on the way in, after their body
 is read: a few are stored at a time, so keepalives are answered between them when a
@@ -31,7 +46,11 @@ is told Success 0 "server busy; retry later" and the record is not stored (it pa
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +63,21 @@ from facectl.protocol import lenient_json, responses
 from facectl.protocol.decode import DecodedRequest, DecodeError, decode_request
 from facectl.protocol.device_rules import is_record_upload
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint, lookup, v1_endpoint
+from facectl.protocol.gzip_bounded import GZIP_MAGIC
 from facectl.protocol.identity import SnRule, clean_text
-from facectl.protocol.limits import MAX_BODY_BYTES
+from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES, MAX_POLL_BYTES
 from facectl.store import Store
 from facectl.store.db import storage_problem, transaction
 from facectl.store.devices import APPROVED, BLOCKED
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .config import ServerConfig
-from .gate import RecordGate
+from .gate import MSG_BUSY, RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .keys import CONFIG, STORE
 from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
+from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
 
@@ -68,6 +89,9 @@ QUARANTINE_ON_ERROR = frozenset({"UploadIdentifyRecord", "UploadSystemRecord", "
 AUTHORIZATION = "RequestAuthorization"
 #: Answers larger than this are gzip-compressed when the device accepts gzip (errata 3.4).
 COMPRESS_ABOVE = 1024
+#: Where large bodies are decoded: one worker, so hostile bodies queue behind each other (each
+#: given up at its deadline) instead of taking every core from the event loop.
+DECODE_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facectl-decode")
 
 
 class _MalformedHttpIsAWarning(logging.Filter):
@@ -120,27 +144,37 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                 return await _answer_v1(request, v1)
         body = b""
         if request.method == "POST" and endpoint is not None:
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                return _answer(request, responses.fail(f"body larger than {MAX_BODY_BYTES} bytes"), 413)
-        received = DeviceRequest(request.method, request.path, request.headers, body, request.remote,
-                                 request.scheme, request.host)
+            body = await _read_body(request, endpoint.max_body)
+            if body is None:
+                return _answer(request, responses.fail(f"body larger than {endpoint.max_body} bytes"), 413)
+        received = DeviceRequest(request.method, request.path, request.headers, body, request.remote)
         if request.method != "POST" or endpoint is None or not is_record_upload(endpoint):
             answer = await request.app[DISPATCHER].handle(received, endpoint)
-            return _answer(request, answer.payload, answer.status)
+            return _answer(request, answer.payload, answer.status, received.sn)
         gate = request.app[GATE]
         if not await gate.admit():
-            return _answer(request, gate.busy())
+            return _answer(request, gate.busy(), sn=received.sn)
         try:
             answer = await request.app[DISPATCHER].handle(received, endpoint)
         finally:
             gate.release()
-        return _answer(request, answer.payload, answer.status)
+        return _answer(request, answer.payload, answer.status, received.sn)
     except web.HTTPException:
         raise
     except Exception as exc:
         return _answer(request, _unexpected(request.method, request.path, exc))
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is larger than `limit` (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _unexpected(method: str, path: str, exc: Exception) -> dict[str, Any]:
@@ -177,7 +211,7 @@ class Dispatcher:
         self.store = store
         self.config = config
         self.sn_rule = SnRule(config.sn_pattern)
-        self.keep: Keep = keep or store.quarantine.add
+        self.keep: Keep = keep or functools.partial(store.quarantine.add, budget=config.quarantine_budget)
         self.record_contact = record_contact
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
@@ -192,17 +226,20 @@ class Dispatcher:
             return Answer(404, responses.fail(f"unknown endpoint {request.path}"))
         if request.method != "POST":
             return Answer(405, responses.fail(f"{endpoint.path} takes POST"))
-        body = request.body
         try:
-            decoded = decode_request(endpoint, body, request.headers.get("Content-Type"),
-                                     request.headers.get("Content-Encoding"))
+            decoded = await _decode(endpoint, request)
         except DecodeError as exc:
             return self._undecodable(request, endpoint.name, exc)
+        except TimeoutError:
+            log.warning("%s from %s: decoding %d bytes took over %g s; told to retry later",
+                        endpoint.name, request.remote, len(request.body), DECODE_DEADLINE_SECONDS)
+            return Answer(200, responses.fail(MSG_BUSY))
         with transaction(self.store.db) if endpoint.name in ONE_TRANSACTION else nullcontext():
             return await self._run(request, endpoint.name, decoded)
 
     async def _run(self, request: DeviceRequest, name: str, decoded: DecodedRequest) -> Answer:
         """Identity, then the endpoint's handler; every failure answered as the module docstring says."""
+        request.sn = decoded.sn
         refusal = self._check_identity(request, decoded.sn, name)
         if refusal is not None:
             return refusal
@@ -220,24 +257,20 @@ class Dispatcher:
             log.exception("%s from %s failed", name, decoded.sn)
             if name in QUARANTINE_ON_ERROR or name == AUTHORIZATION:
                 reason = f"the server failed on it ({type(exc).__name__}: {exc!s:.200})"
-                return self._quarantine(request, name, decoded.sn or None, reason)
+                answer = (Answer(200, {"Success": DENY, "Message": MSG_UNREADABLE}) if name == AUTHORIZATION
+                          else Answer(200, responses.kept(reason)))
+                return self._quarantine(request, name, decoded.sn or None, reason, answer)
             return Answer(200, responses.fail("server error; please retry later"))
         return Answer(200, payload)
 
     def _quarantine(self, request: DeviceRequest, endpoint: str, sn: str | None, reason: str,
-                    denial: str = MSG_UNREADABLE) -> Answer:
-        """Keep the raw request for the operator, and answer so the device moves on (module docstring).
-
-        An authorization is denied with `denial`: the decoder's reason when the request
-        could not be decoded (a firmware or integration fault the installer reads on the
-        screen; tests/test_server_limits_paths.py), else the short "Request not readable".
-        """
+                    answer: Answer) -> Answer:
+        """Keep an approved device's raw request for the operator, with the answer it is given."""
         item = self.keep(sn, endpoint, reason, request.body, request.headers.get("Content-Type"),
-                         request.headers.get("Content-Encoding"), request.remote)
+                         request.headers.get("Content-Encoding"), request.remote,
+                         responses.encode(answer.payload).decode("utf-8"))
         log.warning("quarantined %s from %s (item %d): %s", endpoint, sn or request.remote, item, reason)
-        if endpoint == AUTHORIZATION:
-            return Answer(200, {"Success": DENY, "Message": denial})
-        return Answer(200, {"Success": 1, "Message": f"kept for review: {reason}"})
+        return answer
 
     def _check_identity(self, request: DeviceRequest, sn: str, endpoint: str) -> Answer | None:
         """None when the device may proceed, else the refusal (errata 5.2, 6.1)."""
@@ -262,16 +295,49 @@ class Dispatcher:
         return Answer(200, {"Success": responses.NOT_ACTIVATED, "Message": responses.MSG_NOT_ACTIVATED})
 
     def _undecodable(self, request: DeviceRequest, endpoint: str, exc: DecodeError) -> Answer:
+        """Identity from what could be read, then: kept with its answer (approved), or a sample."""
+        sn = clean_text(exc.sn) if exc.sn else ""
+        request.sn = sn
+        if sn:
+            refusal = self._check_identity(request, sn, endpoint)
+        else:
+            log.warning("refused %s from %s: %s; no SN could be read", endpoint, request.remote, exc.message)
+            refusal = Answer(200, {"Success": responses.BAD_SN, "Message": f"{exc.message} (no SN could be read)"})
+        if refusal is not None:
+            if self.record_contact:  # a replay keeps nothing new of a refused item
+                self.store.samples.add(request.remote, sn or None, endpoint, exc.message, request.body,
+                                       responses.encode(refusal.payload).decode("utf-8"))
+            return refusal
         if exc.status == 413:
-            return Answer(413, responses.fail(exc.message))
-        if endpoint in QUARANTINE_ON_ERROR or endpoint == AUTHORIZATION:
-            sn = clean_text(exc.sn) if exc.sn else None
-            if sn:
-                refusal = self._check_identity(request, sn, endpoint)
-                if refusal is not None:
-                    return refusal
-            return self._quarantine(request, endpoint, sn, exc.message, exc.message)
-        return Answer(200, responses.fail(exc.message))
+            answer = Answer(413, responses.fail(exc.message))
+        elif endpoint == AUTHORIZATION:
+            answer = Answer(200, {"Success": DENY, "Message": exc.message})
+        elif endpoint in QUARANTINE_ON_ERROR:
+            answer = Answer(200, responses.kept(exc.message))
+        else:
+            answer = Answer(200, responses.fail(exc.message))
+        return self._quarantine(request, endpoint, sn, exc.message, answer)
+
+
+async def _decode(endpoint: Endpoint, request: DeviceRequest) -> DecodedRequest:
+    """Decode on the event loop when it is cheap (every poll), else on DECODE_POOL, under a deadline.
+
+    Raises TimeoutError past the deadline; a body still queued by then is never decoded.
+    """
+    args = (endpoint, request.body, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"))
+    body = request.body
+    if len(body) <= DECODE_INLINE_BYTES and (endpoint.max_body <= DECODE_INLINE_BYTES or GZIP_MAGIC not in body):
+        return decode_request(*args)
+    deadline = time.monotonic() + DECODE_DEADLINE_SECONDS
+    future = asyncio.get_running_loop().run_in_executor(DECODE_POOL, _decode_before, deadline, *args)
+    async with asyncio.timeout_at(asyncio.get_running_loop().time() + DECODE_DEADLINE_SECONDS):
+        return await future
+
+
+def _decode_before(deadline: float, *args: Any) -> DecodedRequest:
+    if time.monotonic() > deadline:
+        raise TimeoutError("given up before it started")
+    return decode_request(*args)
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
@@ -289,11 +355,11 @@ def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:
 
 
 async def _answer_v1(request: web.Request, description: str) -> web.Response:
-    """An HTTPv1 device gets a clear error, never a v2 answer (errata 2.1), and is marked v1."""
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        body = b""
+    """An HTTPv1 device gets a clear error, never a v2 answer (errata 2.1), and is marked v1.
+
+    Only a poll's worth of the body is read for its serial: a v1 request is as small as a v2 poll.
+    """
+    body = await _read_body(request, MAX_POLL_BYTES) or b""
     sn = _v1_serial(body)
     message = ("This server speaks HTTPv2: set the device's HTTPClient_ProtocolType to 200 "
                f"({description})")
@@ -302,7 +368,7 @@ async def _answer_v1(request: web.Request, description: str) -> web.Response:
         store.devices.contact(sn, request.remote, "HTTPv1", request.app[CONFIG].open_enrollment)
         store.devices.mark_v1(sn, request.path)
         log.warning("device %s speaks HTTPv1 (%s); set HTTPClient_ProtocolType to 200", sn, request.path)
-    return _answer(request, {"Success": responses.BAD_SN, "Msg": message, "Message": message}, 400)
+    return _answer(request, {"Success": responses.BAD_SN, "Msg": message, "Message": message}, 400, sn)
 
 
 def _v1_serial(body: bytes) -> str:
@@ -315,7 +381,8 @@ def _v1_serial(body: bytes) -> str:
     return ""
 
 
-def _answer(request: web.Request, payload: dict[str, Any], status: int = 200) -> web.Response:
+def _answer(request: web.Request, payload: dict[str, Any], status: int = 200, sn: str | None = None) -> web.Response:
+    note_answer(request, payload, sn)
     body = responses.encode(payload)
     response = web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
     if len(body) > COMPRESS_ABOVE and "gzip" in request.headers.get("Accept-Encoding", ""):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facectl.protocol.identity import DEFAULT_SN_PATTERN
-from facectl.protocol.limits import RECORD_TIMEOUT_SECONDS
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE, RECORD_TIMEOUT_SECONDS
 
 
 @dataclass(slots=True)
@@ -39,3 +39,23 @@ class ServerConfig:
     record_slots: int = 4
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: Events out (server/event_delivery.py): the receiver's URL, the HMAC key that signs each body,
+    #: events per POST, how long one POST may take (s), the longest pause between retries (s), and
+    #: how often the offline sweep runs (s).
+    event_webhook: str | None = None
+    event_secret: str | None = None
+    event_batch: int = 100
+    event_timeout: float = 10.0
+    event_retry_max: float = 10.0
+    event_sweep: float = 5.0
+    #: Retention the operator asked for (`serve --keep-records/--keep-photos`), in days; None: keep all.
+    keep_records: float | None = None
+    keep_photos: float | None = None
+    #: Seconds between upkeep passes (server/maintenance.py), rows per batch, and the pause between batches.
+    maintenance_interval: float = 3600.0
+    maintenance_batch: int = 50
+    maintenance_pause: float = 0.02
+    #: One log line per request on the `facectl.requests` logger (`facectl serve -v`).
+    log_requests: bool = False
+    #: Bytes of open quarantine items one device may hold; past it items keep metadata, not bytes.
+    quarantine_budget: int = QUARANTINE_BYTES_PER_DEVICE

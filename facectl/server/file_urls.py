@@ -1,9 +1,12 @@
-"""Absolute, expiring, signed URLs for stored files (photos, features, firmware; errata 5.7).
+"""Expiring, signed URLs for stored files (photos, features, firmware, screen files).
 
-Devices download these themselves, so the URL must be absolute and reachable
-from the device: built from `--public-url`, else from the Host header of the
-request that asked for it. Photos and biometrics are personal data, so a URL
-only serves while its HMAC is valid and its expiry has not passed.
+Root-relative (`/files/…`) by default: a terminal resolves it against the server
+address it is configured with, as it does for the vendor's own server (errata
+8.3). The Host header cannot be used instead: real terminals send it without
+the port (errata 8.2), so a URL built from it points at port 80. With
+`--public-url` (TLS offload, a separate file host) the URL is absolute.
+Photos and biometrics are personal data, so a URL only serves while its HMAC is
+valid and its expiry has not passed.
 """
 
 from __future__ import annotations
@@ -11,10 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .registry import DeviceRequest
 
 #: How long a handed-out URL stays valid: long enough for a 1000-person page
 #: on a slow device, short enough that a leaked URL soon stops working.
@@ -37,13 +36,13 @@ def verify(secret: bytes, sha256: str, expires: int, signature: str, at: float |
     return hmac.compare_digest(sign(secret, sha256, expires), signature)
 
 
-def base_url(request: DeviceRequest, public_url: str | None) -> str:
-    if public_url:
-        return public_url.rstrip("/")
-    return f"{request.scheme}://{request.host}"
-
-
-def file_url(request: DeviceRequest, public_url: str | None, secret: bytes, sha256: str,
-             ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
+def file_path(secret: bytes, sha256: str, ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    """The signed, expiring path of a stored file, root-relative: `/files/<sha256><ext>?e=…&s=…`."""
     expires = int(time.time()) + ttl
-    return f"{base_url(request, public_url)}/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"
+    return f"/files/{sha256}{ext}?e={expires}&s={sign(secret, sha256, expires)}"
+
+
+def file_url(public_url: str | None, secret: bytes, sha256: str,
+             ext: str = ".jpg", ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    """`/files/<sha256><ext>?e=…&s=…`, prefixed with `public_url` when the operator gave one."""
+    return (public_url.rstrip("/") if public_url else "") + file_path(secret, sha256, ext, ttl)

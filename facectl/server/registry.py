@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from facectl.protocol import responses
 from facectl.protocol.decode import DecodedRequest
 from facectl.protocol.endpoints import ENDPOINTS
 
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
 class DeviceRequest:
     """One device request as received: from aiohttp (server) or from a quarantine item (replay).
 
-    `headers` must look names up case-insensitively (aiohttp's and multidict's do);
-    `scheme` and `host` are what file URLs are built from without `--public-url`.
+    `headers` must look names up case-insensitively (aiohttp's and multidict's do).
     """
 
     method: str
@@ -34,13 +34,14 @@ class DeviceRequest:
     headers: Mapping[str, str]
     body: bytes
     remote: str | None
-    scheme: str = "http"
-    host: str = "localhost"
+    #: The serial the request named, once decoded (for the request log; "" until then).
+    sn: str = ""
 
 
 #: Keeps a raw request in quarantine: (sn, endpoint, reason, body, content type, content encoding,
-#: remote address) -> item id. The server's is `store.quarantine.add`; a replay passes its own.
-Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None], int]
+#: remote address, answer given as JSON text) -> item id. The server's is `store.quarantine.add`
+#: (with its budget); a replay passes its own.
+Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None, str | None], int]
 
 
 @dataclass(slots=True)
@@ -59,14 +60,19 @@ class Context:
     def sn(self) -> str:
         return self.decoded.sn
 
-    def quarantine(self, reason: str) -> dict[str, Any]:
-        """Keep the raw request and acknowledge it so the device's queue moves on (errata 5.1)."""
+    def quarantine(self, reason: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Keep the raw request and answer `answer`; by default acknowledge it, so the device's
+        queue moves on (errata 5.1). The answer is kept with the item.
+
+        Handlers run for approved devices only, so this never keeps a stranger's bytes.
+        """
+        answer = answer or responses.kept(reason)
         self.keep(
             self.sn or None, self.decoded.endpoint.name, reason, self.body,
             self.request.headers.get("Content-Type"), self.request.headers.get("Content-Encoding"),
-            self.remote,
+            self.remote, responses.encode(answer).decode("utf-8"),
         )
-        return {"Success": 1, "Message": f"kept for review: {reason}"}
+        return answer
 
 
 Handler = Callable[[Context], Awaitable[dict[str, Any]]]

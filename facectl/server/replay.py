@@ -80,6 +80,8 @@ def refusal(item: dict[str, Any]) -> str | None:
     """Why this item is not replayed (module docstring), or None."""
     if item["replayed_at"] is not None:
         return f"already {item['replay_result'] or 'replayed'}"
+    if not item.get("bytes_kept", 1):
+        return "its bytes were not kept (the device's quarantine budget was full when it arrived)"
     endpoint = item["endpoint"]
     if endpoint == AUTHORIZATION:
         return AUTHORIZATION_REFUSAL
@@ -131,11 +133,12 @@ async def replay_one(store: Store, item_id: int, config: ServerConfig, dry_run: 
     kept_again: list[str] = []
 
     def keep(k_sn: str | None, k_endpoint: str, reason: str, body: bytes, content_type: str | None,
-             content_encoding: str | None, remote: str | None) -> int:
+             content_encoding: str | None, remote: str | None, answer: str | None = None) -> int:
         if hashlib.sha256(body).hexdigest() == item["sha256"]:
             kept_again.append(reason)
             return item_id
-        return store.quarantine.add(k_sn, k_endpoint, reason, body, content_type, content_encoding, remote)
+        return store.quarantine.add(k_sn, k_endpoint, reason, body, content_type, content_encoding, remote, answer,
+                                    config.quarantine_budget)
 
     headers: CIMultiDict[str] = CIMultiDict()
     for name, column in (("Content-Type", "content_type"), ("Content-Encoding", "content_encoding")):

@@ -32,6 +32,9 @@ from facectl.store import Store
 
 from .app import STORE, make_app
 from .config import ServerConfig
+from .event_delivery import EventTasks
+from .maintenance import RETENTION_KEY, retention_in_force, upkeep
+from .request_log import RequestLog
 
 log = logging.getLogger("facectl.server")
 
@@ -48,11 +51,18 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 
 async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner and the bound port (useful with port 0)."""
+    own_store = store is None
     store = store or Store(config.db)
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
+    events = EventTasks(store, config)
+    app.on_cleanup.append(events.stop)
+    store.meta.set_json(RETENTION_KEY, retention_in_force(config))
+    app.cleanup_ctx.append(upkeep(config, store))
     runner = web.AppRunner(
-        app, access_log=None, auto_decompress=False,
+        app, auto_decompress=False,
+        access_log=logging.getLogger("facectl.requests") if config.log_requests else None,
+        access_log_class=RequestLog,
         keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS, handler_cancellation=False,
         shutdown_timeout=config.shutdown_grace,
     )
@@ -60,9 +70,16 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     ssl_ctx = tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=BACKLOG,
                        reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # port in use, address not here: leave nothing open behind
+        await runner.cleanup()
+        if own_store:
+            store.close()
+        raise
     sockets = [s for s in (site._server.sockets if site._server else [])]  # noqa: SLF001
     port = sockets[0].getsockname()[1] if sockets else config.port
+    events.start(device_urls(config, port)[0])  # the sweep, and the webhook when one is set
     return runner, port
 
 

@@ -36,10 +36,11 @@ from facectl.protocol.device_rules import (
     ERR_PHOTO_UNRECOGNISABLE,
     flag_set,
     is_url,
+    other_server,
     person_error,
 )
 from facectl.protocol.endpoints import ENDPOINTS, V1_PATHS
-from facectl.protocol.settings import READ_ONLY_SETTINGS
+from facectl.protocol.settings import is_read_only
 
 from . import wire
 from .config import SimConfig, Variants
@@ -156,7 +157,7 @@ class Conformance:
                                          ssl=None if self.config.verify_tls else False)
         session = aiohttp.ClientSession(
             connector=connector, trace_configs=[trace],
-            headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
+            headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip"},
             timeout=aiohttp.ClientTimeout(total=None))
         self.device.transport = Transport(session, self.server, self.stats, rng=self.device.rng,
                                           timeout_scale=self.config.timeout_scale)
@@ -231,9 +232,11 @@ class Conformance:
         answer = await self.post_json("DownloadWorkSetting", {"SN": self.sn})
         self.expect_ok("DownloadWorkSetting answered Success 1", section, MUST, answer)
         if answer.ok and isinstance(answer.doc, dict):
-            read_only = sorted(set(answer.doc) & READ_ONLY_SETTINGS)
-            self.add("DownloadWorkSetting leaves out read-only fields", "errata 5.4", SHOULD,
+            read_only = sorted(k for k in answer.doc if is_read_only(k))
+            nulls = sorted(k for k, v in answer.doc.items() if v is None)
+            self.add("DownloadWorkSetting leaves out read-only fields", "errata 5.4, 8.5", SHOULD,
                      not read_only, ", ".join(read_only))
+            self.add("DownloadWorkSetting sends no null", "errata 8.5", SHOULD, not nulls, ", ".join(nulls))
             unknown = sorted(k for k in answer.doc
                              if k not in self.device.settings and k not in ("Success", "Message"))
             self.add("DownloadWorkSetting sends only settings the device has", "errata 5.4", SHOULD,
@@ -249,6 +252,8 @@ class Conformance:
             self.add("RemoteCommand uses the document's command names", section, SHOULD, not unknown,
                      ", ".join(unknown))
             plan = self.device.apply_remote(answer.doc)
+            self.add("RemoteCommand values are readable", section, MUST, not plan.unreadable,
+                     "; ".join(plan.unreadable))
             if plan.restart:
                 self.add("RemoteCommand", section, SHOULD, True,
                          "the server queued a restart for the check device; ignored by the check")
@@ -272,10 +277,11 @@ class Conformance:
                for p in people if person_error(p) is not None]
         self.add("people are within the document's limits", "errata 5.8", MUST, not bad,
                  "; ".join(f"{u}: {m}" for u, m in bad[:3]))
-        relative = [p.get("UserID") for p in people if isinstance(p, dict) and p.get("Photo")
-                    and not is_url(p["Photo"]) and str(p["Photo"]).startswith("/")]
-        self.add("photo URLs are absolute", "errata 5.7", SHOULD, not relative,
-                 f"users {relative[:5]}" if relative else "")
+        elsewhere = [(p.get("UserID"), reason) for p in people if isinstance(p, dict)
+                     and isinstance(p.get("Photo"), str) and is_url(p["Photo"])
+                     and (reason := other_server(p["Photo"], self.server))]
+        self.add("photo URLs reach the server the device talks to", "errata 8.2-8.3", SHOULD, not elsewhere,
+                 "; ".join(f"{u}: {m}" for u, m in elsewhere[:3]))
         done, failures = await self.device.import_page(people, self._deadline())
         self.add("people photos download and match their MD5", section, MUST,
                  not [f for f in failures if f.code in _FILE_ERRORS] if people else None,

@@ -9,6 +9,11 @@ from facectl.protocol.endpoints import ENDPOINTS
 
 from .settings_doc import EXAMPLE_PERSON_CAPACITY
 
+#: Serial of a fleet device: prefix + zero-padded number (FC-8190H00000001, errata 6.8).
+#: Here rather than in fleet.py so that `facectl sim --help` shows them without aiohttp.
+SN_DIGITS = 8
+DEFAULT_SN_PREFIX = "FC-8190H"
+
 _RECORD = ENDPOINTS["UploadIdentifyRecord"]
 _DELETE_RESULT = ENDPOINTS["DeletePeopleListResult"]
 
@@ -140,3 +145,6 @@ class SimConfig:
     #: A directory where each device keeps what a terminal keeps across a reboot (sim/state.py);
     #: None: every start is a factory-new terminal.
     state_dir: str | None = None
+    #: The settings document the device uploads: None, the vendor document's example;
+    #: "9.25", shaped like firmware 9.25's captured upload (errata 8.5).
+    firmware: str | None = None

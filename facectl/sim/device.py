@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from facectl.protocol import access, multipart
+from facectl.protocol import access, commands, multipart
 from facectl.protocol.codes import (
     AUTH_RESULTS,
     DOOR_EVENT_TYPES,
@@ -39,18 +39,17 @@ from facectl.protocol.codes import (
 from facectl.protocol.device_rules import flag_set, is_url
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
 from facectl.protocol.identity import clean_text
-from facectl.protocol.items import REGISTER_TICKET_FLAT_USER
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
 from facectl.protocol.responses import OK
-from facectl.protocol.settings import IDENTITY_SETTING, READ_ONLY_SETTINGS, normalize_value
+from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
 from .config import SimConfig
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
-from .settings_doc import default_settings
+from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_session
@@ -120,6 +119,14 @@ ALARM_CLEARED = {
         ("doorSensor", "door sensor alarm cleared"),
     )
 }
+#: Elevator field -> the port set it changes (none: OpenElevatorPort pulses) and whether it adds to it.
+ELEVATOR_EFFECTS: tuple[tuple[str, str | None, bool], ...] = (
+    (commands.OPEN_ELEVATOR, None, True),
+    (commands.KEEP_OPEN_ELEVATOR, "keep_open", True),
+    (commands.CLOSE_ELEVATOR, "keep_open", False),
+    (commands.LOCK_ELEVATOR, "locked", True),
+    (commands.UNLOCK_ELEVATOR, "locked", False),
+)
 #: How many uploaded records a device keeps for RepostRecord.
 HISTORY_SIZE = 10000
 #: The largest firmware / system file the simulator downloads.
@@ -180,6 +187,8 @@ class RemotePlan:
     restart: bool = False
     factory_reset: bool = False
     applied: list[str] = field(default_factory=list)
+    #: "field: reason" for each command the answer carried but the device could not read.
+    unreadable: list[str] = field(default_factory=list)
 
 
 class SimDevice:
@@ -273,9 +282,10 @@ class SimDevice:
         self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
 
     def _fresh_settings(self) -> dict[str, Any]:
-        return default_settings(self.sn, server_url=self.config.server,
-                                keepalive_seconds=max(1, round(self.config.interval)),
-                                use_gzip=self.variants.gzip != "none", now=self.clock())
+        build = firmware_925_settings if self.config.firmware == FIRMWARE_925 else default_settings
+        return build(self.sn, server_url=self.config.server,
+                     keepalive_seconds=max(1, round(self.config.interval)),
+                     use_gzip=self.variants.gzip != "none", now=self.clock())
 
     @property
     def relay_status(self) -> int:
@@ -325,15 +335,18 @@ class SimDevice:
     def apply_settings(self, answer: dict[str, Any]) -> list[str]:
         """Apply a DownloadWorkSetting answer; returns the keys that changed.
 
-        Only settings the device has are taken; read-only fields (errata 5.4), the
-        identity and the answer's own Success/Message are ignored.
+        Only settings the device has are taken; read-only fields (errata 5.4, 8.5), nulls,
+        the identity and the answer's own Success/Message are ignored.
         """
         changed = []
         for key, value in answer.items():
             if key in ("Success", "Message", IDENTITY_SETTING):
                 continue
-            if key in READ_ONLY_SETTINGS:
+            if is_read_only(key):
                 self.stats.count("read-only setting sent by server")
+                continue
+            if value is None:
+                self.stats.count("null setting sent by server (ignored)")
                 continue
             if key not in self.settings:
                 self.stats.count("unknown setting ignored")
@@ -356,10 +369,17 @@ class SimDevice:
             return 3.0
 
     def apply_remote(self, answer: dict[str, Any]) -> RemotePlan:
-        """Obey a RemoteCommand answer: change state now, return the follow-up work."""
-        plan = RemotePlan()
+        """Obey a RemoteCommand answer: change state now, return the follow-up work.
+
+        The answer is read by the protocol's one reader (`commands.read_answer`), as the
+        server's tests read it; the fields it cannot read are named in the plan and the
+        others still carried out, in the order below.
+        """
+        read = commands.read_answer(answer)
+        plan = RemotePlan(unreadable=[f"{field}: {why}" for field, why in read.unreadable])
+        cmds = dict(read.commands)
         now = self.clock()
-        door = as_int(answer.get("Opendoor"))
+        door = cmds.get(commands.OPENDOOR_FIELD)
         if door == OPEN_PULSE:
             self.relay_until = now + self._release_seconds()
             self.door_open_until = self.relay_until
@@ -379,22 +399,22 @@ class SimDevice:
         elif door == OPEN_UNLOCK:
             self.locked = 0
             self._system_event(SYS_UNLOCK)
-        if door in OPENDOOR:
+        if door is not None:
             plan.applied.append(f"Opendoor {door}")
-        if as_int(answer.get("Closealarm")) == 1:
+        if commands.CLOSEALARM in cmds:
             for name in self.alarms:
                 if name in ALARM_CLEARED:
                     self._system_event(ALARM_CLEARED[name])
             self.alarms.clear()
             plan.applied.append("Closealarm")
-        if as_int(answer.get("ClearRecord")) == 1:
+        if commands.CLEAR_RECORD in cmds:
             self.identify_backlog.clear()
             for q in self.system_backlog.values():
                 q.clear()
             self.history.clear()
             self._system_event(SYS_RECORDS_DELETED)
             plan.applied.append("ClearRecord")
-        if as_int(answer.get("RepostRecord")) == 1:
+        if commands.REPOST_RECORD in cmds:
             for rec in self.history:
                 if rec.kind is None:
                     self.identify_backlog.append(rec)
@@ -402,48 +422,39 @@ class SimDevice:
                     self.system_backlog[rec.kind].append(rec)
             plan.applied.append(f"RepostRecord ({len(self.history)} records)")
             self.history.clear()
-        if as_int(answer.get("PushAllPeople")) == 1:
+        if commands.PUSH_ALL_PEOPLE in cmds:
             for uid in self.people.ids():
                 self.push_queue.append((PUSH_QUERIED, uid))
             plan.applied.append("PushAllPeople")
-        query = answer.get("QueryPeople")
-        if isinstance(query, list):
-            for value in query:
-                uid = as_int(value)
-                if uid is not None:
-                    self.push_queue.append((PUSH_QUERIED, uid))
+        query = cmds.get(commands.QUERY_PEOPLE, [])
+        self.push_queue.extend((PUSH_QUERIED, uid) for uid in query)
+        if query:
             plan.applied.append(f"QueryPeople {len(query)}")
-        ticket = _ticket(answer)
+        ticket = cmds.get(commands.REGISTER_TICKET)
         if ticket is not None:
-            plan.enrolments.append(self.enrol(*ticket))
+            enrolment = self.enrol(ticket["RegisterType"], ticket.get("UserID"), ticket.get("RegisterIndex"))
+            plan.enrolments.append(enrolment)
             plan.applied.append("RegisterIdentifyTicket")
-        if as_int(answer.get("Snapshoot")) == 1:
+        if commands.SNAPSHOT in cmds:
             plan.snapshot = True
             plan.applied.append("Snapshoot")
-        if isinstance(answer.get("PushSoftware"), dict):
-            plan.software = answer["PushSoftware"]
+        if commands.PUSH_SOFTWARE in cmds:
+            plan.software = cmds[commands.PUSH_SOFTWARE]
             plan.applied.append("PushSoftware")
-        files = answer.get("PushSystemFile")
-        if isinstance(files, list):
-            plan.system_files = [f for f in files if isinstance(f, dict)]
+        if commands.PUSH_SYSTEM_FILE in cmds:
+            plan.system_files = cmds[commands.PUSH_SYSTEM_FILE]
             plan.applied.append("PushSystemFile")
-        for key, target in (("OpenElevatorPort", None), ("KeepOpenElevatorPort", "keep_open"),
-                            ("CloseElevatorPort", "keep_open"), ("LockElevatorPort", "locked"),
-                            ("UnlockElevatorPort", "locked")):
-            ports = _ports(answer.get(key))
-            if not ports:
+        for name, target, add in ELEVATOR_EFFECTS:
+            if name not in cmds:
                 continue
-            plan.applied.append(key)
-            if target is None:
-                continue
-            if key.startswith(("Close", "Unlock")):
-                self.elevator[target] -= ports
-            else:
-                self.elevator[target] |= ports
-        if as_int(answer.get("Recover")) == 1:
+            plan.applied.append(name)
+            if target is not None:
+                ports = set(commands.parse_ports(cmds[name]))
+                self.elevator[target] = self.elevator[target] | ports if add else self.elevator[target] - ports
+        if commands.RECOVER in cmds:
             plan.factory_reset = plan.restart = True
             plan.applied.append("Recover")
-        if as_int(answer.get("Restart")) == 1:
+        if commands.RESTART in cmds:
             plan.restart = True
             plan.applied.append("Restart")
         return plan
@@ -831,6 +842,8 @@ class SimDevice:
         plan = self.apply_remote(answer.doc)
         for item in plan.applied:
             self.stats.count(f"remote: {item.split(' ')[0]}")
+        for item in plan.unreadable:
+            self.stats.count(f"remote: unreadable {item.split(':')[0]}")
         if plan.snapshot and await self.upload_snapshot(deadline) is Flow.STOP:
             return Flow.STOP
         for enrolment in plan.enrolments:
@@ -1109,18 +1122,6 @@ class SimDevice:
 
 
 
-def _ticket(answer: dict[str, Any]) -> tuple[int, int | None, int | None] | None:
-    """RegisterIdentifyTicket in the object form, or the example's flat form (errata 4.6)."""
-    value = answer.get("RegisterIdentifyTicket")
-    if isinstance(value, dict):
-        kind = as_int(value.get("RegisterType"))
-        return (kind, as_int(value.get("UserID")), as_int(value.get("RegisterIndex"))) if kind else None
-    kind = as_int(value)
-    if kind:
-        return kind, as_int(answer.get(REGISTER_TICKET_FLAT_USER.name)), None
-    return None
-
-
 def _registered(rec: PendingRecord) -> bool:
     """A record of a person the device holds (a stranger's UserID is "0")."""
     return as_int(rec.detail.get("UserID")) not in (None, 0)
@@ -1129,16 +1130,6 @@ def _registered(rec: PendingRecord) -> bool:
 def _granted(rec: PendingRecord) -> bool:
     """A record of a person the device holds and did not refuse (protocol/access.py)."""
     return _registered(rec) and as_int(rec.detail.get("RecordType")) not in access.OFFLINE_REFUSALS
-
-
-def _ports(value: Any) -> set[int]:
-    if isinstance(value, list):
-        items = value
-    elif isinstance(value, str):
-        items = value.split(",")
-    else:
-        return set()
-    return {p for p in (as_int(clean_text(v)) for v in items) if p is not None and p > 0}
 
 
 def _md5_matches(data: bytes, expected: Any) -> bool:

@@ -16,14 +16,10 @@ from typing import Any
 
 from rich.table import Table
 
-from .config import SimConfig
+from .config import DEFAULT_SN_PREFIX, SN_DIGITS, SimConfig
 from .device import SimDevice
 from .stats import Stats
 from .transport import SessionFactory
-
-#: Serial of a fleet device: prefix + zero-padded number (FC-8190H00000001, errata 6.8).
-SN_DIGITS = 8
-DEFAULT_SN_PREFIX = "FC-8190H"
 
 
 def serials(count: int, prefix: str = DEFAULT_SN_PREFIX) -> list[str]:
@@ -60,8 +56,10 @@ async def run_fleet(
     config: SimConfig, sns: list[str], duration: float, *,
     session_factory: SessionFactory | None = None,
     on_start: Callable[[list[SimDevice]], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> FleetRun:
-    """Run every device for `duration` seconds; returns the devices and the shared stats."""
+    """Run every device for `duration` seconds, or until `stop` is set (Ctrl-C: the run so far
+    is still reported); returns the devices and the shared stats."""
     loop = asyncio.get_running_loop()
     stats = Stats(devices=len(sns))
     devices = [SimDevice(sn, config, stats) for sn in sns]
@@ -79,14 +77,22 @@ async def run_fleet(
     stats.started = start
     monitor = asyncio.create_task(_watch_loop_lag(stats, until))
     # Devices stop by themselves at `until`; the margin only guards against a hung socket.
-    done, pending = await asyncio.wait(tasks, timeout=duration + 5.0)
+    finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=duration + 5.0))
+    stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    await asyncio.wait([f for f in (finished, stopped) if f is not None], return_when=asyncio.FIRST_COMPLETED)
+    for waiter in (finished, stopped):
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+    done = [t for t in tasks if t.done()]
+    pending = [t for t in tasks if not t.done()]
     monitor.cancel()
     await asyncio.gather(monitor, return_exceptions=True)
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
-        stats.count("devices cancelled at the end", len(pending))
+        stats.count("devices stopped by Ctrl-C" if stop is not None and stop.is_set()
+                    else "devices cancelled at the end", len(pending))
     for task in done:
         if task.exception() is not None:
             stats.count(f"device crashed: {task.exception()!r}")

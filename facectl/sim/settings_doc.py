@@ -353,3 +353,48 @@ def default_settings(
 def example_text(sn: str) -> str:
     """The document's example text with both of its DeviceSN values set to `sn` (errata 3.8)."""
     return DOCUMENT_EXAMPLE.replace(EXAMPLE_FIRST_SN, sn).replace(_SECOND_SN, sn)
+
+
+#: The firmware whose captured settings upload `firmware_925_settings` reproduces (errata 8.5).
+FIRMWARE_925 = "9.25"
+#: Read-only keys firmware 9.25 reports that the document does not list (errata 8.5).
+FIRMWARE_925_STATUS = {
+    "OnecardCloudStatus": 0, "HTTPClientStatus": 1, "MQTTClientStatus": 0,
+    "WebsocketClientStatus": 0, "YZWClientStatus": 0,
+}
+
+
+def firmware_925_settings(sn: str, **options: Any) -> dict[str, Any]:
+    """A settings upload shaped like firmware 9.25's (errata 8.5), from `default_settings`.
+
+    `UTCTimeZone: "UTC+08:00"` instead of `TimeZone`; the read-only keys the
+    document lacks (`PalmveinVerson`, the `…Status` keys); the misspelt nested keys
+    `FunctionList.TimeGreoup` and `PeopleStorageInfo.Pasword`; `null` values;
+    hundreds of VideoCall / SIP / STUN / TURN / IPv6 keys; non-ASCII in a password.
+    Keys keep the order a device prints them in, so the document is stable.
+    """
+    doc = default_settings(sn, **options)
+    doc.pop("TimeZone")
+    doc["UTCTimeZone"] = "UTC+08:00"
+    doc["FirmwareVerson"] = FIRMWARE_925
+    doc["PalmveinVerson"] = "5601"
+    doc.update(FIRMWARE_925_STATUS)
+    functions = doc["FunctionList"]
+    functions["TimeGreoup"] = functions.pop("TimeGroup")
+    doc["WIFIAPPassword"] = "门禁Wi-Fi密码ü"
+    doc["ShortMessage"] = None
+    doc["OEMText"] = None
+    for i in range(1, 41):
+        doc[f"VideoCall_Contact{i}_Name"] = f"房间 {i}" if i % 5 == 0 else ""
+        doc[f"VideoCall_Contact{i}_Number"] = f"10{i:02d}"
+        doc[f"VideoCall_Contact{i}_Type"] = i % 3
+    for key in ("Use", "Server", "Port", "User", "Password", "Domain", "Transport", "Expires", "Realm"):
+        for line in range(1, 9):
+            doc[f"SIP{line}_{key}"] = None if key == "Realm" else (0 if key in ("Use", "Port", "Expires") else "")
+    for proto in ("STUN", "TURN"):
+        for key in ("Use", "Server", "Port", "User", "Password"):
+            doc[f"{proto}_{key}"] = 0 if key in ("Use", "Port") else ""
+    for iface in ("Wired", "WIFI"):
+        for key in ("Use", "DHCP", "Address", "PrefixLength", "Gateway", "DNS1", "DNS2", "LinkLocal"):
+            doc[f"{iface}IPv6_{key}"] = 0 if key in ("Use", "DHCP", "PrefixLength") else ""
+    return doc

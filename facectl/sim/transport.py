@@ -5,6 +5,10 @@ can never hold more than one connection (关于HTTP的连接保持: "一个设�
 保持一个HTTP连接"); requests are strictly sequential. A call is tried up to the
 endpoint's number of tries (2 s x 3 for ordinary calls, 30 s x 1 for record
 uploads, device_rules), never past the time left before the next keepalive.
+
+Like a real terminal (errata 8.2), the Host header names the server's host
+without its port, and a root-relative file URL is fetched from the server
+address the device is configured with (errata 8.3).
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from facectl import __version__
 from facectl.protocol import lenient_json
-from facectl.protocol.device_rules import is_ok, is_quiet, success_code, timeout_for, tries_for
+from facectl.protocol.device_rules import is_ok, is_quiet, resolve_url, success_code, timeout_for, tries_for
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint
 from facectl.protocol.responses import OK
 
@@ -39,7 +44,7 @@ def make_session(keepalive_timeout: float = 30.0, verify_tls: bool = True) -> ai
                                      ssl=None if verify_tls else False)
     return aiohttp.ClientSession(
         connector=connector,
-        headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
+        headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip"},
         timeout=aiohttp.ClientTimeout(total=None),
     )
 
@@ -96,6 +101,7 @@ class Transport:
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
+        self.host_header = host_header(base_url)
         self.stats = stats
         self.rng = rng or random.Random()
         self.timeout_fault = timeout_fault
@@ -140,7 +146,7 @@ class Transport:
             started = time.perf_counter()
             try:
                 async with self.session.post(
-                    url, data=body.data, headers=body.headers,
+                    url, data=body.data, headers={**body.headers, "Host": self.host_header},
                     timeout=aiohttp.ClientTimeout(total=min(wait, left)),
                 ) as resp:
                     raw = await resp.read()
@@ -189,6 +195,8 @@ class Transport:
     ) -> Fetched:
         """GET a file the server named (photo, feature, firmware), over the same connection.
 
+        A root-relative `url` is resolved against the device's server address.
+
         More than `max_bytes` is refused without reading the rest (the connection
         is then dropped and reopened).
         """
@@ -197,6 +205,7 @@ class Transport:
         limit = tries if tries is not None else tries_for(ENDPOINTS["DownloadPeopleList"])
         wait = timeout_for(ENDPOINTS["DownloadPeopleList"]) * self.timeout_scale
         loop = asyncio.get_running_loop()
+        url = resolve_url(url, self.base_url)
         reason = "no time left before the next keepalive"
         interrupted = True
         for attempt in range(limit):
@@ -210,7 +219,8 @@ class Transport:
             started = time.perf_counter()
             try:
                 async with self.session.get(
-                    url, timeout=aiohttp.ClientTimeout(total=min(wait, left)),
+                    url, headers={"Host": host_header(url)},
+                    timeout=aiohttp.ClientTimeout(total=min(wait, left)),
                 ) as resp:
                     if resp.status != 200:
                         await resp.read()
@@ -234,6 +244,12 @@ class Transport:
             stats.ok += 1
             return Fetched(data)
         return Fetched(None, reason, interrupted=interrupted)
+
+
+def host_header(url: str) -> str:
+    """The Host header a terminal sends for `url`: the host alone, never the port (errata 8.2)."""
+    host = urlsplit(url).hostname or ""
+    return f"[{host}]" if ":" in host else host
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:

@@ -19,7 +19,8 @@ from facectl.protocol import multipart
 from .config import Variants
 from .settings_doc import EXAMPLE_FIRST_SN
 
-JSON_CT = "application/json"
+#: What the terminals send (errata 8.1).
+JSON_CT = "application/json; charset=utf-8"
 JPEG_CT = "image/jpeg"
 #: Quirks the quirky-json fault picks from (errata 3.1, 3.6, 3.7, 3.8, and a BOM).
 JSON_QUIRKS = ("trailing comma", "utf-8 BOM", "quoted empty AlarmStatus", "padded SN",

@@ -2,7 +2,8 @@
 
 All state lives in one database file (WAL mode, busy timeout) so the CLI can
 write while the server runs. Handlers and commands never write SQL; they call
-these repositories.
+these repositories. Opening the store brings the schema up to date
+(migrations.py); retention.py, health.py and backup.py keep it small and safe.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from facectl.protocol.commands import RECOVER
 from .commands import Commands
 from .db import StoreError, connect
 from .devices import Devices
+from .events import Events
 from .files import Files
 from .meta import Meta
+from .migrations import SchemaTooNew, migrate
 from .people import People
 from .quarantine import Quarantine
 from .records import Records
+from .samples import Samples
 from .settings import Settings
 from .snapshots import Snapshots
 from .work import Work
@@ -28,18 +32,23 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = connect(path)
+        #: The schema version the database had when opened (migrations.py brought it up to date).
+        try:
+            self.opened_version = migrate(self.db)
+        except BaseException:
+            self.db.close()
+            raise
         self.meta = Meta(self.db)
+        self.events = Events(self.db)
         self.files = Files(self.db)
         self.devices = Devices(self.db)
         self.settings = Settings(self.db, self.devices)
         self.records = Records(self.db)
         self.quarantine = Quarantine(self.db)
+        self.samples = Samples(self.db)
         self.snapshots = Snapshots(self.db)
         self.commands = Commands(self.db, on_sent={RECOVER: self._factory_reset_sent})
         self.people = People(self.db, self.files)
-        for repo in (self.meta, self.files, self.devices, self.settings, self.records, self.quarantine,
-                     self.snapshots, self.commands, self.people):
-            repo.ensure_schema()
         #: Which repository raises which Keepalive flag (the order is the protocol's, not this one).
         self.work = Work({
             "UploadWorkParameter": self.settings.needs_upload,
@@ -65,4 +74,4 @@ class Store:
         self.db.close()
 
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["SchemaTooNew", "Store", "StoreError"]

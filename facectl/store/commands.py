@@ -74,34 +74,6 @@ class Commands:
             raise command_rules.CommandError(f"not RemoteCommand fields: {sorted(unknown)}")
         self.on_sent: dict[str, SentEffect] = dict(on_sent or {})
 
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS commands (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL REFERENCES devices(sn) ON DELETE CASCADE,
-                field TEXT NOT NULL,
-                value TEXT NOT NULL,
-                state TEXT NOT NULL,
-                created_at REAL NOT NULL,
-                expires_at REAL NOT NULL,
-                sent_at REAL,
-                finished_at REAL,
-                batch INTEGER,
-                note TEXT,
-                progress TEXT
-            );
-            CREATE INDEX IF NOT EXISTS commands_queue ON commands(sn, state, id);
-            CREATE INDEX IF NOT EXISTS commands_state ON commands(state, expires_at);
-            CREATE TABLE IF NOT EXISTS command_followups (
-                id INTEGER PRIMARY KEY,
-                command_id INTEGER NOT NULL REFERENCES commands(id) ON DELETE CASCADE,
-                endpoint TEXT NOT NULL,
-                at REAL NOT NULL,
-                detail TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS command_followups_command ON command_followups(command_id);
-        """)
-
     def _now(self, at: float | None) -> float:
         return self.clock() if at is None else at
 

@@ -1,8 +1,10 @@
-"""Opening the database: WAL, busy timeout, owner-only file permissions.
+"""Opening the database: WAL, busy timeout, owner-only file permissions, incremental vacuum.
 
 WAL lets the CLI read and write while the server runs; the busy timeout turns a
 momentary writer collision into a short wait instead of "database is locked".
-The file is created 0600 because it holds photos, PINs and face features.
+The file is created 0600 because it holds photos, PINs and face features. A new
+database is made with auto_vacuum=INCREMENTAL, so the pages that retention frees
+can be handed back to the file system (store/retention.py) without a full VACUUM.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def connect(path: str) -> sqlite_utils.Database:
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            # Only a database without tables can choose; older ones convert with `facectl db vacuum`.
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import events
 from .db import now
 
 PENDING = "pending"
@@ -35,6 +36,10 @@ SUMMARY_COLUMNS = (
     "firmware", "face_version", "fingerprint_version", "keepalive_interval", "protocol_type",
     "person_capacity", "face_capacity", "card_capacity", "timezone", "device_name",
 )
+
+
+#: How long the fleet views show a device's last implausible RecordDate (errata 8.4).
+CLOCK_PROBLEM_SHOWN_SECONDS = 7 * 86_400
 
 
 @dataclass(slots=True)
@@ -62,39 +67,6 @@ class Devices:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.execute("""
-            CREATE TABLE IF NOT EXISTS devices (
-                sn TEXT PRIMARY KEY,
-                state TEXT NOT NULL DEFAULT 'pending',
-                first_seen REAL,
-                last_seen REAL,
-                last_endpoint TEXT,
-                remote_addr TEXT,
-                approved_at REAL,
-                relay_status INTEGER,
-                keep_open_status INTEGER,
-                door_sensor_status INTEGER,
-                lock_door_status INTEGER,
-                alarm_status TEXT,
-                status_at REAL,
-                protocol TEXT NOT NULL DEFAULT 'v2',
-                v1_path TEXT,
-                v1_seen_at REAL,
-                settings_requested INTEGER NOT NULL DEFAULT 0,
-                firmware TEXT,
-                face_version TEXT,
-                fingerprint_version TEXT,
-                keepalive_interval INTEGER,
-                protocol_type INTEGER,
-                person_capacity INTEGER,
-                face_capacity INTEGER,
-                card_capacity INTEGER,
-                timezone INTEGER,
-                device_name TEXT,
-                note TEXT
-            )""")
-
     def contact(self, sn: str, remote_addr: str | None, endpoint: str, open_enrollment: bool) -> Contact:
         """Record that `sn` called `endpoint`; create it on first contact. One statement when known."""
         t = now()
@@ -104,6 +76,8 @@ class Devices:
             [t, endpoint, remote_addr, sn],
         ).fetchone()
         if row is not None:
+            if row[0] == APPROVED:
+                events.device_seen(self.db, sn, t)
             return Contact(sn, row[0], False)
         state = APPROVED if open_enrollment else PENDING
         self.db.execute(
@@ -112,6 +86,8 @@ class Devices:
             [sn, state, t, t, endpoint, remote_addr, t if state == APPROVED else None],
         )
         current = self.db.execute("SELECT state FROM devices WHERE sn = ?", [sn]).fetchone()
+        if current[0] == APPROVED:
+            events.device_seen(self.db, sn, t)
         return Contact(sn, current[0], True)
 
     def record_status(self, sn: str, status: dict[str, Any]) -> None:
@@ -122,6 +98,7 @@ class Devices:
             f"UPDATE devices SET {sets}, status_at = ?, protocol = 'v2' WHERE sn = ?",
             [*columns.values(), now(), sn],
         )
+        events.alarms_reported(self.db, sn, filter(None, (status.get("AlarmStatus") or "").split(",")), now())
 
     def mark_v1(self, sn: str, path: str) -> None:
         self.db.execute(
@@ -163,6 +140,15 @@ class Devices:
         rows = list(self.db.query("SELECT * FROM devices WHERE sn = ?", [sn]))
         return _with_online(rows[0]) if rows else None
 
+    def spelling(self, sn: str) -> str | None:
+        """The known serial that `sn` names when compared case-insensitively (an operator types
+        fc-8190h24052799 for FC-8190H24052799); the exact one when it exists, None when none or
+        several match. Devices themselves are matched exactly: the serial a device sends is its identity."""
+        found = [r[0] for r in self.db.execute("SELECT sn FROM devices WHERE sn = ? COLLATE NOCASE", [sn])]
+        if sn in found:
+            return sn
+        return found[0] if len(found) == 1 else None
+
     def list(self, state: str | None = None) -> list[dict[str, Any]]:
         if state:
             rows = self.db.query("SELECT * FROM devices WHERE state = ? ORDER BY sn", [state])
@@ -176,4 +162,7 @@ class Devices:
 
 def _with_online(row: dict[str, Any]) -> dict[str, Any]:
     row["online"] = is_online(row.get("last_seen"), row.get("keepalive_interval"))
+    at = row.get("clock_problem_at")
+    recent = at is not None and now() - at <= CLOCK_PROBLEM_SHOWN_SECONDS
+    row["clock_warning"] = row.get("clock_problem") if recent else None
     return row

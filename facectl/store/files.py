@@ -1,7 +1,9 @@
 """Content-addressed blobs: photos, snapshots, features, firmware.
 
 Stored once by SHA-256 whatever how many records or people point at them, with
-the upper-case MD5 devices expect (errata 5.6) computed at the same time.
+the upper-case MD5 devices expect (errata 5.6) computed at the same time. A file is
+deleted only when nothing points at it any more (store/retention.py); `created_at`
+is when it was last stored, so a file just stored is never taken for an orphan.
 """
 
 from __future__ import annotations
@@ -22,28 +24,25 @@ class StoredFile:
     content_type: str
 
 
+#: A file stored (or stored again) this recently is never freed, even with nothing pointing at it
+#: yet: the row that will point at it (a record, a person, a command) is written just after
+#: `put`, in another transaction. Storing content already held renews its time once this old,
+#: so the file an incoming record shares with a pruned one is not freed under it.
+FRESH_SECONDS = 3600.0
+
+
 class Files:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-
-    def ensure_schema(self) -> None:
-        self.db.execute("""
-            CREATE TABLE IF NOT EXISTS files (
-                sha256 TEXT PRIMARY KEY,
-                md5 TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                content_type TEXT NOT NULL,
-                created_at REAL NOT NULL,
-                data BLOB NOT NULL
-            )""")
 
     def put(self, data: bytes, content_type: str = "application/octet-stream") -> StoredFile:
         sha = hashlib.sha256(data).hexdigest()
         md5 = hashlib.md5(data).hexdigest().upper()
         self.db.execute(
-            "INSERT OR IGNORE INTO files (sha256, md5, size, content_type, created_at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [sha, md5, len(data), content_type, now(), data],
+            "INSERT INTO files (sha256, md5, size, content_type, created_at, data) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO UPDATE SET created_at = excluded.created_at "
+            "WHERE created_at < excluded.created_at - ?",
+            [sha, md5, len(data), content_type, now(), data, FRESH_SECONDS],
         )
         return StoredFile(sha, md5, len(data), content_type)
 

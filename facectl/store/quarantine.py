@@ -14,26 +14,28 @@ open item again, with the new reason. An item that can never apply (a photo over
 the device's limit) is closed by the operator (`quarantine dismiss`): it is kept,
 closed like a replayed one, with `replay_result` "dismissed: NOTE", so nothing is
 deleted and a replay skips it.
+
+Quarantine is for approved devices only (the server decides identity before it keeps
+anything; bytes from anyone else are at most a sample, store/samples.py), and each device
+has a byte budget over its open items (`budget`): past it an item is still listed, with
+its size, hash, reason and answer, but without its bytes (`bytes_kept` 0), and a WARNING
+says so, so a device sending broken bodies in a loop cannot fill the disk.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import logging
 from typing import Any
 
 import sqlite_utils
 
+from facectl.protocol.limits import QUARANTINE_BYTES_PER_DEVICE
+
 from .db import now
 
-#: Columns added after the table was first created (CREATE TABLE IF NOT EXISTS keeps old tables).
-_REPLAY_COLUMNS = {
-    "attempts": "INTEGER NOT NULL DEFAULT 0",
-    "last_attempt_at": "REAL",
-    "first_reason": "TEXT",
-    "replayed_at": "REAL",
-    "replay_result": "TEXT",
-}
+log = logging.getLogger("facectl.store")
+
 _OPEN = "replayed_at IS NULL"
 
 
@@ -41,51 +43,42 @@ class Quarantine:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS quarantine (
-                id INTEGER PRIMARY KEY,
-                sn TEXT,
-                endpoint TEXT NOT NULL,
-                reason TEXT NOT NULL,
-                content_type TEXT,
-                content_encoding TEXT,
-                remote_addr TEXT,
-                received_at REAL NOT NULL,
-                sha256 TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                body BLOB NOT NULL,
-                UNIQUE (sn, sha256)
-            );
-        """)
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(quarantine)")}
-        for name, decl in _REPLAY_COLUMNS.items():
-            if name not in have:
-                try:
-                    self.db.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {decl}")
-                except sqlite3.OperationalError as exc:  # the server and the CLI opened it at once
-                    if "duplicate column" not in str(exc):
-                        raise
-
     def add(self, sn: str | None, endpoint: str, reason: str, body: bytes,
             content_type: str | None = None, content_encoding: str | None = None,
-            remote_addr: str | None = None) -> int:
-        """Keep a body; returns its id (the existing one for an identical retry)."""
+            remote_addr: str | None = None, answer: str | None = None,
+            budget: int = QUARANTINE_BYTES_PER_DEVICE) -> int:
+        """Keep a body; returns its id (the existing one for an identical retry).
+
+        Past the device's `budget` of open bytes the item is kept without its bytes.
+        """
         sha = hashlib.sha256(body).hexdigest()
+        kept = self.bytes_held(sn) + len(body) <= budget
+        if not kept:
+            log.warning("quarantine budget of %s full (%d bytes held, limit %d): %s item of %d bytes kept "
+                        "without its bytes; see `facectl quarantine list`",
+                        sn or "unknown senders", self.bytes_held(sn), budget, endpoint, len(body))
         row = self.db.execute(
             "INSERT INTO quarantine (sn, endpoint, reason, content_type, content_encoding, remote_addr, "
-            "received_at, sha256, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "received_at, sha256, size, body, answer, bytes_kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sn, sha256) DO UPDATE SET received_at = excluded.received_at, "
             "reason = CASE WHEN replayed_at IS NULL THEN reason ELSE excluded.reason END, "
             "replay_result = NULL, replayed_at = NULL RETURNING id",
-            [sn, endpoint, reason, content_type, content_encoding, remote_addr, now(), sha, len(body), body],
+            [sn, endpoint, reason, header_text(content_type), header_text(content_encoding),
+             header_text(remote_addr), now(), sha, len(body), body if kept else b"", answer, int(kept)],
         ).fetchone()
         return row[0]
+
+    def bytes_held(self, sn: str | None) -> int:
+        """Bytes of this device's open items that are kept (what its budget counts)."""
+        return self.db.execute(
+            f"SELECT COALESCE(SUM(size), 0) FROM quarantine WHERE sn IS ? AND bytes_kept = 1 AND {_OPEN}",
+            [sn]).fetchone()[0]
 
     def list(self, sn: str | None = None, limit: int = 100, include_replayed: bool = False) -> list[dict[str, Any]]:
         """Newest first; open items only unless `include_replayed`."""
         sql = ("SELECT id, sn, endpoint, reason, content_type, content_encoding, remote_addr, "
-               "received_at, size, attempts, last_attempt_at, replayed_at, replay_result FROM quarantine")
+               "received_at, size, bytes_kept, answer, attempts, last_attempt_at, replayed_at, replay_result "
+               "FROM quarantine")
         where, args = self._where(sn, include_replayed)
         return list(self.db.query(f"{sql}{where} ORDER BY id DESC LIMIT ?", [*args, limit]))
 
@@ -130,3 +123,15 @@ class Quarantine:
             clauses.append("sn = ?")
             args.append(sn)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def header_text(value: str | None) -> str | None:
+    """A header as text SQLite can store: raw bytes a client sent (`\\xff\\xfe`, surrogate-escaped by
+    the HTTP parser) are written as escapes instead of failing the insert."""
+    if value is None:
+        return None
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")

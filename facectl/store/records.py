@@ -5,6 +5,12 @@ document's (SN, RecordID) alone (errata 5.1): a retried upload repeats both and
 is acknowledged without a second row, while a device whose record counter was
 reset (ClearRecord, factory reset, a new board with the same SN) reuses IDs with
 new dates, and those real events must not be dropped as "duplicates".
+
+A record with an implausible RecordDate (protocol.records.date_as_received) is
+stored with the time it was received as its `record_date`, so it is listed and
+filtered where it belongs; its retries are recognised by the device's own
+RecordDate, kept in the detail. The device's `clock_problem` is set in the same
+transaction, for the fleet views.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ from typing import Any
 
 import sqlite_utils
 
-from facectl.protocol.records import Record
+from facectl.protocol.codes import REFUSED_RECORD_TYPES
+from facectl.protocol.numbers import as_int
+from facectl.protocol.outcomes import record_outcome
+from facectl.protocol.records import AUTH, IDENTIFY, Record, date_as_received
 
 from .db import now, transaction
+from .events import record_stored
 
 _COLUMNS = (
     "user_id", "code", "name", "identity_card", "job", "department", "card_num", "qrcode",
@@ -24,34 +34,18 @@ _COLUMNS = (
 )
 
 
+_REFUSED_SQL = (f"((kind = '{IDENTIFY}' AND record_type IN ({', '.join(map(str, sorted(REFUSED_RECORD_TYPES)))}))"
+                f" OR (kind = '{AUTH}' AND decision = 0))")
+
+
+def outcome(row: dict[str, Any]) -> str | None:
+    """granted / refused for an identify or authorization record; None for door and system records."""
+    return record_outcome(row["kind"], row["record_type"], row["decision"] if row["kind"] == AUTH else None)
+
+
 class Records:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-
-    def ensure_schema(self) -> None:
-        cols = ",\n".join(f"{c} {'INTEGER' if c in ('is_entry', 'body_temp', 'photo_len') else 'TEXT'}"
-                          for c in _COLUMNS)
-        self.db.executescript(f"""
-            CREATE TABLE IF NOT EXISTS records (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                record_id INTEGER NOT NULL,
-                record_type INTEGER NOT NULL,
-                record_date INTEGER NOT NULL,
-                {cols},
-                photo TEXT REFERENCES files(sha256),
-                decision INTEGER,
-                reason TEXT,
-                detail TEXT NOT NULL,
-                warnings TEXT,
-                received_at REAL NOT NULL,
-                UNIQUE (sn, kind, record_id, record_date)
-            );
-            CREATE INDEX IF NOT EXISTS records_sn_date ON records(sn, record_date);
-            CREATE INDEX IF NOT EXISTS records_date ON records(record_date);
-            CREATE INDEX IF NOT EXISTS records_user ON records(user_id);
-        """)
 
     def add(self, sn: str, record: Record, photo: str | None = None,
             decision: int | None = None, reason: str | None = None) -> bool:
@@ -69,8 +63,15 @@ class Records:
             + ", ".join("?" * (len(_COLUMNS) + 11)) + ")"
         )
         inserted = 0
+        clock: str | None = None
         with transaction(self.db):
             for r in records:
+                problem = date_as_received(r, t)
+                if problem is not None:
+                    clock = f"{r.kind} record {r.record_id}: {problem}"
+                    if self._seen_as_received(sn, r):
+                        continue
+                    r.record_date = self._free_second(sn, r)
                 cur = self.db.execute(sql, [
                     sn, r.kind, r.record_id, r.record_type, r.record_date,
                     *(r.fields.get(c) for c in _COLUMNS),
@@ -80,16 +81,45 @@ class Records:
                     t,
                 ])
                 inserted += cur.rowcount
+                if cur.rowcount:  # new, not a retry: its event, in this transaction
+                    record_stored(self.db, sn, r, photo, decision, reason, t)
+            if clock is not None:
+                self.db.execute("UPDATE devices SET clock_problem = ?, clock_problem_at = ? WHERE sn = ?",
+                                [clock, t, sn])
         return inserted
 
+    def _free_second(self, sn: str, r: Record) -> int:
+        """The received second, or the next one another record of this RecordID does not hold
+        (a reused RecordID in the same second is another event, and must not be ignored)."""
+        date = r.record_date
+        while self.db.execute("SELECT 1 FROM records WHERE sn = ? AND kind = ? AND record_id = ? "
+                              "AND record_date = ?", [sn, r.kind, r.record_id, date]).fetchone():
+            date += 1
+        return date
+
+    def _seen_as_received(self, sn: str, r: Record) -> bool:
+        """A retry of a record stored with its received time: same RecordID, same device RecordDate."""
+        return any(as_int(json.loads(detail).get("RecordDate"), allow_bool=True) == r.device_date
+                   for (detail,) in self.db.execute(
+                       "SELECT detail FROM records WHERE sn = ? AND kind = ? AND record_id = ?",
+                       [sn, r.kind, r.record_id]))
+
     def list(self, sn: str | None = None, user: str | None = None, kind: str | None = None,
-             since: int | None = None, until: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+             since: int | None = None, until: int | None = None, limit: int = 100,
+             refused: bool = False) -> list[dict[str, Any]]:
+        """Newest first; `refused`: only access refusals (codes.REFUSED_RECORD_TYPES, auth denials).
+
+        Each row gets `outcome` (granted / refused / None), `device_date` (the RecordDate
+        as sent) and `dated_on_receipt` (the device's date was implausible).
+        """
         where, args = [], []
         for clause, value in (("sn = ?", sn), ("user_id = ?", user), ("kind = ?", kind),
                               ("record_date >= ?", since), ("record_date <= ?", until)):
             if value is not None:
                 where.append(clause)
                 args.append(value)
+        if refused:
+            where.append(_REFUSED_SQL)
         sql = "SELECT * FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -98,6 +128,10 @@ class Records:
         for row in rows:
             row["detail"] = json.loads(row["detail"])
             row["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
+            row["device_date"] = as_int(row["detail"].get("RecordDate"), allow_bool=True)
+            # dated when received because the device's RecordDate was implausible
+            row["dated_on_receipt"] = row["device_date"] != row["record_date"]
+            row["outcome"] = outcome(row)
         return rows
 
     def get(self, sn: str, record_id: int, kind: str | None = None) -> dict[str, Any] | None:

@@ -30,34 +30,6 @@ class Settings:
         self.db = db
         self.devices = devices
 
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS settings (
-                sn TEXT PRIMARY KEY REFERENCES devices(sn) ON DELETE CASCADE,
-                document TEXT NOT NULL,
-                uploaded_at REAL NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS settings_history (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL REFERENCES devices(sn) ON DELETE CASCADE,
-                at REAL NOT NULL,
-                changes TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS settings_history_sn ON settings_history(sn, at);
-            CREATE TABLE IF NOT EXISTS setting_changes (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL REFERENCES devices(sn) ON DELETE CASCADE,
-                key TEXT NOT NULL,
-                value TEXT NOT NULL,
-                state TEXT NOT NULL,
-                requested_at REAL NOT NULL,
-                delivered_at REAL,
-                checked_at REAL,
-                device_value TEXT
-            );
-            CREATE INDEX IF NOT EXISTS setting_changes_sn ON setting_changes(sn, state);
-        """)
-
     def document(self, sn: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT document FROM settings WHERE sn = ?", [sn]).fetchone()
         return json.loads(row[0]) if row else None

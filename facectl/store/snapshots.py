@@ -13,17 +13,6 @@ class Snapshots:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def ensure_schema(self) -> None:
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS snapshots (
-                id INTEGER PRIMARY KEY,
-                sn TEXT NOT NULL,
-                photo TEXT NOT NULL REFERENCES files(sha256),
-                received_at REAL NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS snapshots_sn ON snapshots(sn, received_at);
-        """)
-
     def add(self, sn: str, photo: str) -> int:
         return self.db.execute(
             "INSERT INTO snapshots (sn, photo, received_at) VALUES (?, ?, ?) RETURNING id",

@@ -13,8 +13,9 @@ the same rules the simulated terminal applies offline):
 5. Timegroup: absent = no time restriction; 0 = "受限制" (restricted: the
    document's words, read literally as no access at any time); 1-64 = the device's
    TimeGroups entry of that number, read at the device's local time (its
-   TimeZone; Week1 = Monday, see protocol.timegroups). A group the device does
-   not define, or a device whose settings the server has not received, denies.
+   TimeZone or UTCTimeZone, protocol.zones; Week1 = Monday, see protocol.timegroups).
+   A group the device does not define, or a device whose settings the server has
+   not received, denies.
 6. Holidays: restricted on a holiday the device's Holidays define for today -> deny.
 7. otherwise allow: Success 1 with "Welcome, NAME", or Success 2 (open, show
    nothing) with `--auth-silent`.
@@ -115,12 +116,25 @@ def _welcome(person: dict[str, Any] | None) -> str:
     return f"Welcome, {clean_text(person.get('Name')) or 'user ' + clean_text(person.get('UserID'))}"
 
 
+def clock_offset(seconds: float) -> str:
+    """A clock difference an operator can read: "2 days 3 hours ahead of", "5 min 12 s behind"."""
+    direction = "ahead of" if seconds > 0 else "behind"
+    left = int(abs(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        text = f"{days} day{'s' if days != 1 else ''} {hours} hour{'s' if hours != 1 else ''}"
+    elif hours:
+        text = f"{hours} hour{'s' if hours != 1 else ''} {minutes} min"
+    else:
+        text = f"{minutes} min {secs} s"
+    return f"{text} {direction}"
+
+
 def _deny_unreadable(ctx: Context, reason: str) -> dict[str, Any]:
     """Keep the raw request for review, and deny: an unreadable request never opens a door."""
-    ctx.store.quarantine.add(ctx.sn or None, ctx.decoded.endpoint.name, reason, ctx.body,
-                             ctx.request.headers.get("Content-Type"), ctx.request.headers.get("Content-Encoding"),
-                             ctx.remote)
-    return {"Success": DENY, "Message": MSG_UNREADABLE}
+    return ctx.quarantine(reason, {"Success": DENY, "Message": MSG_UNREADABLE})
 
 
 @handles("RequestAuthorization")
@@ -137,7 +151,8 @@ async def request_authorization(ctx: Context) -> dict[str, Any]:
     at, server_now = float(record.record_date), time.time()
     skew_note = None
     if abs(at - server_now) > MAX_CLOCK_SKEW:
-        skew_note = f"RecordDate {record.record_date} is {at - server_now:+.0f}s off the server clock; judged now"
+        skew_note = (f"RecordDate {record.record_date}: the device clock is {clock_offset(at - server_now)} "
+                     "the server clock; judged now")
         at = server_now
     detail = decoded.document
     user_id, card, qrcode = (_present(detail.get(k)) for k in ("UserID", "CardNum", "QRCode"))

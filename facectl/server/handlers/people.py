@@ -56,7 +56,7 @@ class _Refs:
         if key not in self.cache:
             if self.secret is None:
                 self.secret = self.ctx.store.meta.secret()
-            self.cache[key] = file_url(self.ctx.request, self.ctx.config.public_url, self.secret, sha256, ext)
+            self.cache[key] = file_url(self.ctx.config.public_url, self.secret, sha256, ext)
         return self.cache[key]
 
     def photo(self, f: PageFile | None) -> people_rules.FileRef | None:

@@ -28,7 +28,7 @@ async def remote_command(ctx: Context) -> dict[str, Any]:
         info = store.files.info(sha256)
         if info is None:
             raise command_rules.CommandError(f"file {sha256[:12]}... is no longer stored")
-        url = file_url(ctx.request, ctx.config.public_url, secret, sha256, ext, DEFAULT_TTL_SECONDS)
+        url = file_url(ctx.config.public_url, secret, sha256, ext, DEFAULT_TTL_SECONDS)
         return url, info.md5
 
     taken = store.commands.take(ctx.sn, lambda field, value: command_rules.render(field, value, resolve))

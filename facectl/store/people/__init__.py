@@ -5,7 +5,6 @@ one row per (device, person), and the keepalive flags and pages follow from thos
 so a message that never arrived loses nothing. One module per concern, each with the
 decisions it carries out (all are also in docs/people.md):
 
-- schema.py: the tables, and the columns added since a database was created.
 - base.py: what every part shares: the connection, the delivery knobs, rows by key.
 - state.py: what a (device, person) row says: delivered, pending, in flight, failed, to delete.
 - wants.py: versions, and which devices should hold each person (scope).
@@ -33,7 +32,6 @@ from .device_reports import DeviceReports
 from .enrolments import Enrolments
 from .lookup import Lookup
 from .persons import PeopleError, PersonInput, Persons
-from .schema import Schema
 from .status import Status
 from .sync import Sync
 from .wants import ALL
@@ -46,7 +44,7 @@ REDELIVERY_SECONDS = 120.0
 RETRY_SECONDS = 60.0
 
 
-class People(Schema, Persons, Lookup, Status, Sync, AddPages, DeletePages, DeviceReports, Enrolments):
+class People(Persons, Lookup, Status, Sync, AddPages, DeletePages, DeviceReports, Enrolments):
     """The store's people repository (`store.people`): the mixins of this package as one object.
 
     The defaults are read from this module when a store opens, so a launcher may change

@@ -26,6 +26,7 @@ from typing import Any
 from facectl.protocol import people as people_rules
 
 from ..db import transaction
+from ..events import people_refused
 from .base import COLS
 from .factory_reset import FactoryReset
 from .state import PENDING_ADD
@@ -171,6 +172,7 @@ class AddPages(Wants, FactoryReset):
         t = time.time() if now is None else now
         with transaction(self.db):
             sync = self._ensure_sync_row(sn)
+            people_refused(self.db, sn, failures, t)  # before the rows change: retried results make none
             failed = 0
             for f in failures:
                 failed += self.db.execute(

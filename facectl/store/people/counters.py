@@ -24,7 +24,6 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
-from ..db import transaction
 from .state import FAILED
 
 #: (counter column, SQL term over a row's columns with `{r}.` for OLD or NEW).
@@ -41,43 +40,37 @@ def _terms(row: str) -> list[str]:
     return [f"({term.format(r=row)})" for term in STATES.values()]
 
 
-def ensure_counters(db: sqlite_utils.Database) -> None:
-    """Create the counters, their triggers and the failed-rows index; backfill once, atomically.
+def create_counters(db: sqlite_utils.Database) -> None:
+    """Create the counters, their triggers and the failed-rows index, and count the rows there are.
 
-    Table, triggers and backfill go in one write transaction, so no write of another
-    process falls between the count and the first trigger.
+    Run by a migration (store/migrations.py), inside its one write transaction, so no
+    write of another process falls between the count and the first trigger.
     """
-    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people_counts'"
-    if db.execute(exists).fetchone():  # the usual case: no write lock taken when a store opens
-        return
-    with transaction(db):
-        if db.execute(exists).fetchone():  # another process created them meanwhile
-            return
-        cols = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in STATES)
-        names = ", ".join(STATES)
-        new, old = _terms("NEW"), _terms("OLD")
-        added = ", ".join(f"{c} = {c} + excluded.{c}" for c in STATES)
-        removed = ", ".join(f"{c} = {c} - {t}" for c, t in zip(STATES, old, strict=True))
-        upsert = (f"INSERT INTO people_counts (sn, rows, {names}) VALUES (NEW.sn, 1, {', '.join(new)}) "
-                  f"ON CONFLICT (sn) DO UPDATE SET rows = rows + 1, {added}")
-        moved = ", ".join(f"{c} = {c} + {n} - {o}" for c, n, o in zip(STATES, new, old, strict=True))
-        drop = f"UPDATE people_counts SET rows = rows - 1, {removed} WHERE sn = OLD.sn"
-        changed = " OR ".join(f"{n} IS NOT {o}" for n, o in zip(new, old, strict=True))
-        statements = [
-            f"CREATE TABLE people_counts (sn TEXT PRIMARY KEY, rows INTEGER NOT NULL DEFAULT 0, {cols}) WITHOUT ROWID",
-            "CREATE TABLE IF NOT EXISTS people_counts_paused (id INTEGER PRIMARY KEY CHECK (id = 1))",
-            f"CREATE TRIGGER people_counts_insert AFTER INSERT ON device_people "
-            f"WHEN NOT EXISTS (SELECT 1 FROM people_counts_paused) BEGIN {upsert}; END",
-            f"CREATE TRIGGER people_counts_delete AFTER DELETE ON device_people BEGIN {drop}; END",
-            f"CREATE TRIGGER people_counts_update AFTER UPDATE OF want, have, fail_version ON device_people "
-            f"WHEN {changed} BEGIN UPDATE people_counts SET {moved} WHERE sn = NEW.sn; END",
-            f"CREATE INDEX IF NOT EXISTS device_people_failed ON device_people(sn, fail_code) WHERE {FAILED}",
-            f"INSERT INTO people_counts (sn, rows, {names}) SELECT sn, count(*), "
-            + ", ".join(f"total({t.format(r='device_people')})" for t in STATES.values())
-            + " FROM device_people GROUP BY sn",
-        ]
-        for sql in statements:  # not executescript: it would commit the open transaction first
-            db.execute(sql)
+    cols = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in STATES)
+    names = ", ".join(STATES)
+    new, old = _terms("NEW"), _terms("OLD")
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in STATES)
+    removed = ", ".join(f"{c} = {c} - {t}" for c, t in zip(STATES, old, strict=True))
+    upsert = (f"INSERT INTO people_counts (sn, rows, {names}) VALUES (NEW.sn, 1, {', '.join(new)}) "
+              f"ON CONFLICT (sn) DO UPDATE SET rows = rows + 1, {added}")
+    moved = ", ".join(f"{c} = {c} + {n} - {o}" for c, n, o in zip(STATES, new, old, strict=True))
+    drop = f"UPDATE people_counts SET rows = rows - 1, {removed} WHERE sn = OLD.sn"
+    changed = " OR ".join(f"{n} IS NOT {o}" for n, o in zip(new, old, strict=True))
+    statements = [
+        f"CREATE TABLE people_counts (sn TEXT PRIMARY KEY, rows INTEGER NOT NULL DEFAULT 0, {cols}) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS people_counts_paused (id INTEGER PRIMARY KEY CHECK (id = 1))",
+        f"CREATE TRIGGER people_counts_insert AFTER INSERT ON device_people "
+        f"WHEN NOT EXISTS (SELECT 1 FROM people_counts_paused) BEGIN {upsert}; END",
+        f"CREATE TRIGGER people_counts_delete AFTER DELETE ON device_people BEGIN {drop}; END",
+        f"CREATE TRIGGER people_counts_update AFTER UPDATE OF want, have, fail_version ON device_people "
+        f"WHEN {changed} BEGIN UPDATE people_counts SET {moved} WHERE sn = NEW.sn; END",
+        f"CREATE INDEX IF NOT EXISTS device_people_failed ON device_people(sn, fail_code) WHERE {FAILED}",
+        f"INSERT INTO people_counts (sn, rows, {names}) SELECT sn, count(*), "
+        + ", ".join(f"total({t.format(r='device_people')})" for t in STATES.values())
+        + " FROM device_people GROUP BY sn",
+    ]
+    for sql in statements:  # not executescript: it would commit the open transaction first
+        db.execute(sql)
 
 
 #: Adds, per device, the (sn, user_id) pairs of a `desired` CTE that have no row yet: the rows

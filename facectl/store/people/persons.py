@@ -217,6 +217,11 @@ class Persons(Lookup, Wants, Biometrics):
                     "RETURNING user_id", [others])]
                 self.db.execute("DELETE FROM biometrics WHERE user_id IN (SELECT value FROM json_each(?))",
                                 [json.dumps(reported)])
+                # Their devices' copies (reports, enrolments) go once every device confirmed (store/retention.py).
+                self.db.execute(
+                    "INSERT INTO people_removed (user_id, removed_at) SELECT value, ? FROM json_each(?) WHERE true "
+                    "ON CONFLICT (user_id) DO UPDATE SET removed_at = excluded.removed_at, purged_at = NULL",
+                    [time.time(), json.dumps(found + reported)])
                 removed += found
                 scheduled += sorted(set(reported))
         unknown = [u for u in ids if u not in set(removed) and u not in set(scheduled)]

@@ -14,7 +14,8 @@ pending, and a row without one is to delete while the device holds the person.
   DeletePeople: a row with `want` NULL and `have` not NULL, not in flight; or a DeleteAll
   waiting. Each is an indexed lookup on a partial index.
   The checks are needs_add (add_pages.py) and needs_delete (delete_pages.py); the
-  partial indexes (schema.py) are built on the terms below.
+  partial indexes (store/migrations.py) are built on the terms below, written out there:
+  a change to a term needs a migration that rebuilds its index.
 """
 
 from __future__ import annotations
