@@ -136,6 +136,15 @@ def people_rows(d: dict[str, Any]) -> list[Row]:
             Row(f"full sync of {d.get('people')} people to one device, s", dig(d, "sync_s"))]
 
 
+def people_scale_rows(d: dict[str, Any]) -> list[Row]:
+    size = f"{d.get('devices')} devices x {d.get('people')} people"
+    status = dig(d, "status_all_pending_s")
+    return [Row(f"add every person, {size}, s (goal at 500 x 20,000: < 30 s)", dig(d, "add_s")),
+            Row(f"people status, {size}, s", status, None, "< 1 s", below(1)(status)),
+            Row("AddPeople check, device in sync, ms (baseline devices row by key)", dig(d, "needs_add_in_sync_ms"),
+                dig(d, "device_row_ms"))]
+
+
 def auth_rows(d: dict[str, Any]) -> list[Row]:
     p99 = dig(d, "paced.p99_ms")
     return [Row(f"RequestAuthorization, paced {d.get('rate_per_s')}/s, p99 ms", p99, None, "< 20 ms", below(20)(p99)),
@@ -230,6 +239,8 @@ BENCHMARKS: list[Benchmark] = [
                                             "--rounds", "1", "--json", "{out}"], server_rows),
     Benchmark("people", "bench_people.py", ["--people", "2000", "--page", "1000", "--repeat", "3", "--json"],
               people_rows),
+    Benchmark("people_scale", "bench_people_scale.py", ["--devices", "50", "--people", "2000", "--pages", "5",
+                                                        "--json"], people_scale_rows),
     Benchmark("auth", "bench_auth.py", ["--people", "1000", "--devices", "10", "--requests", "600", "--rate", "100",
                                         "--json"], auth_rows, ok_codes=(0, 1)),
     Benchmark("inspect", "bench_inspect.py", ["--devices", "20", "--repeat", "1", "--json"], inspect_rows),
