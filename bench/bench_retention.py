@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_retention.py                         # 200,000 records (~1 min to build)
     .venv/bin/python bench/bench_retention.py --records 1000000 --json bench/results/retention-1m.json
+    .venv/bin/python bench/bench_retention.py --backup-only --records 1000000 --photo-every 20   # ~2 GB
 
 1. Build: a database made by facectl (schema, incremental auto-vacuum) filled with --records
    identify records received over the last --span-days (365: three quarters older than 90
@@ -139,6 +140,22 @@ def timed_backup(db: Path, dest: Path) -> dict[str, Any]:
             "mb_per_s": round(report["bytes"] / 1e6 / max(seconds, 1e-9), 1)}
 
 
+def backup_only(args: argparse.Namespace) -> None:
+    """Build, then `facectl backup` it: the backup time of a database of a given size."""
+    tmp = Path(tempfile.mkdtemp(prefix="facectl-backup-"))
+    try:
+        db = tmp / "site.db"
+        built = build(db, args.records, args.photo_every, args.photo_bytes, args.devices, args.span_days)
+        built.pop("sns")
+        backup = timed_backup(db, tmp / "copy.db")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table("Backup", ["records", "photos", "MB", "s", "MB/s"],
+                [[built["records"], built["photos"], round(backup["bytes"] / 1e6, 1), backup["seconds"],
+                  backup["mb_per_s"]]])
+    dump_json({"machine": machine(), "args": vars(args), "build": built, "backup": backup}, args.json)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=200_000)
@@ -149,8 +166,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200, help="keepalives per second, all devices together")
     ap.add_argument("--seconds", type=float, default=15, help="length of the baseline run")
     ap.add_argument("--limit", type=float, default=900, help="give up on the prune pass after this many s")
+    ap.add_argument("--backup-only", action="store_true",
+                    help="build the database and time its backup, no server runs (the 2 GB figure)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
+    if args.backup_only:
+        backup_only(args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="facectl-retention-"))
     try:
         db = tmp / "site.db"
