@@ -7,7 +7,7 @@ connection playing the CLI in another process.
 
 from __future__ import annotations
 
-from conftest import SN, DeviceClient, LiveServer
+from conftest import SN, DeviceClient, LiveServer, _serve
 
 from facectl.protocol import responses
 from facectl.store import Store
@@ -88,13 +88,18 @@ def test_unknown_device_is_stored_pending_at_first_contact(server: LiveServer, s
         client.close()
 
 
-def test_last_contact_is_written_when_the_server_stops(server: LiveServer, approved: DeviceClient,
-                                                       store: Store) -> None:
-    approved.keepalive()
-    first = store.devices.get(SN)["last_seen"]
-    approved.keepalive()
-    approved.post_json("/Device/UploadWorkSetting", {"DeviceSN": SN}).json  # noqa: B018
-    server.stop()
-    server.stop = lambda: None  # the fixture's stop: already done
+def test_last_contact_is_written_when_the_server_stops(db_path: str, store: Store) -> None:
+    store.devices.add(SN)
+    serving = _serve(db_path)
+    server = next(serving)
+    client = DeviceClient(server.port)
+    try:
+        client.keepalive()
+        first = store.devices.get(SN)["last_seen"]
+        client.keepalive()
+        assert client.post_json("/Device/UploadWorkSetting", {"DeviceSN": SN}).json["Success"] == 1
+    finally:
+        client.close()
+        serving.close()  # stops the server
     row = store.devices.get(SN)
     assert row["last_seen"] >= first and row["last_endpoint"] == "UploadWorkSetting"
