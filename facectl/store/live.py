@@ -68,7 +68,8 @@ class LiveDevices:
 
     def _check(self) -> None:
         """Forget what is known when anyone (this process or another) changed the database."""
-        key = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.conn.total_changes)
+        conn = self.db.conn  # the raw connection: this runs on every request, twice for a keepalive
+        key = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
         if key != self._key:
             self._known.clear()
             self._idle.clear()
