@@ -291,12 +291,19 @@ def test_real_full_disk_every_write_is_refused_and_retried(on_tiny_disk, caplog:
 
 def test_real_full_disk_keepalive_is_a_clear_retry_and_the_server_keeps_serving(
         on_tiny_disk, caplog: pytest.LogCaptureFixture) -> None:
+    """A new door state cannot be stored: the device is told to retry (the state is not lost).
+    A keepalive that changes nothing needs no write, so it is answered as usual meanwhile."""
     store, client, filler = on_tiny_disk
+    client.keepalive()
     filler.fill()
     try:
-        answers = [client.keepalive().json for _ in range(3)]
+        answers = [client.keepalive(DoorSensorStatus=1).json for _ in range(3)]
+        steady = client.keepalive().json
     finally:
         filler.free()
     assert all(a["Success"] == 0 and "retry" in a["Message"] for a in answers), answers
-    assert sum("database or disk is full" in r.getMessage() for r in caplog.records) == 3
-    assert client.keepalive().json["Success"] == 1
+    assert steady["Success"] == 1
+    assert sum(r.getMessage().startswith("database error on") and "database or disk is full" in r.getMessage()
+               for r in caplog.records) == 3
+    assert client.keepalive(DoorSensorStatus=1).json["Success"] == 1
+    assert store.devices.get(SN)["door_sensor_status"] == 1

@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facectl.protocol import multipart, responses
+from facectl.protocol.codes import parse_alarms
 from facectl.protocol.endpoints import ENDPOINTS, Body, Endpoint
 from facectl.protocol.limits import DEVICE_TIMEOUT_SECONDS, MAX_INFLATED_BYTES
 from facectl.protocol.numbers import as_int
@@ -48,6 +49,7 @@ from facectl.protocol.records import clock_problem
 from facectl.server.file_urls import sign
 from facectl.sim.jpeg import make_jpeg
 from facectl.store import Store
+from facectl.store.devices import STATUS_FIELDS
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -306,8 +308,16 @@ def _acknowledged_is_kept(store: Store, req: Request, since: float) -> str | Non
         at = store.settings.uploaded_at(SN)
         return None if at is not None and at >= since else "settings not stored"
     if name == "Keepalive":
-        row = store.db.execute("SELECT status_at FROM devices WHERE sn = ?", [SN]).fetchone()
-        return None if row and row[0] and row[0] >= since else "keepalive door state not stored"
+        # A door state equal to the stored one is not written again (store/live.py): the stored
+        # state must be the one sent, as the handler reads it (a non-integer is unknown).
+        row = store.devices.get(SN)
+        if not isinstance(doc, dict) or row is None:
+            return "keepalive door state not stored"
+        sent = {col: as_int(doc.get(wire), allow_bool=True) for wire, col in STATUS_FIELDS.items()
+                if wire != "AlarmStatus"}
+        sent["alarm_status"] = ",".join(parse_alarms(doc.get("AlarmStatus")))
+        stored = {col: row[col] for col in sent}
+        return None if _same(stored, sent) else f"keepalive door state not stored: {stored} != {sent}"
     if name in ("DownloadPeopleListResult", "DeletePeopleListResult"):
         row = store.db.execute("SELECT last_result_at FROM people_sync WHERE sn = ?", [SN]).fetchone()
         return None if row and row[0] and row[0] >= since else f"{name} not applied"

@@ -50,8 +50,9 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,7 @@ from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES
 from facectl.store import Store
 from facectl.store.db import storage_problem, transaction
 from facectl.store.devices import APPROVED, BLOCKED
+from facectl.store.live import LiveDevices
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .config import ServerConfig
@@ -122,10 +124,36 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[DISPATCHER] = Dispatcher(store, config)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
+    app.cleanup_ctx.append(_write_behind)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
+
+
+#: How often buffered last contacts are written (store/live.py): at most this much is lost on SIGKILL.
+FLUSH_SECONDS = 1.0
+
+
+async def _write_behind(app: web.Application) -> AsyncIterator[None]:
+    """Write the devices' last contacts once a second, and a last time when the server stops."""
+    live = app[DISPATCHER].live
+    assert live is not None
+
+    async def every_second() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                live.flush()
+            except Exception as exc:  # a full disk: kept in memory, the next second tries again
+                log.error("writing last contacts failed: %s", exc)
+
+    task = asyncio.create_task(every_second(), name="facectl-last-contact")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    live.flush()
 
 
 async def index(request: web.Request) -> web.Response:
@@ -213,6 +241,8 @@ class Dispatcher:
         self.sn_rule = SnRule(config.sn_pattern)
         self.keep: Keep = keep or functools.partial(store.quarantine.add, budget=config.quarantine_budget)
         self.record_contact = record_contact
+        #: Devices in memory, last contact written behind (store/live.py); not for a replay.
+        self.live = LiveDevices(store) if record_contact else None
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
@@ -247,7 +277,8 @@ class Dispatcher:
         handler = HANDLERS.get(name)
         if handler is None:
             return Answer(200, responses.fail(f"{name} is not supported by this server"))
-        ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep)
+        ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep,
+                      self.live)
         try:
             payload = await handler(ctx)
         except Exception as exc:
@@ -278,8 +309,8 @@ class Dispatcher:
         if reason is not None:
             log.warning("refused %s from %s: %s", endpoint, request.remote, reason)
             return Answer(200, {"Success": responses.BAD_SN, "Message": responses.MSG_BAD_SN})
-        if self.record_contact:
-            contact = self.store.devices.contact(sn, request.remote, endpoint, self.config.open_enrollment)
+        if self.live is not None:
+            contact = self.live.contact(sn, request.remote, endpoint, self.config.open_enrollment)
             if contact.created:
                 log.info("new device %s from %s: %s", sn, request.remote,
                          "approved (open enrollment)" if contact.state == APPROVED

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -65,9 +66,11 @@ class EventTasks:
     here is a statement of its own. A batch is read and encoded in a few milliseconds.
     """
 
-    def __init__(self, store: Store, config: ServerConfig) -> None:
+    def __init__(self, store: Store, config: ServerConfig, before_sweep: Callable[[], object] | None = None) -> None:
         self.store = store
         self.config = config
+        #: Writes the last contacts kept in memory (store/live.py), so the sweep judges current ones.
+        self.before_sweep = before_sweep
         self.base_url = ""
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -89,6 +92,8 @@ class EventTasks:
         while True:
             await asyncio.sleep(self.config.event_sweep)
             try:
+                if self.before_sweep is not None:
+                    self.before_sweep()
                 self.store.events.sweep()
             except Exception:  # a full disk must not end the sweep; the next one tries again
                 log.exception("offline sweep failed")

@@ -18,6 +18,7 @@ from facectl.protocol.endpoints import ENDPOINTS
 
 if TYPE_CHECKING:
     from facectl.store import Store
+    from facectl.store.live import LiveDevices
 
     from .config import ServerConfig
 
@@ -55,6 +56,8 @@ class Context:
     body: bytes  # the raw body as received, for quarantine
     remote: str | None
     keep: Keep
+    #: The server's in-memory device view (store/live.py); None for a quarantine replay.
+    live: LiveDevices | None = None
 
     @property
     def sn(self) -> str:

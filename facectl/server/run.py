@@ -30,7 +30,7 @@ from aiohttp import web
 from facectl.protocol.limits import KEEPALIVE_TIMEOUT_SECONDS
 from facectl.store import Store
 
-from .app import STORE, make_app
+from .app import DISPATCHER, STORE, make_app
 from .config import ServerConfig
 from .event_delivery import EventTasks
 from .maintenance import RETENTION_KEY, retention_in_force, upkeep
@@ -55,7 +55,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     store = store or Store(config.db)
     store.people.retry_limit = config.retry_failed
     app = make_app(store, config)
-    events = EventTasks(store, config)
+    events = EventTasks(store, config, before_sweep=app[DISPATCHER].live.flush if app[DISPATCHER].live else None)
     app.on_cleanup.append(events.stop)
     store.meta.set_json(RETENTION_KEY, retention_in_force(config))
     app.cleanup_ctx.append(upkeep(config, store))

@@ -100,6 +100,15 @@ class Devices:
         )
         events.alarms_reported(self.db, sn, filter(None, (status.get("AlarmStatus") or "").split(",")), now())
 
+    def touch(self, contacts: dict[str, tuple[float, str, str | None]], status_at: dict[str, float]) -> None:
+        """Write buffered last contacts (sn -> last_seen, endpoint, address) and keepalive times
+        (sn -> status_at) of many devices; the caller holds the transaction (store/live.py)."""
+        self.db.conn.executemany(
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), last_endpoint = ?, remote_addr = ? "
+            "WHERE sn = ?", [(t, endpoint, addr, sn) for sn, (t, endpoint, addr) in contacts.items()])
+        self.db.conn.executemany("UPDATE devices SET status_at = ? WHERE sn = ?",
+                                 [(t, sn) for sn, t in status_at.items()])
+
     def mark_v1(self, sn: str, path: str) -> None:
         self.db.execute(
             "UPDATE devices SET protocol = 'v1', v1_path = ?, v1_seen_at = ? WHERE sn = ?",

@@ -11,6 +11,7 @@ from facectl.protocol.codes import parse_alarms
 from facectl.protocol.endpoints import ENDPOINTS
 from facectl.protocol.limits import MAX_PHOTO_BYTES
 from facectl.protocol.numbers import as_int
+from facectl.store.db import transaction
 
 from ..registry import Context, handles
 
@@ -21,7 +22,7 @@ log = logging.getLogger("facectl.server")
 _DOOR_STATE_FIELDS = tuple(f.name for f in ENDPOINTS["Keepalive"].request if f.type == "int")
 
 
-@handles("Keepalive", one_transaction=True)
+@handles("Keepalive")
 async def keepalive(ctx: Context) -> dict[str, Any]:
     """Record the door state; answer Success:1 with the flags that apply (errata 1.1, 6.1).
 
@@ -40,8 +41,11 @@ async def keepalive(ctx: Context) -> dict[str, Any]:
         log.warning("keepalive from %s: door state not an integer, stored as unknown: %s",
                     ctx.sn, ", ".join(unreadable))
     status["AlarmStatus"] = ",".join(parse_alarms(doc.get("AlarmStatus")))
-    ctx.store.devices.record_status(ctx.sn, status)
-    return responses.ok(**ctx.store.work.flags(ctx.sn))
+    if ctx.live is not None:  # a steady keepalive writes nothing (store/live.py)
+        return responses.ok(**ctx.live.keepalive(ctx.sn, status))
+    with transaction(ctx.store.db):
+        ctx.store.devices.record_status(ctx.sn, status)
+        return responses.ok(**ctx.store.work.flags(ctx.sn))
 
 
 @handles("UploadWorkSetting")
