@@ -71,12 +71,13 @@ from facectl.store.db import storage_problem, transaction
 from facectl.store.devices import APPROVED, BLOCKED
 
 from . import handlers  # noqa: F401  (registers the handlers)
+from .committer import GroupCommitter
 from .config import ServerConfig
 from .gate import MSG_BUSY, RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .keys import CONFIG, STORE
-from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
+from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep, Write, write_now
 from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
@@ -120,7 +121,9 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
-    app[DISPATCHER] = Dispatcher(store, config)
+    committer = GroupCommitter(store.db, config.record_batch, config.record_batch_wait)
+    app[COMMITTER] = committer
+    app[DISPATCHER] = Dispatcher(store, config, write=committer.run)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
@@ -207,12 +210,13 @@ class Dispatcher:
     """
 
     def __init__(self, store: Store, config: ServerConfig, keep: Keep | None = None,
-                 record_contact: bool = True) -> None:
+                 record_contact: bool = True, write: Write | None = None) -> None:
         self.store = store
         self.config = config
         self.sn_rule = SnRule(config.sn_pattern)
         self.keep: Keep = keep or functools.partial(store.quarantine.add, budget=config.quarantine_budget)
         self.record_contact = record_contact
+        self.write: Write = write or functools.partial(write_now, functools.partial(transaction, store.db))
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
@@ -247,7 +251,8 @@ class Dispatcher:
         handler = HANDLERS.get(name)
         if handler is None:
             return Answer(200, responses.fail(f"{name} is not supported by this server"))
-        ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep)
+        ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep,
+                      self.write)
         try:
             payload = await handler(ctx)
         except Exception as exc:
@@ -342,6 +347,7 @@ def _decode_before(deadline: float, *args: Any) -> DecodedRequest:
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 GATE = web.AppKey("record_gate", RecordGate)
+COMMITTER = web.AppKey("record_committer", GroupCommitter)
 
 
 def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:
