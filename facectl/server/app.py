@@ -86,6 +86,9 @@ log = logging.getLogger("facectl.server")
 #: a device retries these forever, so refusing them would wedge its queue.
 QUARANTINE_ON_ERROR = frozenset({"UploadIdentifyRecord", "UploadSystemRecord", "PushPeople",
                                  "RegisterIdentifyTicketResult", "UploadSnapshoot"})
+#: Endpoints whose identity check (the contact update, a write) runs in a group commit: record
+#: uploads, which wait for a commit anyway and arrive many at a time (server/committer.py).
+BATCHED_CONTACT = frozenset({"UploadIdentifyRecord", "UploadSystemRecord"})
 #: Quarantined too, but denied: the device shows the answer at the door and does not retry.
 AUTHORIZATION = "RequestAuthorization"
 #: Answers larger than this are gzip-compressed when the device accepts gzip (errata 3.4).
@@ -244,7 +247,10 @@ class Dispatcher:
     async def _run(self, request: DeviceRequest, name: str, decoded: DecodedRequest) -> Answer:
         """Identity, then the endpoint's handler; every failure answered as the module docstring says."""
         request.sn = decoded.sn
-        refusal = self._check_identity(request, decoded.sn, name)
+        if name in BATCHED_CONTACT:  # the contact update shares a transaction with other uploads' (committer.py)
+            refusal = await self.write(functools.partial(self._check_identity, request, decoded.sn, name))
+        else:
+            refusal = self._check_identity(request, decoded.sn, name)
         if refusal is not None:
             return refusal
 

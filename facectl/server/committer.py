@@ -67,12 +67,16 @@ class GroupCommitter:
 
     def _flush(self) -> None:
         self._timer = None
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending[:self.batch], self._pending[self.batch:]
+        if self._pending:  # more than a batch waited: the rest go on the loop's next turn
+            self._timer = asyncio.get_running_loop().call_soon(self._flush)
         if not pending:
             return
         conn = self.db.conn
         if conn.in_transaction:  # another writer's transaction is open: ours must not commit inside it
             self._pending[:0] = pending
+            if self._timer is not None:
+                self._timer.cancel()
             self._timer = asyncio.get_running_loop().call_later(self.wait, self._flush)
             return
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []

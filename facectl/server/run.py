@@ -31,6 +31,7 @@ from facectl.protocol.limits import KEEPALIVE_TIMEOUT_SECONDS
 from facectl.store import Store
 
 from .app import STORE, make_app
+from .checkpointer import checkpoints
 from .config import ServerConfig
 from .event_delivery import EventTasks
 from .maintenance import RETENTION_KEY, retention_in_force, upkeep
@@ -59,6 +60,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     app.on_cleanup.append(events.stop)
     store.meta.set_json(RETENTION_KEY, retention_in_force(config))
     app.cleanup_ctx.append(upkeep(config, store))
+    app.cleanup_ctx.append(checkpoints(store))
     runner = web.AppRunner(
         app, auto_decompress=False,
         access_log=logging.getLogger("facectl.requests") if config.log_requests else None,
