@@ -14,9 +14,10 @@ import pytest
 from conftest import EXAMPLES, DeviceClient, LiveServer, _serve
 
 from facectl.protocol import multipart
-from facectl.server.app import COMMITTER
+from facectl.server.app import COMMITTER, STORE
 from facectl.server.committer import GroupCommitter
 from facectl.store import Store
+from facectl.store.db import checkpoint, checkpoint_connection, file_of
 
 PHOTO = (EXAMPLES / "photo.jpg").read_bytes()
 UPLOADS = 8
@@ -111,3 +112,17 @@ def test_a_storage_failure_fails_every_upload_of_the_batch_and_stores_none(tmp_p
     assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
     assert not store.db.conn.in_transaction  # the next batch can begin
     store.close()
+
+
+def test_the_server_leaves_checkpoints_to_a_thread_of_their_own(open_server: LiveServer) -> None:
+    """The server's connection never stops for a checkpoint's fsync; the checkpointer copies the WAL."""
+    server_db = open_server.runner.app[STORE].db
+    assert server_db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert _upload(open_server.port, "GC-00000100", 7) == {"Success": 1}
+    conn = checkpoint_connection(file_of(server_db))
+    try:
+        checkpoint(conn)
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, copied) == (0, frames)  # everything in the WAL is in the database file
+    finally:
+        conn.close()

@@ -42,6 +42,11 @@ fleet flushes its backlogs, and when too many wait, or one waited too long, the 
 is told Success 0 "server busy; retry later" and the record is not stored (it pauses
 10 s and sends it again). The gate belongs to the server, not to the Dispatcher: a
 `quarantine replay` runs one request at a time and has no one to be fair to.
+
+Handlers store what they must have committed before answering through `ctx.write`: in
+the server, a group commit shared by the record uploads in flight (server/committer.py;
+the uploads' contact updates too, `BATCHED_CONTACT`), each answered after that commit;
+in a replay, at once, inside the replay's own transaction.
 """
 
 from __future__ import annotations

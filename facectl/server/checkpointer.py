@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from facectl.store import Store
-from facectl.store.db import BUSY_TIMEOUT_MS
+from facectl.store.db import checkpoint, checkpoint_connection, file_of, set_autocheckpoint
 
 log = logging.getLogger("facectl.server")
 
@@ -39,13 +39,12 @@ def checkpoints(store: Store, interval: float = INTERVAL) -> Callable[[web.Appli
     """An aiohttp cleanup context: background checkpoints for as long as the server runs."""
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        path = _file_of(store)
+        path = file_of(store.db)
         if path is None:  # an in-memory database has no WAL
             yield
             return
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        store.db.execute("PRAGMA wal_autocheckpoint=0")
+        conn = checkpoint_connection(path)
+        set_autocheckpoint(store.db, 0)
         stop = asyncio.Event()
         task = asyncio.create_task(_checkpoint_until(stop, conn, interval), name="facectl-wal-checkpoint")
         try:
@@ -53,7 +52,7 @@ def checkpoints(store: Store, interval: float = INTERVAL) -> Callable[[web.Appli
         finally:
             stop.set()
             await task  # not cancelled: a checkpoint running in its thread finishes before the close
-            store.db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            set_autocheckpoint(store.db, AUTOCHECKPOINT_PAGES)
             conn.close()
 
     return ctx
@@ -68,16 +67,10 @@ async def _checkpoint_until(stop: asyncio.Event, conn: sqlite3.Connection, inter
         except TimeoutError:
             pass
         try:
-            await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            await asyncio.to_thread(checkpoint, conn)
             failing = False
         except sqlite3.Error as exc:  # a full disk is answered where records are written; log it once
             if not failing:
                 log.warning("WAL checkpoint failed: %s; retrying every %g s", exc, interval)
             failing = True
 
-
-def _file_of(store: Store) -> str | None:
-    for _seq, name, path in store.db.execute("PRAGMA database_list").fetchall():
-        if name == "main":
-            return path or None
-    return None

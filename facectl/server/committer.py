@@ -23,13 +23,12 @@ write between BEGIN and COMMIT, and the loop answers keepalives between batches.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlite_utils
 
-from facectl.store.db import storage_problem, transaction
+from facectl.store.db import in_savepoint, transaction
 
 T = TypeVar("T")
 
@@ -83,7 +82,7 @@ class GroupCommitter:
         try:
             with transaction(self.db):
                 for work, future in pending:
-                    results.append((future, *_in_savepoint(conn, work)))
+                    results.append((future, *in_savepoint(self.db, work)))
         except Exception as exc:  # the COMMIT, or a storage failure inside: nothing of the batch is stored
             for _work, future in pending:
                 if not future.done():
@@ -98,19 +97,4 @@ class GroupCommitter:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-
-def _in_savepoint(conn: sqlite3.Connection, work: Callable[[], Any]) -> tuple[bool, Any]:
-    """(True, result) or (False, exception) for an error of this upload's own; a storage failure is raised."""
-    conn.execute("SAVEPOINT upload")
-    try:
-        value = work()
-    except Exception as exc:
-        if storage_problem(exc) is not None or not conn.in_transaction:
-            raise
-        conn.execute("ROLLBACK TO upload")  # should this fail, the batch fails: nothing half-written commits
-        conn.execute("RELEASE upload")
-        return False, exc
-    conn.execute("RELEASE upload")
-    return True, value
 

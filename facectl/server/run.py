@@ -9,7 +9,8 @@ inflated by the project's bounded inflater, the same one the inspector uses.
 Stopping: SIGTERM (what systemd sends) is handled like Ctrl-C: stop listening, close
 idle keep-alive connections, give requests in flight `config.shutdown_grace` seconds
 to finish (a record upload waiting at the record gate is stored and answered), close
-the database (the last connection checkpoints the WAL into the main file), log one
+the database (the last connection checkpoints the WAL into the main file; while the
+server runs, checkpoints are made by a thread of their own, checkpointer.py), log one
 line, exit 0. A request whose body is still arriving when the stop begins gets no
 answer (aiohttp stops reading a closing connection), so nothing unanswered was stored
 and the device sends it again. A second signal during the grace kills the process at
