@@ -7,7 +7,6 @@ already stored, or keeps the raw request in quarantine — and then says 1.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -20,7 +19,6 @@ from facectl.protocol.records import (
     photo_warnings,
     system_records,
 )
-from facectl.store.files import StoredFile, digest_of
 
 from ..registry import Context, handles
 
@@ -35,7 +33,7 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
     except RecordError as exc:
         return ctx.quarantine(str(exc))
     photo = decoded.photo
-    kept_photo: tuple[bytes, str, StoredFile] | None = None
+    kept_photo: tuple[bytes, str] | None = None
     if photo is not None and photo.data:
         if len(photo.data) > MAX_PHOTO_BYTES:
             # Keep the record and the evidence, but not an oversized blob in the files table.
@@ -44,9 +42,7 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
         else:
             # Not a JPEG, or not PhotoLen bytes: stored exactly as sent, with a warning.
             record.warnings.extend(photo_warnings(photo.data, record.fields.get("photo_len")))
-            content_type = photo_content_type(photo.data, photo.content_type)
-            kept_photo = (photo.data, content_type,
-                          await asyncio.to_thread(digest_of, photo.data, content_type))
+            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type))
     record.warnings.extend(decoded.quirks)
     store, sn = ctx.store, ctx.sn
 
