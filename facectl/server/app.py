@@ -42,6 +42,11 @@ fleet flushes its backlogs, and when too many wait, or one waited too long, the 
 is told Success 0 "server busy; retry later" and the record is not stored (it pauses
 10 s and sends it again). The gate belongs to the server, not to the Dispatcher: a
 `quarantine replay` runs one request at a time and has no one to be fair to.
+
+Handlers store what they must have committed before answering through `ctx.write`: in
+the server, a group commit shared by the record uploads in flight (server/committer.py),
+each answered after that commit (their contact is the in-memory one, store/live.py);
+in a replay, at once, inside the replay's own transaction.
 """
 
 from __future__ import annotations
@@ -73,12 +78,13 @@ from facectl.store.devices import APPROVED, BLOCKED
 from facectl.store.live import LiveDevices
 
 from . import handlers  # noqa: F401  (registers the handlers)
+from .committer import GroupCommitter
 from .config import ServerConfig
 from .gate import MSG_BUSY, RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .keys import CONFIG, STORE
-from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep
+from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep, Write, write_now
 from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
@@ -122,7 +128,9 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
-    app[DISPATCHER] = Dispatcher(store, config)
+    committer = GroupCommitter(store.db, config.record_batch, config.record_batch_wait)
+    app[COMMITTER] = committer
+    app[DISPATCHER] = Dispatcher(store, config, write=committer.run)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
     app.cleanup_ctx.append(_write_behind)
     app.router.add_get("/", index)
@@ -235,7 +243,7 @@ class Dispatcher:
     """
 
     def __init__(self, store: Store, config: ServerConfig, keep: Keep | None = None,
-                 record_contact: bool = True) -> None:
+                 record_contact: bool = True, write: Write | None = None) -> None:
         self.store = store
         self.config = config
         self.sn_rule = SnRule(config.sn_pattern)
@@ -243,6 +251,7 @@ class Dispatcher:
         self.record_contact = record_contact
         #: Devices in memory, last contact written behind (store/live.py); not for a replay.
         self.live = LiveDevices(store) if record_contact else None
+        self.write: Write = write or functools.partial(write_now, functools.partial(transaction, store.db))
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
@@ -278,7 +287,7 @@ class Dispatcher:
         if handler is None:
             return Answer(200, responses.fail(f"{name} is not supported by this server"))
         ctx = Context(request, self.store, self.config, decoded, request.body, request.remote, self.keep,
-                      self.live)
+                      self.write, self.live)
         try:
             payload = await handler(ctx)
         except Exception as exc:
@@ -373,6 +382,7 @@ def _decode_before(deadline: float, *args: Any) -> DecodedRequest:
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 GATE = web.AppKey("record_gate", RecordGate)
+COMMITTER = web.AppKey("record_committer", GroupCommitter)
 
 
 def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:

@@ -36,9 +36,14 @@ class ServerConfig:
     #: others wait while keepalives go first), how many may wait, and how long one may wait (s)
     #: before the device is told "server busy; retry later" (Success 0). The wait stays well under
     #: the device's 30 s timeout, so the device hears the answer and pauses 10 s instead.
-    record_slots: int = 4
+    record_slots: int = 32
     record_queue: int = 500
     record_wait: float = RECORD_TIMEOUT_SECONDS - 10.0
+    #: Group commit (server/committer.py): the writes of at most `record_batch` uploads arriving
+    #: within `record_batch_wait` seconds of the first share one transaction; each upload is
+    #: answered after that commit.
+    record_batch: int = 32
+    record_batch_wait: float = 0.002
     #: Events out (server/event_delivery.py): the receiver's URL, the HMAC key that signs each body,
     #: events per POST, how long one POST may take (s), the longest pause between retries (s), and
     #: how often the offline sweep runs (s).

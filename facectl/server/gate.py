@@ -1,11 +1,12 @@
 """The record gate: record uploads take turns, so keepalives never queue behind a backlog.
 
-The server has one event loop and a handler stores its records synchronously. When a
-fleet comes back after an outage, every device has a record upload in flight; without
-the gate each keepalive waited behind about a thousand record commits (docs/benchmarks.md,
-reconnect storm: p99 1.85 s against the device's 2 s timeout). With it, at most
-`slots` uploads are stored per turn of the loop and the rest wait on a semaphore, and
-while they wait the loop answers keepalives, authorizations and every other call.
+The server has one event loop, and records are stored on it synchronously, in group
+commits of the uploads in flight (server/committer.py). When a fleet comes back after an
+outage, every device has a record upload in flight; without the gate each keepalive
+waited behind about a thousand record commits (docs/benchmarks.md, reconnect storm: p99
+1.85 s against the device's 2 s timeout). With it, at most `slots` uploads are in flight
+(decoded, then stored in a batch of at most that many) and the rest wait on a semaphore,
+and while they wait the loop answers keepalives, authorizations and every other call.
 
 Which calls are gated is a protocol fact: the ones the device waits 30 s for (record
 uploads, `device_rules.is_record_upload`); a call the device gives 2 s cannot afford

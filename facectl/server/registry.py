@@ -43,6 +43,16 @@ class DeviceRequest:
 #: remote address, answer given as JSON text) -> item id. The server's is `store.quarantine.add`
 #: (with its budget); a replay passes its own.
 Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None, str | None], int]
+#: Runs synchronous store writes in a transaction and returns their result once committed. The
+#: server's shares one transaction among concurrent uploads (server/committer.py); a replay's runs
+#: them at once, inside the transaction it holds.
+Write = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+async def write_now(db_transaction: Callable[[], Any], work: Callable[[], Any]) -> Any:
+    """`Write` without batching: `work` in a transaction of its own (or in the one already open)."""
+    with db_transaction():
+        return work()
 
 
 @dataclass(slots=True)
@@ -56,6 +66,8 @@ class Context:
     body: bytes  # the raw body as received, for quarantine
     remote: str | None
     keep: Keep
+    #: How a handler stores what it must have committed before it answers (record uploads).
+    write: Write
     #: The server's in-memory device view (store/live.py); None for a quarantine replay.
     live: LiveDevices | None = None
 

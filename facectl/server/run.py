@@ -9,7 +9,8 @@ inflated by the project's bounded inflater, the same one the inspector uses.
 Stopping: SIGTERM (what systemd sends) is handled like Ctrl-C: stop listening, close
 idle keep-alive connections, give requests in flight `config.shutdown_grace` seconds
 to finish (a record upload waiting at the record gate is stored and answered), close
-the database (the last connection checkpoints the WAL into the main file), log one
+the database (the last connection checkpoints the WAL into the main file; while the
+server runs, checkpoints are made by a thread of their own, checkpointer.py), log one
 line, exit 0. A request whose body is still arriving when the stop begins gets no
 answer (aiohttp stops reading a closing connection), so nothing unanswered was stored
 and the device sends it again. A second signal during the grace kills the process at
@@ -31,6 +32,7 @@ from facectl.protocol.limits import KEEPALIVE_TIMEOUT_SECONDS
 from facectl.store import Store
 
 from .app import DISPATCHER, STORE, make_app
+from .checkpointer import checkpoints
 from .config import ServerConfig
 from .event_delivery import EventTasks
 from .maintenance import RETENTION_KEY, retention_in_force, upkeep
@@ -59,6 +61,7 @@ async def start(config: ServerConfig, store: Store | None = None) -> tuple[web.A
     app.on_cleanup.append(events.stop)
     store.meta.set_json(RETENTION_KEY, retention_in_force(config))
     app.cleanup_ctx.append(upkeep(config, store))
+    app.cleanup_ctx.append(checkpoints(store))
     runner = web.AppRunner(
         app, auto_decompress=False,
         access_log=logging.getLogger("facectl.requests") if config.log_requests else None,

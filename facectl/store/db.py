@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from typing import TypeVar
 
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -101,3 +103,49 @@ def storage_problem(exc: BaseException) -> str | None:
 
 def now() -> float:
     return time.time()
+
+
+def in_savepoint(db: sqlite_utils.Database, work: Callable[[], T]) -> tuple[bool, T | Exception]:
+    """Run `work` inside the open transaction, in a SAVEPOINT of its own (group commit, server/committer.py).
+
+    (True, result), or (False, exception) when `work` failed for a reason of its own: its writes
+    are rolled back, the transaction's others kept. A storage failure is raised: the whole
+    transaction is lost (SQLite may already have rolled it back).
+    """
+    conn = db.conn
+    conn.execute("SAVEPOINT work")
+    try:
+        value = work()
+    except Exception as exc:
+        if storage_problem(exc) is not None or not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO work")  # should this fail, the transaction fails: nothing half-written commits
+        conn.execute("RELEASE work")
+        return False, exc
+    conn.execute("RELEASE work")
+    return True, value
+
+
+def file_of(db: sqlite_utils.Database) -> str | None:
+    """The database's file, or None in memory."""
+    for _seq, name, path in db.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return path or None
+    return None
+
+
+def set_autocheckpoint(db: sqlite_utils.Database, pages: int) -> None:
+    """Checkpoint the WAL on the commit that takes it past `pages` (0: never; SQLite's default is 1000)."""
+    db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
+
+def checkpoint_connection(path: str) -> sqlite3.Connection:
+    """A connection of its own for `checkpoint` (usable from another thread)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy what the WAL holds into the database file, as far as readers allow; never takes the write lock."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

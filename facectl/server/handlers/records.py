@@ -32,8 +32,8 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
         record = identify_record(decoded.document)
     except RecordError as exc:
         return ctx.quarantine(str(exc))
-    photo_hash = None
     photo = decoded.photo
+    kept_photo: tuple[bytes, str] | None = None
     if photo is not None and photo.data:
         if len(photo.data) > MAX_PHOTO_BYTES:
             # Keep the record and the evidence, but not an oversized blob in the files table.
@@ -42,9 +42,16 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
         else:
             # Not a JPEG, or not PhotoLen bytes: stored exactly as sent, with a warning.
             record.warnings.extend(photo_warnings(photo.data, record.fields.get("photo_len")))
-            photo_hash = ctx.store.files.put(photo.data, photo_content_type(photo.data, photo.content_type)).sha256
+            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type))
     record.warnings.extend(decoded.quirks)
-    ctx.store.records.add(ctx.sn, record, photo=photo_hash)
+    store, sn = ctx.store, ctx.sn
+
+    def write() -> None:
+        """The photo and the record in one transaction (shared with other uploads): acknowledged once committed."""
+        photo_hash = store.files.put(*kept_photo).sha256 if kept_photo is not None else None
+        store.records.add(sn, record, photo=photo_hash)
+
+    await ctx.write(write)
     return responses.ok()
 
 
@@ -54,10 +61,16 @@ async def upload_system_record(ctx: Context) -> dict[str, Any]:
         good, bad = system_records(ctx.decoded.document)
     except RecordError as exc:
         return ctx.quarantine(str(exc))
-    if good:
-        ctx.store.records.add_many(ctx.sn, good)
-    for item, reason in bad:
-        ctx.store.quarantine.add(ctx.sn, ctx.decoded.endpoint.name, reason,
-                                 json.dumps(item, ensure_ascii=False).encode("utf-8"),
-                                 "application/json", None, ctx.remote)
+    store, sn, endpoint, remote = ctx.store, ctx.sn, ctx.decoded.endpoint.name, ctx.remote
+
+    def write() -> None:
+        """The good records and the unusable items' quarantine rows, committed before the answer."""
+        if good:
+            store.records.add_many(sn, good)
+        for item, reason in bad:
+            store.quarantine.add(sn, endpoint, reason, json.dumps(item, ensure_ascii=False).encode("utf-8"),
+                                 "application/json", None, remote)
+
+    if good or bad:
+        await ctx.write(write)
     return responses.ok()

@@ -1,0 +1,128 @@
+"""Group commit (server/committer.py): uploads arriving together share a transaction, each is
+answered after the commit that stored it, and a failure is answered per upload as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, DeviceClient, LiveServer, _serve
+
+from facectl.protocol import multipart
+from facectl.server.app import COMMITTER, STORE
+from facectl.server.committer import GroupCommitter
+from facectl.store import Store
+from facectl.store.db import checkpoint, checkpoint_connection, file_of
+
+PHOTO = (EXAMPLES / "photo.jpg").read_bytes()
+UPLOADS = 8
+
+
+@pytest.fixture
+def batching_server(db_path: str) -> Iterator[LiveServer]:
+    """Batches of UPLOADS, and a first upload that waits long enough for the others to arrive."""
+    yield from _serve(db_path, open_enrollment=True, record_batch=UPLOADS, record_batch_wait=5.0)
+
+
+def _upload(port: int, sn: str, record_id: int) -> dict:
+    client = DeviceClient(port, sn)
+    try:
+        doc = json.dumps({"RecordID": record_id, "RecordType": 3, "RecordDate": 1718616771, "UserID": "1",
+                          "Name": "张三", "PhotoLen": len(PHOTO)}, ensure_ascii=False)
+        parts = [multipart.text_part("SN", sn), multipart.text_part("RecordDetail", doc),
+                 multipart.file_part("Photo", "Photo.jpg", PHOTO, "image/jpeg")]
+        return client.post_parts("/Record/UploadIdentifyRecord", parts).json
+    finally:
+        client.close()
+
+
+def test_uploads_arriving_together_share_a_transaction_and_each_is_stored_once(
+        batching_server: LiveServer, store: Store) -> None:
+    sns = [f"GC-{i:08d}" for i in range(UPLOADS)]
+    with ThreadPoolExecutor(UPLOADS) as pool:
+        answers = list(pool.map(_upload, [batching_server.port] * UPLOADS, sns, range(100, 100 + UPLOADS)))
+    assert answers == [{"Success": 1}] * UPLOADS
+    committer = batching_server.runner.app[COMMITTER]
+    # Each upload is two writes (its contact, then its record): fewer transactions than writes.
+    assert committer.writes == 2 * UPLOADS
+    assert committer.batches < committer.writes
+    for sn, record_id in zip(sns, range(100, 100 + UPLOADS), strict=True):
+        row = store.records.get(sn, record_id)
+        assert row is not None and store.files.get(row["photo"])[1] == PHOTO
+    assert store.records.count() == UPLOADS
+    assert len(store.events.after(0, limit=100, types=["record.identify"])) == UPLOADS
+
+    # The same uploads again (a device's retry): acknowledged, not stored twice, no second event.
+    with ThreadPoolExecutor(UPLOADS) as pool:
+        again = list(pool.map(_upload, [batching_server.port] * UPLOADS, sns, range(100, 100 + UPLOADS)))
+    assert again == [{"Success": 1}] * UPLOADS
+    assert store.records.count() == UPLOADS
+    assert len(store.events.after(0, limit=100, types=["record.identify"])) == UPLOADS
+
+
+def _committer(path: Path) -> tuple[Store, GroupCommitter]:
+    """A batch of three and a 10 s wait: three writes flush at once, as one transaction."""
+    store = Store(str(path))
+    store.db.execute("CREATE TABLE t (v TEXT)")
+    return store, GroupCommitter(store.db, batch=3, wait=10.0)
+
+
+def test_an_upload_failing_on_its_own_is_rolled_back_alone(tmp_path: Path) -> None:
+    store, committer = _committer(tmp_path / "x.db")
+
+    def write(value: str, fail: bool = False):
+        def work() -> str:
+            store.db.execute("INSERT INTO t VALUES (?)", [value])
+            if fail:
+                raise ValueError(f"{value} is bad")
+            return value
+        return work
+
+    async def batch() -> list:
+        return await asyncio.gather(committer.run(write("a")), committer.run(write("b", fail=True)),
+                                    committer.run(write("c")), return_exceptions=True)
+
+    a, b, c = asyncio.run(batch())
+    assert (a, c) == ("a", "c")
+    assert isinstance(b, ValueError)
+    assert committer.batches == 1
+    assert [v for (v,) in store.db.execute("SELECT v FROM t ORDER BY v")] == ["a", "c"]
+    store.close()
+
+
+def test_a_storage_failure_fails_every_upload_of_the_batch_and_stores_none(tmp_path: Path) -> None:
+    store, committer = _committer(tmp_path / "x.db")
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+
+    def work() -> None:
+        store.db.execute("INSERT INTO t VALUES (?)", ["x" * 100_000])
+
+    async def batch() -> list:
+        return await asyncio.gather(*(committer.run(work) for _ in range(3)), return_exceptions=True)
+
+    results = asyncio.run(batch())
+    assert all(isinstance(r, sqlite3.Error) and r.sqlite_errorname == "SQLITE_FULL" for r in results)
+    store.db.execute("PRAGMA max_page_count = 4294967294")
+    assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    assert not store.db.conn.in_transaction  # the next batch can begin
+    store.close()
+
+
+def test_the_server_leaves_checkpoints_to_a_thread_of_their_own(open_server: LiveServer) -> None:
+    """The server's connection never stops for a checkpoint's fsync; the checkpointer copies the WAL."""
+    server_db = open_server.runner.app[STORE].db
+    assert server_db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert _upload(open_server.port, "GC-00000100", 7) == {"Success": 1}
+    conn = checkpoint_connection(file_of(server_db))
+    try:
+        checkpoint(conn)
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, copied) == (0, frames)  # everything in the WAL is in the database file
+    finally:
+        conn.close()
