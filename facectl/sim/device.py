@@ -52,7 +52,7 @@ from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, impor
 from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
 from .state import Saved, StateDir
 from .stats import Stats
-from .transport import Answer, Fetched, SessionFactory, Transport, make_session
+from .transport import Answer, Fetched, SessionFactory, Transport, make_client
 
 
 class Flow(Enum):
@@ -653,7 +653,7 @@ class SimDevice:
         """Open the device's connection and power on, as `run()` begins; then drive it with `step()`
         (and `close()` it at the end)."""
         self._session_factory = session_factory or (
-            lambda: make_session(max(30.0, 2 * self.interval), self.config.verify_tls))
+            lambda: make_client(self.config.server, max(30.0, 2 * self.interval), self.config.verify_tls))
         self._open_transport()
         self.boot()
 
