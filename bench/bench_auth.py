@@ -103,7 +103,7 @@ def body(sn: str, record_id: int, people: int, rng: random.Random) -> bytes:
 
 async def device(url: str, sn: str, count: int, people: int, seed: int, interval: float, latencies: list[float],
                  outcomes: dict[int, int]) -> None:
-    """One terminal: one keep-alive connection (errata 1.4), a request every `interval` s (0: back to back)."""
+    """One terminal: one keep-alive connection (protocol.md 1.4), a request every `interval` s (0: back to back)."""
     rng = random.Random(seed)
     connector = aiohttp.TCPConnector(limit=1)
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}

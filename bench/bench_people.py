@@ -9,7 +9,7 @@ Measured, each as the median of several runs on one keep-alive connection over l
   answers {"Success":1}: the floor any request pays (HTTP, JSON, event loop).
 - **page**: one DownloadPeopleList of 1,000 people (photo URL, fingerprint URL for half of
   them) through the real server: identity check, page selection, marking in flight,
-  signed URLs, encoding (plain, and gzip as for a device that accepts it, errata 3.4).
+  signed URLs, encoding (plain, and gzip as for a device that accepts it, protocol.md 3.4).
 - **page (in-process)**: the same page built by calling the store and the encoder
   directly, without HTTP: the server's own work.
 - **result**: the DownloadPeopleListResult that confirms that page.
@@ -141,7 +141,7 @@ async def measure(args: argparse.Namespace, store: Store, facectl_url: str, bare
         out["result_ms"] = statistics.median(results) * 1000
 
         gzipped = []
-        for _ in range(args.repeat):  # a device that sends Accept-Encoding: gzip (errata 3.4)
+        for _ in range(args.repeat):  # a device that sends Accept-Encoding: gzip (protocol.md 3.4)
             reset(store)
             seconds, answer = await post(session, facectl_url + "/People/DownloadPeopleList",
                                          {"SN": SN, "Limit": args.page}, "gzip")

@@ -7,7 +7,7 @@
 Without --server, a server is started on a free loopback port with a fresh
 database in a temporary directory and open enrollment, and stopped at the end;
 with --people N that database first gets N people with photos for every device,
-so the run starts with a people-sync storm (errata 1.2: keepalives must stay on
+so the run starts with a people-sync storm (protocol.md 1.2: keepalives must stay on
 time while thousands of devices page through DownloadPeopleList).
 The report (JSON) has per-endpoint latency p50/p99, missed keepalive deadlines,
 retries, errors, and the simulator's own event-loop lag: when that lag is high,

@@ -14,18 +14,18 @@ timing, connections and peers of a real site. The content is deterministic
 script does. What it shows:
 
 * FC-8190H24052799 boots and syncs: a Keepalive with the document's trailing
-  comma, a whole-body gzip UploadWorkSetting with DeviceSN twice (errata 3.8,
+  comma, a whole-body gzip UploadWorkSetting with DeviceSN twice (protocol.md 3.8,
   6.2), every flag, a record with a gzip `recordJson` part, a `pic` photo and
-  a leading space in the SN (errata 3.3, 4.1, 4.2, 3.6), a PushPeople whose
+  a leading space in the SN (protocol.md 3.3, 4.1, 4.2, 3.6), a PushPeople whose
   Detail is a gzipped file part (6.3), the download of a photo it was handed.
 * one deliberately bad server answer: a DownloadPeopleList with more people
   than the Limit, a localhost photo URL, an absolute photo URL built from the
-  port-less Host header (port 80, errata 8.2), a PhotoMD5 that does not match,
+  port-less Host header (port 80, protocol.md 8.2), a PhotoMD5 that does not match,
   an ExpirationDate past the firmware maximum, a name over 63 bytes and only
   `Count`; later a slow answer, a late keepalive and a request with no answer.
 * FC-8380T12345678 follows the document's stale flag table to the HTTPv1 path
-  /devicePass/selectPassInfo (errata 2.1), opens a second connection while
-  the first is busy, and is answered Success:0 on a Keepalive (errata 6.1).
+  /devicePass/selectPassInfo (protocol.md 2.1), opens a second connection while
+  the first is busy, and is answered Success:0 on a Keepalive (protocol.md 6.1).
 
 When `facectl sim` and `facectl serve` are ready, a real capture is one
 command away (see docs/inspect.md); this one needs neither.
@@ -177,7 +177,7 @@ def device_b(cap: Capture, t0: float) -> None:
         t += duration + gap
 
     add(s.json_request(P["Keepalive"], s.keepalive_doc(SN_B)), s.answer(responses.ok(AddPeople=1)))
-    # The Keepalive table's stale path (errata 2.1): this device speaks HTTPv1.
+    # The Keepalive table's stale path (protocol.md 2.1): this device speaks HTTPv1.
     add(s.json_request("/devicePass/selectPassInfo", {"DeviceID": SN_B, "Limit": 10}),
         s.answer(responses.fail("HTTPv1 is not supported: set HTTPClient_ProtocolType to 200"),
                  status=400))

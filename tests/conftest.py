@@ -98,19 +98,19 @@ class Reply:
         return json.loads(self.body)
 
 
-#: What terminals send (errata 8.1).
+#: What terminals send (protocol.md 8.1).
 JSON_CT = "application/json; charset=utf-8"
 
 
 def cjson(doc: Any) -> bytes:
-    """A body as the terminals' cJSON prints it: tab indents, `"Key":<TAB>value` (errata 8.1)."""
+    """A body as the terminals' cJSON prints it: tab indents, `"Key":<TAB>value` (protocol.md 8.1)."""
     return json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ":\t")).encode()
 
 
 class DeviceClient:
     """One keep-alive HTTP/1.1 connection, like a terminal: raw bytes in, raw bytes out.
 
-    Its Host header has no port, as real terminals send it (errata 8.2).
+    Its Host header has no port, as real terminals send it (protocol.md 8.2).
     """
 
     def __init__(self, port: int, sn: str = SN) -> None:
@@ -147,7 +147,7 @@ class DeviceClient:
 
 def terminal_bytes(path: str, body: bytes, host: str = "127.0.0.1", *, method: str = "POST",
                    content_type: str = JSON_CT) -> bytes:
-    """A request exactly as firmware 9.x sends it (errata 8.1-8.2): Host without the port,
+    """A request exactly as firmware 9.x sends it (protocol.md 8.1-8.2): Host without the port,
     `application/json; charset=utf-8`, `Accept-Encoding: gzip` on a plain body."""
     head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive", "Accept-Encoding: gzip"]
     if method == "POST":

@@ -1,9 +1,9 @@
-"""Requests written byte for byte as captured terminals send them (errata 8.1, 8.2).
+"""Requests written byte for byte as captured terminals send them (protocol.md 8.1, 8.2).
 
 cJSON bodies (a tab before each key, `"Key":\\tvalue`, no trailing newline), `Host`
 without the port, `Content-Type: application/json; charset=utf-8`, `Accept-Encoding:
 gzip` on a plain body, and multipart bodies written out by hand. Each `Terminal` is
-one real TCP connection, so a test can hold two at once (errata 8.6).
+one real TCP connection, so a test can hold two at once (protocol.md 8.6).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def form(fields: list[tuple[str, bytes]], files: list[tuple[str, str, str, bytes
 
 
 class Terminal:
-    """One TCP connection that writes a terminal's headers itself: Host without a port (errata 8.2)."""
+    """One TCP connection that writes a terminal's headers itself: Host without a port (protocol.md 8.2)."""
 
     def __init__(self, port: int, sn: str) -> None:
         self.sn = sn

@@ -101,7 +101,7 @@ def test_identified_by_card_then_qr_code(device: DeviceClient, store: Store) -> 
     assert ask(device, 20, CardNum="0012345")["Message"] == "Welcome, Card"
     assert "matched by CardNum" in decision(store, 20)[1]
     assert ask(device, 21, QRCode="QR-ABC")["Message"] == "Welcome, QR"
-    assert ask(device, 22, QRCode="777")["Message"] == "Welcome, QR as card"  # errata 6.6
+    assert ask(device, 22, QRCode="777")["Message"] == "Welcome, QR as card"  # protocol.md 6.6
     assert ask(device, 23, CardNum="555")["Success"] == 0
     # UserID first: a wrong UserID is not rescued by a right card.
     assert ask(device, 24, UserID="404", CardNum="12345")["Success"] == 0

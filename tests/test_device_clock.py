@@ -1,4 +1,4 @@
-"""Implausible device clocks (errata 8.4) and granted / refused outcomes, end to end over raw bytes.
+"""Implausible device clocks (protocol.md 8.4) and granted / refused outcomes, end to end over raw bytes.
 
 A 9.x terminal sent a system record dated `1781080` (its upload time divided by
 1000). The record is kept exactly once, acknowledged, dated when it was received

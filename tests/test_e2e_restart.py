@@ -13,7 +13,7 @@ notice the outage, keep their work, and carry on when the server is back:
 - every device ends up holding exactly its people, confirmed in the store, without
   an operator: a photo a device could not fetch while the server was down is a
   transient failure, which a server started with `--retry-failed` (as here) retries
-  by itself. (Without it, errata 5.3: the failure waits for `facectl people sync`;
+  by itself. (Without it, protocol.md 5.3: the failure waits for `facectl people sync`;
   test_people_delivery.py checks that default.)
 """
 

@@ -1,4 +1,4 @@
-"""File URLs reach the device through a port-less Host header (errata 8.1-8.3).
+"""File URLs reach the device through a port-less Host header (protocol.md 8.1-8.3).
 
 Real terminals send `Host: 192.168.1.125` although their server address is
 `http://192.168.1.125:4610`. A URL built from that header points at port 80,

@@ -78,7 +78,7 @@ def test_code_table_labels(endpoint, side, path, label):
 
 
 def test_fail_list_codes_by_name_and_under_fail_count():
-    """FailList ErrorCodes are labelled; the document's list under FailCount too (errata 4.4)."""
+    """FailList ErrorCodes are labelled; the document's list under FailCount too (protocol.md 4.4)."""
     for key in ("FailList", "FailCount"):
         doc = {"SN": SN, "SuccessCount": 0, "FailList": [], "FailCount": 1}
         doc[key] = [{"UserID": 444, "ErrorCode": 20, "RepeatID": "3", "ErrMsg": ""},
@@ -131,7 +131,7 @@ def test_where_gzip_was_used():
     ex = samples.exchange(body, samples.answer(gzip_body=True)).decode()
     assert ex.gzip == ["request body (Content-Encoding: gzip)", "response body"]
     assert ex.request.body_gzip and ex.response.body_gzip
-    # a gzip part without its header (errata 6.3) is found by its magic bytes
+    # a gzip part without its header (protocol.md 6.3) is found by its magic bytes
     raw = gzip.compress(samples.device_json(samples.record_detail(6)), mtime=0)
     part = multipart.Part([("Content-Disposition", 'form-data; name="RecordDetail"')], raw,
                           "RecordDetail", None)

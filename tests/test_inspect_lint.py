@@ -316,7 +316,7 @@ def test_decode_exchange_accepts_header_mappings():
 
 
 def test_undecodable_request_is_milder_when_the_server_acknowledged_it():
-    """Errata 5.1: keep the bytes and acknowledge, so the device's queue never wedges."""
+    """protocol.md 5.1: keep the bytes and acknowledge, so the device's queue never wedges."""
     body = samples.json_request(P["UploadSystemRecord"], raw=b'{"SN": "FC-8190H24052799", "Rec')
     acked = x(body, samples.answer()).decode()
     refused = x(body, samples.answer(responses.fail("bad JSON"))).decode()

@@ -56,7 +56,7 @@ def deliver(store: Store, sn: str = SN) -> None:
 # --- failures that are retried ----------------------------------------------------------------
 
 def test_by_default_a_failure_waits_for_a_change_or_the_operator(store: Store) -> None:
-    """Errata 5.3: without `--retry-failed`, even a download failure is not retried by itself."""
+    """protocol.md 5.3: without `--retry-failed`, even a download failure is not retried by itself."""
     store.devices.add(SN)
     add(store, [1])
     t = time.time()
@@ -165,7 +165,7 @@ def test_recover_handed_out_means_the_device_holds_nobody(store: Store) -> None:
     t = time.time()
     assert page_ids(store, t) == [4]
     fail(store, t, {4: DUPLICATE_CARD})
-    # a person enrolled at the device only (with a Detail: without one it would mean "not held", errata 8.7)
+    # a person enrolled at the device only (with a Detail: without one it would mean "not held", protocol.md 8.7)
     store.people.device_report(SN, 1, 99, read_device_person({"UserID": "99"}), None)
     before = status(store)
     assert (before["delivered"], before["failed"], before["to_delete"], before["unknown_reported"],

@@ -1,4 +1,4 @@
-"""PushPeople without a Detail (errata 8.7): the device does not hold that UserID.
+"""PushPeople without a Detail (protocol.md 8.7): the device does not hold that UserID.
 
 The terminal answers a QueryPeople for a user it lacks with SN, PushType and UserID
 only. Nothing is recorded as held; a person the server believed delivered is pending

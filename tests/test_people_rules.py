@@ -1,4 +1,4 @@
-"""Person validation and encoding (errata 4.3-4.7, 5.6, 5.8, 6.3-6.7): pure functions, no I/O."""
+"""Person validation and encoding (protocol.md 4.3-4.7, 5.6, 5.8, 6.3-6.7): pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_encode_person_is_canonical() -> None:
     out = rules.encode_person(7, {"Name": "张三", "CardNum": "12", "Elevators": "1,2", "Timegroup": None},
                               photo=photo, fingerprints=[(1, finger)])
     assert out["UserID"] == "7" and out["CardNum"] == "12"  # strings, as the table says
-    assert out["Elevators"] == "1,2"  # comma string (errata 4.7)
+    assert out["Elevators"] == "1,2"  # comma string (protocol.md 4.7)
     assert "Timegroup" not in out  # no neutral value: the device keeps its default
     assert (out["AccessType"], out["ExpirationDate"], out["OpenTimes"], out["KeepOpen"]) == (0, 0, 65535, 0)
     assert out["Holidays"] == "" and out["Password"] == "" and out["Job"] == ""
@@ -163,7 +163,7 @@ def test_device_person_keeps_only_inline_biometrics() -> None:
         "Palmveins": [{"Data": data}],
     })
     assert person.user_id == 3 and person.fields["Elevators"] == "1,2"
-    assert person.fields["ExpirationDate"] == MAX_EXPIRATION_DATE  # clamped (errata 6.7)
+    assert person.fields["ExpirationDate"] == MAX_EXPIRATION_DATE  # clamped (protocol.md 6.7)
     assert person.photo_inline == photo
     assert [(b.kind, b.num, b.md5) for b in person.biometrics] == [
         ("fingerprint", 1, hashlib.md5(data.encode()).hexdigest().upper())]

@@ -1,4 +1,4 @@
-"""People delivered over real HTTP, the way a terminal does it (errata 4.3-4.5, 5.3, 5.7, 6.3-6.5).
+"""People delivered over real HTTP, the way a terminal does it (protocol.md 4.3-4.5, 5.3, 5.7, 6.3-6.5).
 
 A `Terminal` below follows the document's people flow on one keep-alive connection:
 Keepalive -> DeletePeopleList/Result loop -> DownloadPeopleList/Result loop, downloading
@@ -60,10 +60,10 @@ class Terminal:
 
     def download(self, url: str, expected_md5: str) -> bytes:
         parts = urlsplit(url)
-        assert not parts.scheme and not parts.netloc, url  # root-relative by default (errata 8.3)
+        assert not parts.scheme and not parts.netloc, url  # root-relative by default (protocol.md 8.3)
         reply = self.client.get(f"{parts.path}?{parts.query}")
         assert reply.status == 200, (url, reply.status, reply.body[:100])
-        assert md5(reply.body) == expected_md5  # upper-case hex (errata 5.6)
+        assert md5(reply.body) == expected_md5  # upper-case hex (protocol.md 5.6)
         self.files[parts.path] = reply.body
         return reply.body
 
@@ -71,7 +71,7 @@ class Terminal:
         body = {"Limit": limit} if limit is not None else {}
         answer = self.client.post_json("/People/DownloadPeopleList", body).json
         assert answer["Success"] == 1
-        assert answer["PeopleCount"] == answer["Count"] == len(answer["PeopleList"])  # errata 4.3
+        assert answer["PeopleCount"] == answer["Count"] == len(answer["PeopleList"])  # protocol.md 4.3
         self.pages.append(answer["PeopleList"])
         return answer["PeopleList"]
 
@@ -129,7 +129,7 @@ class Terminal:
 
     def push(self, push_type: int, user_id: int, detail: dict[str, Any] | None, photo: bytes | None = None,
              sn_space: bool = False) -> dict[str, Any]:
-        """PushPeople as firmware sends it: text fields, Detail a gzipped *file* part (errata 6.3)."""
+        """PushPeople as firmware sends it: text fields, Detail a gzipped *file* part (protocol.md 6.3)."""
         parts = [multipart.text_part("SN", (" " if sn_space else "") + self.sn),
                  multipart.text_part("PushType", str(push_type)),
                  multipart.text_part("UserID", str(user_id))]
@@ -237,7 +237,7 @@ def test_fail_list_both_shapes_kept_and_not_retried(server: LiveServer, store: S
     page = a.take_page(100)
     # The table's shape, UserID as a string.
     a.send_result(page, [{"UserID": "2", "ErrorCode": 20, "RepeatID": "1", "ErrMsg": "same face as 1"}])
-    # The example's shape: the list under FailCount, UserID a number (errata 4.4).
+    # The example's shape: the list under FailCount, UserID a number (protocol.md 4.4).
     store.people.sync([SN], full=True)
     page = a.take_page(100)
     assert len(page) == 5
@@ -309,7 +309,7 @@ def test_pushed_biometrics_survive_updates_and_reach_other_devices(
     assert [(f["Num"], f["MD5"]) for f in got["Fingerprints"]] == [(1, md5(FINGER.encode()))]
     assert b.files[urlsplit(got["Fingerprints"][0]["Data"]).path] == FINGER.encode()  # the file is base64 text
     assert urlsplit(got["FaceFeature"]).path.endswith(".dat")
-    # An operator update keeps everything the devices enrolled (errata 6.5).
+    # An operator update keeps everything the devices enrolled (protocol.md 6.5).
     assert cli_run(db_path, "people", "update", "3", "--name", "Person Three").exit_code == 0
     a.sync()
     updated = a.held[3]
@@ -342,7 +342,7 @@ def test_enrolment_result_is_kept_and_merged(server: LiveServer, store: Store,
     assert {(x["kind"], x["num"]) for x in store.people.biometrics(1)} == {("fingerprint", 1), ("palmvein", 1)}
     b.sync()
     assert b.held[1]["CardNum"] == "6666" and b.held[1]["Fingerprints"][0]["Num"] == 1
-    # A duplicate (errata 4.8: the example's Result 2) is kept as reported, nothing merged.
+    # A duplicate (protocol.md 4.8: the example's Result 2) is kept as reported, nothing merged.
     ctype = (EXAMPLES / "RegisterIdentifyTicketResult-duplicate.content-type").read_text().strip()
     body = (EXAMPLES / "RegisterIdentifyTicketResult-duplicate.body").read_bytes()
     assert a.client.post("/Device/RegisterIdentifyTicketResult", body, ctype).json == {"Success": 1}
@@ -398,7 +398,7 @@ def test_rm_pages_default_50_and_accepts_delet_list(server: LiveServer, store: S
     assert len(a.held) == 70
     result = cli_run(db_path, "people", "rm", *map(str, range(1, 61)))
     assert result.exit_code == 0, result.output
-    flags = a.sync(list_name="DeletList")  # the example's spelling (errata 4.5); no Limit sent
+    flags = a.sync(list_name="DeletList")  # the example's spelling (protocol.md 4.5); no Limit sent
     assert flags.get("DeletePeople") == 1
     sizes = [len(x["DeleteList"]) for x in a.delete_answers]
     assert sizes == [50, 10, 0]  # DeletePeopleList default page 50, then empty

@@ -23,7 +23,7 @@ PEOPLE = [1001, 1002, 1003, 1004]
 
 
 def settings_upload(t: Terminal, current: int | None) -> dict:
-    """UploadWorkSetting shaped like firmware 9.25 (errata 8.5): cJSON, UTCTimeZone, nested storage info."""
+    """UploadWorkSetting shaped like firmware 9.25 (protocol.md 8.5): cJSON, UTCTimeZone, nested storage info."""
     storage = "{\n\t\t\"Person\":\t{\n\t\t\t\"Max\":\t20000" + (
         f",\n\t\t\t\"Current\":\t{current}" if current is not None else "") + "\n\t\t},\n" \
         "\t\t\"Face\":\t{\n\t\t\t\"Max\":\t20000,\n\t\t\t\"Current\":\t0\n\t\t},\n" \

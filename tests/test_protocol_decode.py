@@ -73,7 +73,7 @@ def test_keepalive_example_trailing_comma_reported():
 
 
 def test_upload_work_setting_sn_is_the_last_device_sn():
-    # errata 3.8: DeviceSN twice (FC-8200H12345675 then FC-8190H24052799), no SN field.
+    # protocol.md 3.8: DeviceSN twice (FC-8200H12345675 then FC-8190H24052799), no SN field.
     raw = (EXAMPLES / "UploadWorkSetting.json").read_text()
     assert raw.index("FC-8200H12345675") < raw.index(SN)
     req = decode_example("UploadWorkSetting.json")
@@ -89,7 +89,7 @@ def test_upload_work_setting_sn_falls_back_to_sn():
 
 def test_upload_identify_record_example():
     req = decode_example("UploadIdentifyRecord.body")
-    assert req.sn == SN  # the leading space of the form value is gone (errata 3.6)
+    assert req.sn == SN  # the leading space of the form value is gone (protocol.md 3.6)
     assert req.form["SN"] == SN
     assert any("whitespace" in q for q in req.quirks)
     assert req.json_part is not None and req.json_part.name == "recordJson"
@@ -147,7 +147,7 @@ def test_push_people_detail_gzip_file_part_found_by_name():
     assert req.photo.data == PHOTO
 
 
-# --- whole-body gzip (errata 3.4, 6.2) --------------------------------------------------
+# --- whole-body gzip (protocol.md 3.4, 6.2) --------------------------------------------------
 
 
 def test_whole_body_gzip_with_header():
@@ -183,7 +183,7 @@ def test_unwrap_body():
     assert unwrap_body(gzip.compress(b"abc"), "GZIP") == (b"abc", True)
 
 
-# --- per-part gzip (errata 3.3, 6.3) ------------------------------------------------------
+# --- per-part gzip (protocol.md 3.3, 6.3) ------------------------------------------------------
 
 
 def test_gzip_json_part_labelled():
@@ -266,7 +266,7 @@ def test_gzip_text_part_inflated_and_reported():
     assert any("'SN'" in q and "gzip" in q for q in req.quirks)
 
 
-# --- record part and photo part names (errata 4.1, 4.2) ---------------------------------
+# --- record part and photo part names (protocol.md 4.1, 4.2) ---------------------------------
 
 
 @pytest.mark.parametrize("json_name", ["RecordDetail", "recordJson"])

@@ -109,7 +109,7 @@ def test_normalize_path():
     assert normalize_path("/") == "/"
 
 
-# --- v1 paths (errata 2.1, 2.3) ---------------------------------------------------------
+# --- v1 paths (protocol.md 2.1, 2.3) ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_protocol_types():
     assert (PROTOCOL_TYPE_V1, PROTOCOL_TYPE_V2) == (100, 200)
 
 
-# --- keepalive flags (errata 1.1) -----------------------------------------------------
+# --- keepalive flags (protocol.md 1.1) -----------------------------------------------------
 
 
 def test_keepalive_flags_order_is_the_keepalive_sections():
@@ -225,7 +225,7 @@ def test_request_field_aliases(endpoint, alias, canonical):
 
 
 def test_fail_count_is_both_the_count_and_an_alias_of_fail_list():
-    # errata 4.4: the document's example repeats FailCount as the list.
+    # protocol.md 4.4: the document's example repeats FailCount as the list.
     e = ENDPOINTS["DownloadPeopleListResult"]
     by_name = {f.name: f for f in e.request}
     assert by_name["FailCount"].type == "int"
@@ -274,7 +274,7 @@ def test_request_field_unknown_is_none():
     assert ENDPOINTS["Keepalive"].request_field("Nope") is None
 
 
-# --- wire spellings (errata 3.9) ------------------------------------------------------
+# --- wire spellings (protocol.md 3.9) ------------------------------------------------------
 
 
 def _catalog_text() -> str:

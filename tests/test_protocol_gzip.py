@@ -1,4 +1,4 @@
-"""Bounded gzip inflation (errata 3.4, 3.5, 6.2, 6.3)."""
+"""Bounded gzip inflation (protocol.md 3.4, 3.5, 6.2, 6.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""lenient_json reads what devices and the vendor document actually send (errata 3.1, 3.2, 3.8)."""
+"""lenient_json reads what devices and the vendor document actually send (protocol.md 3.1, 3.2, 3.8)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from facectl.protocol.limits import MAX_JSON_DEPTH
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "requests"
 
-#: The document's fingerprint example, unquoted keys and all (errata 3.2).
+#: The document's fingerprint example, unquoted keys and all (protocol.md 3.2).
 FINGERPRINT_EXAMPLE = '{ Num: 1, Data: "http://abc.com/fp/1.dat", MD5: "abcdefg" }'
 
-#: The shape of the document's DownloadPeopleListResult example (errata 4.4): FailCount is
+#: The shape of the document's DownloadPeopleListResult example (protocol.md 4.4): FailCount is
 #: given twice, first as the count and then as the list, UserID as a number and as a string.
 #: (The document's `xxx` placeholders and its missing brace are replaced by values.)
 DOWNLOAD_PEOPLE_RESULT_EXAMPLE = """{
@@ -159,7 +159,7 @@ def test_escaped_quote_does_not_end_a_string():
     assert result.value == {"v": 'he said "a,}" then left', "w": 1}
 
 
-# --- duplicate keys (errata 3.8, 4.4) --------------------------------------------------
+# --- duplicate keys (protocol.md 3.8, 4.4) --------------------------------------------------
 
 
 def test_upload_work_setting_duplicate_device_sn_last_wins():

@@ -1,4 +1,4 @@
-"""The project's own multipart parser keeps every part exactly as sent (errata 3.3, 3.6, 6.3)."""
+"""The project's own multipart parser keeps every part exactly as sent (protocol.md 3.3, 3.6, 6.3)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_upload_identify_record_example_parts_exact():
     sn, record, pic = parts
 
     assert sn.headers == [("Content-Disposition", 'form-data; name="SN"')]
-    assert sn.data == b" " + SN.encode()  # leading space kept as sent (errata 3.6)
+    assert sn.data == b" " + SN.encode()  # leading space kept as sent (protocol.md 3.6)
     assert not sn.is_file
 
     assert record.headers == [

@@ -77,7 +77,7 @@ MenuPassword ShowIR ShowPersonPhoto PlayPersonName RecognitionButton Unregistere
 ShowPersonName FillLight
 """.split()
 
-#: errata 5.4, verbatim.
+#: protocol.md 5.4, verbatim.
 ERRATA_READ_ONLY = (
     "RunDays, FormatCount, WatchDogCount, BootTime, RelayStatus, KeepOpenStatus, "
     "DoorSensorStatus, LockDoorStatus, AlarmStatus, PeopleStorageInfo, RecordStorageInfo, "
@@ -356,7 +356,7 @@ def test_downloadable_applies_pending_changes(upload):
 
 
 def test_downloadable_never_sends_read_only_keys_even_from_pending(upload):
-    # errata 5.4: last upload, pending changes applied, *minus* the read-only fields.
+    # protocol.md 5.4: last upload, pending changes applied, *minus* the read-only fields.
     out = downloadable(upload, {"RunDays": 5, "Volume": 3})
     assert "RunDays" not in out
     assert out["Volume"] == 3

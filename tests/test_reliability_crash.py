@@ -23,7 +23,7 @@ so a page handed out just before the kill, whose answer never reached the device
 handed out again within the test's time rather than two minutes later; and with
 `--retry-failed 5` and the first retry after 0.5 s instead of 60 s (RETRY_SECONDS), so a
 photo download the kill cut short (error 2) is retried by the server rather than waiting
-for an operator's `people sync`, as errata 5.3 has it by default. The mechanisms are the
+for an operator's `people sync`, as protocol.md 5.3 has it by default. The mechanisms are the
 ones production relies on.
 """
 

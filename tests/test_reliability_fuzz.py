@@ -192,7 +192,7 @@ def build_request(endpoint: Endpoint, values: dict[str, Any], filename: str = "p
     if doc is not None or endpoint.json_part:
         name = endpoint.json_part[0]
         data = _encode(doc)
-        if endpoint.name == "PushPeople":  # as firmware sends Detail: a gzip file part (errata 6.4)
+        if endpoint.name == "PushPeople":  # as firmware sends Detail: a gzip file part (protocol.md 6.4)
             parts.append(multipart.file_part(name, "Detail.json", data, gzip=True))
         else:
             parts.append(multipart.text_part(name, data))
@@ -260,7 +260,7 @@ def _record_kept(store: Store, kind: str, detail: Any, since: float, quarantine_
     if isinstance(detail, dict):
         rid, date = _key(detail.get("RecordID")), _key(detail.get("RecordDate"))
         if rid is not None and date is not None:
-            # by the RecordDate sent: an implausible one is stored dated when received (errata 8.4)
+            # by the RecordDate sent: an implausible one is stored dated when received (protocol.md 8.4)
             rows = [(json.loads(d), at) for d, at in store.db.execute(
                 "SELECT detail, received_at FROM records WHERE sn = ? AND kind = ? AND record_id = ?",
                 [SN, kind, rid])]

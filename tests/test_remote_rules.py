@@ -144,7 +144,7 @@ def test_render_builds_urls_and_upper_case_md5() -> None:
 
 
 def test_decode_answer_reads_both_ticket_forms() -> None:
-    """Errata 4.6: the table's object and the example's flat form decode to the same ticket."""
+    """protocol.md 4.6: the table's object and the example's flat form decode to the same ticket."""
     flat = {"Success": 1, "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 1}
     obj = {"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 4, "UserID": 1}}
     assert rules.decode_answer(flat) == rules.decode_answer(obj) == [

@@ -1,4 +1,4 @@
-"""Remote commands over HTTP: each RemoteCommand field, merging, expiry, cancel, follow-ups (errata 4.6, 5.5-5.7).
+"""Remote commands over HTTP: each RemoteCommand field, merging, expiry, cancel, follow-ups (protocol.md 4.6, 5.5-5.7).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_round_trip_of_each_field(approved: DeviceClient, store: Store, field: s
 
 
 def test_register_ticket_is_sent_in_object_form(approved: DeviceClient, store: Store) -> None:
-    """Errata 4.6: never the example's flat RegisterIdentifyTicket: 4 + RegisterIdentifyUserID."""
+    """protocol.md 4.6: never the example's flat RegisterIdentifyTicket: 4 + RegisterIdentifyUserID."""
     store.commands.enqueue(SN, "RegisterIdentifyTicket", {"RegisterType": 4, "UserID": 1})
     answer = remote(approved)
     assert answer == {"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 4, "UserID": 1}}
@@ -84,7 +84,7 @@ def test_push_software_offers_a_root_relative_signed_url_and_upper_case_md5(appr
     sw = remote(approved)["PushSoftware"]
     assert sw["SoftwareVer"] == "8.47"
     assert sw["SoftwareMD5"] == hashlib.md5(firmware).hexdigest().upper()
-    assert sw["SoftwareURL"].startswith(f"/files/{stored.sha256}.bin?e=")  # errata 8.2-8.3
+    assert sw["SoftwareURL"].startswith(f"/files/{stored.sha256}.bin?e=")  # protocol.md 8.2-8.3
     assert _fetch(approved, sw["SoftwareURL"]) == firmware
 
 
@@ -130,7 +130,7 @@ def test_colliding_door_commands_go_in_queue_order(approved: DeviceClient, store
 
 
 def test_expired_commands_are_never_sent(approved: DeviceClient, store: Store) -> None:
-    """Errata 5.5: queued two minutes ago with the default 60 s; the device only polls now."""
+    """protocol.md 5.5: queued two minutes ago with the default 60 s; the device only polls now."""
     old = time.time() - 120
     door = store.commands.enqueue(SN, "Opendoor", 1, at=old)
     snap = store.commands.enqueue(SN, "Snapshoot", 1, at=old)  # 24 h: still valid

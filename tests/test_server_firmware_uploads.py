@@ -1,6 +1,6 @@
-"""Uploads shaped like captured firmware (errata 8.1, 8.2, 8.6): odd photos kept as sent, two connections.
+"""Uploads shaped like captured firmware (protocol.md 8.1, 8.2, 8.6): odd photos kept as sent, two connections.
 
-Every request here is written byte for byte as the terminals in errata section 8 send
+Every request here is written byte for byte as the terminals in docs/protocol.md section 8 send
 them: cJSON bodies with tab indentation and no trailing newline, `Host` without the
 port, `Content-Type: application/json; charset=utf-8`, `Accept-Encoding: gzip` on a
 plain body. Each connection is its own real socket.
@@ -91,7 +91,7 @@ def test_records_show_lists_the_photo_warning(terminal: Terminal, db_path: str) 
     assert any("not a JPEG" in w for w in row["warnings"])
 
 
-# --- two connections per device (errata 8.6) ----------------------------------------------------
+# --- two connections per device (protocol.md 8.6) ----------------------------------------------------
 
 def test_a_record_on_a_second_connection_is_served_while_the_keepalive_one_stays_open(
         server: LiveServer, terminal: Terminal, store: Store) -> None:

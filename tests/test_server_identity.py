@@ -1,4 +1,4 @@
-"""Device identity on every endpoint (errata 5.2, 6.1, 6.8): pending, approved, blocked, bad SN."""
+"""Device identity on every endpoint (protocol.md 5.2, 6.1, 6.8): pending, approved, blocked, bad SN."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_open_enrollment_approves_on_first_contact(open_server: LiveServer, stor
 
 
 def test_sn_is_read_with_surrounding_whitespace(server: LiveServer, store: Store) -> None:
-    """Errata 3.6: the raw examples send ' FC-8380T12345678' with a leading space."""
+    """protocol.md 3.6: the raw examples send ' FC-8380T12345678' with a leading space."""
     store.devices.add(SN)
     client = DeviceClient(server.port, sn=f"  {SN} ")
     assert client.keepalive().json["Success"] == 1

@@ -1,4 +1,4 @@
-"""Keepalive flags and the settings round trip (errata 1.1, 1.3, 3.1, 3.7, 3.8, 5.4, 6.1, 6.2)."""
+"""Keepalive flags and the settings round trip (protocol.md 1.1, 1.3, 3.1, 3.7, 3.8, 5.4, 6.1, 6.2)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_keepalive_records_relay_keep_open_sensor_lock_and_alarms(approved: Devi
 
 
 def test_device_without_settings_is_asked_to_upload_them(approved: DeviceClient) -> None:
-    """Errata 1.3: boot sequence; the server has no settings -> UploadWorkParameter."""
+    """protocol.md 1.3: boot sequence; the server has no settings -> UploadWorkParameter."""
     assert approved.keepalive().json == {"Success": 1, "UploadWorkParameter": 1}
 
 
@@ -39,8 +39,8 @@ def test_upload_settings_example_stores_document_and_derives_summary(approved: D
     body = (EXAMPLES / "UploadWorkSetting.json").read_bytes()
     assert approved.post("/Device/UploadWorkSetting", body).json == {"Success": 1}
     doc = store.settings.document(SN)
-    assert doc["DeviceSN"] == SN  # errata 3.8: the last DeviceSN wins
-    assert doc["AlarmStatus"] == ""  # errata 3.7: '""' means empty
+    assert doc["DeviceSN"] == SN  # protocol.md 3.8: the last DeviceSN wins
+    assert doc["AlarmStatus"] == ""  # protocol.md 3.7: '""' means empty
     row = store.devices.get(SN)
     assert (row["firmware"], row["face_version"], row["keepalive_interval"], row["protocol_type"],
             row["person_capacity"]) == ("8.46", "6.01", 30, 100, 20000)
@@ -48,7 +48,7 @@ def test_upload_settings_example_stores_document_and_derives_summary(approved: D
 
 
 def test_whole_body_gzip_upload(approved: DeviceClient, store: Store) -> None:
-    """Errata 6.2: UploadWorkSetting with Content-Encoding: gzip, as mongoose 6.18 sends it."""
+    """protocol.md 6.2: UploadWorkSetting with Content-Encoding: gzip, as mongoose 6.18 sends it."""
     body = (EXAMPLES / "UploadWorkSetting.json.gz").read_bytes()
     reply = approved.post("/Device/UploadWorkSetting", body,
                           headers={"Content-Encoding": "gzip", "User-Agent": "mongoose 6.18"})
@@ -83,7 +83,7 @@ def test_pending_change_is_flagged_delivered_once_and_verified(approved: DeviceC
     assert answer["Volume"] == 3 and answer["DeviceName"] == "Lobby"
     assert answer["DeviceSN"] == SN
     for read_only in ("RunDays", "FirmwareVerson", "PeopleStorageInfo", "FunctionList", "AlarmStatus"):
-        assert read_only not in answer  # errata 5.4
+        assert read_only not in answer  # protocol.md 5.4
     assert answer["TimeGroups"] == settings_document()["TimeGroups"]
 
     assert approved.keepalive().json == {"Success": 1}  # cleared once delivered
@@ -95,7 +95,7 @@ def test_pending_change_is_flagged_delivered_once_and_verified(approved: DeviceC
 
 
 def test_flags_follow_the_document_priority(approved: DeviceClient, store: Store) -> None:
-    """Errata 1.1: UploadWorkParameter > Remote > SyncParameter > DeletePeople > AddPeople."""
+    """protocol.md 1.1: UploadWorkParameter > Remote > SyncParameter > DeletePeople > AddPeople."""
     approved.post_json("/Device/UploadWorkSetting", settings_document())
     store.settings.request_change(SN, {"Volume": 1})
     store.devices.request_settings(SN)

@@ -1,4 +1,4 @@
-"""Bounds on outside input, HTTPv1 and odd paths (errata 2.1-2.3, 3.5), TLS 1.2+."""
+"""Bounds on outside input, HTTPv1 and odd paths (protocol.md 2.1-2.3, 3.5), TLS 1.2+."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_get_on_a_device_endpoint_is_405_json(approved: DeviceClient) -> None:
 
 @pytest.mark.parametrize("path", ["/devicePass/selectPassInfo", "/device/selectRestart", "/note/insertNoteFace"])
 def test_httpv1_paths_get_a_clear_error_and_mark_the_device(approved: DeviceClient, store: Store, path: str) -> None:
-    """Errata 2.1: never a v2 answer on a v1 path; the operator is told to switch to 200."""
+    """protocol.md 2.1: never a v2 answer on a v1 path; the operator is told to switch to 200."""
     reply = approved.post(path, json.dumps({"DeviceID": SN}).encode())
     assert reply.status == 400
     assert "HTTPClient_ProtocolType to 200" in reply.json["Msg"]

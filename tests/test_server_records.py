@@ -1,4 +1,4 @@
-"""Record uploads (errata 3.3, 3.6, 4.1, 4.2, 5.1, 6.3) and snapshots (4.9)."""
+"""Record uploads (protocol.md 3.3, 3.6, 4.1, 4.2, 5.1, 6.3) and snapshots (4.9)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_document_example_bodies_are_stored_with_photo(approved: DeviceClient, s
 
 
 def test_gzip_json_part_sent_as_a_file_part_without_header(approved: DeviceClient, store: Store) -> None:
-    """Errata 6.3: per-part headers are unreliable; detect gzip by magic, find JSON by name."""
+    """protocol.md 6.3: per-part headers are unreliable; detect gzip by magic, find JSON by name."""
     import gzip
 
     parts = [multipart.text_part("SN", f" {SN}"),
@@ -74,7 +74,7 @@ def test_fields_are_stored_typed(approved: DeviceClient, store: Store) -> None:
 
 
 def test_unparseable_record_is_quarantined_and_acknowledged(approved: DeviceClient, store: Store) -> None:
-    """Errata 5.1: keep raw bytes, answer 1 so the device queue moves on."""
+    """protocol.md 5.1: keep raw bytes, answer 1 so the device queue moves on."""
     reply = upload(approved, body='{"RecordID": "abc", "RecordType": 3}')
     assert reply.json["Success"] == 1
     items = store.quarantine.list(SN)

@@ -1,7 +1,7 @@
 """`facectl serve` stops cleanly on SIGTERM (systemd's stop), as on Ctrl-C.
 
 A real `facectl serve` subprocess on a temporary database, with a device's idle
-keep-alive connection open (devices keep theirs, errata 1.4) when SIGTERM arrives.
+keep-alive connection open (devices keep theirs, protocol.md 1.4) when SIGTERM arrives.
 The server must close that connection and its listener, close the database (the WAL
 checkpointed into the main file, the file intact, every acknowledged record in it)
 and exit 0 with one "stopped" line. The old behaviour, dying of the signal, exits 143.

@@ -1,4 +1,4 @@
-"""Firmware 9.25's settings upload (errata 8.5): stored as sent, never echoed back read-only or null.
+"""Firmware 9.25's settings upload (protocol.md 8.5): stored as sent, never echoed back read-only or null.
 
 The upload is the captured shape (`firmware_925_settings`): UTCTimeZone text
 instead of TimeZone, status / version keys the document lacks, misspelt nested
@@ -65,7 +65,7 @@ def test_download_body_has_no_read_only_key_and_no_null() -> None:
 
 
 def test_download_body_of_the_document_example_is_unchanged() -> None:
-    """The document's own example: exactly its response example's rule (errata 5.4)."""
+    """The document's own example: exactly its response example's rule (protocol.md 5.4)."""
     doc = default_settings(SN)
     assert set(downloadable(doc, {})) == set(doc) - READ_ONLY_SETTINGS
 
@@ -81,7 +81,7 @@ def test_925_upload_and_download_over_raw_bytes(approved: DeviceClient, server: 
     try:
         reply = term.post_json("/Device/UploadWorkSetting", DOC)
         assert reply.status == 200 and reply.json["Success"] == 1
-        # stored as sent (nulls, misspellings, non-ASCII); the quoted-empty AlarmStatus read as "" (errata 3.7)
+        # stored as sent (nulls, misspellings, non-ASCII); the quoted-empty AlarmStatus read as "" (protocol.md 3.7)
         assert store.settings.document(SN) == {**DOC, "AlarmStatus": ""}
         assert facectl(db_path, "device", "set", SN, "Volume=2").exit_code == 0
         refused = facectl(db_path, "device", "set", SN, "HTTPClientStatus=0")

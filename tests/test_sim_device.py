@@ -681,7 +681,7 @@ def test_check_stops_when_the_device_is_not_accepted() -> None:
 
 
 def test_gzip_detail_is_real_gzip_on_the_wire() -> None:
-    """PushPeople's Detail leaves the device as gzip bytes in a file part (errata 6.3, 6.4)."""
+    """PushPeople's Detail leaves the device as gzip bytes in a file part (protocol.md 6.3, 6.4)."""
     seen: list[bytes] = []
 
     async def test(server: FakeServer) -> None:

@@ -402,7 +402,7 @@ def test_lost_results_and_restarts_mid_sync_still_converge(open_server, store: S
 
 
 def test_enrolled_face_survives_an_operator_update(open_server, store: Store) -> None:
-    """Errata 6.5: the device wipes biometrics missing from an update; the server resends them."""
+    """protocol.md 6.5: the device wipes biometrics missing from an update; the server resends them."""
     from facectl.store.people import PersonInput
 
     store.devices.add(SN)
@@ -424,4 +424,4 @@ def test_enrolled_face_survives_an_operator_update(open_server, store: Store) ->
     run_async(main)
     person = dev.people.get(5)
     assert person.detail.get("Name") == "Renamed"
-    assert person.face_feature, "the update erased the face enrolled at the device (errata 6.5)"
+    assert person.face_feature, "the update erased the face enrolled at the device (protocol.md 6.5)"

@@ -115,7 +115,7 @@ def test_settings_document_is_the_documents_example() -> None:
     doc = default_settings(SN, server_url="http://10.0.0.1:8080", keepalive_seconds=15)
     assert doc["DeviceSN"] == SN
     for misspelt in ("FirmwareVerson", "FaceVerson", "WiredGteway", "WIFIGteway"):
-        assert misspelt in doc  # errata 3.9: the wire names, never "fixed"
+        assert misspelt in doc  # protocol.md 3.9: the wire names, never "fixed"
     assert "Pasword" in doc["PeopleStorageInfo"]
     assert doc["HTTPClient_ProtocolType"] == 200 and doc["HTTPClient_KeepaliveTime"] == 15
     assert doc["HTTPClient_ServerAddr"] == "http://10.0.0.1:8080"
@@ -132,7 +132,7 @@ def test_settings_upload_reports_state_and_storage() -> None:
     assert doc["KeepOpenStatus"] == 1 and doc["RelayStatus"] == 1
     assert doc["PeopleStorageInfo"]["Person"] == {"Max": 20000, "Current": 1}
     assert doc["PeopleStorageInfo"]["Card"]["Current"] == 1
-    assert doc["AlarmStatus"] == '""'  # errata 3.7, as the firmware sends it
+    assert doc["AlarmStatus"] == '""'  # protocol.md 3.7, as the firmware sends it
 
 
 def test_apply_settings_skips_read_only_and_unknown() -> None:
@@ -323,7 +323,7 @@ def test_push_people_detail_is_a_gzip_file_part() -> None:
     part = wire.json_part("Detail", person.wire(), Variants(), force_gzip=True, as_file=True)
     assert part.is_file and part.data[:2] == b"\x1f\x8b"
     detail = json.loads(gzip.decompress(part.data))
-    assert detail["Photo"] == "/data/user_pic/3.jpg"  # errata 6.4: a path on the device
+    assert detail["Photo"] == "/data/user_pic/3.jpg"  # protocol.md 6.4: a path on the device
     assert detail["PhotoMD5"] == hashlib.md5(person.photo).hexdigest().upper()
 
 
@@ -412,7 +412,7 @@ def test_inline_base64_photo_and_update_wipes_biometrics() -> None:
     assert _run(import_person(store, person, _fetcher({}))) is None
     stored = store.get(5)
     assert stored.photo == photo and stored.face_feature == "QUJD" and len(stored.fingerprints) == 1
-    # errata 6.5: the same person again without biometrics loses them on a real device
+    # protocol.md 6.5: the same person again without biometrics loses them on a real device
     assert _run(import_person(store, {"UserID": "5", "Name": "again"}, _fetcher({}))) is None
     stored = store.get(5)
     assert stored.photo is None and stored.face_feature is None and stored.fingerprints == []

@@ -1,4 +1,4 @@
-"""One time-zone reader (errata 8.5) for authorization, `device show` / `device list` and the inspector."""
+"""One time-zone reader (protocol.md 8.5) for authorization, `device show` / `device list` and the inspector."""
 
 from __future__ import annotations
 

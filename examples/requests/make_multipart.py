@@ -7,7 +7,7 @@ Writes, next to this script:
   raw examples of the vendor document (httpv2-protocol.zh.md), and the Content-Type header
   value to send with each;
 * ``UploadWorkSetting.json.gz``: ``UploadWorkSetting.json`` gzip-compressed as a whole, to be
-  sent with ``Content-Encoding: gzip`` (ERRATA 3.4 / 6.2);
+  sent with ``Content-Encoding: gzip`` (protocol.md 3.4 / 6.2);
 * ``photo.jpg``: the tiny JPEG used as the photo part of every body.
 
 The output is deterministic (gzip mtime 0, fixed content), so the generated files are kept
@@ -115,7 +115,7 @@ def record_detail(record_id: int, record_date: int) -> bytes:
 
 def template(kind: str, num: int) -> dict:
     """A fingerprint / palm-vein object with real base64 data instead of 'abc ... ==',
-    and the upper-case MD5 (ERRATA 5.6) of that base64 text."""
+    and the upper-case MD5 (protocol.md 5.6) of that base64 text."""
     data = base64.b64encode(f"example {kind} template {num}".encode("ascii")).decode("ascii")
     return {"Num": num, "Data": data, "MD5": hashlib.md5(data.encode("ascii")).hexdigest().upper()}
 
@@ -154,9 +154,9 @@ def person(user_id: str) -> dict:
 # --------------------------------------------------------------------------------------
 def bodies() -> dict[str, bytes]:
     """name -> multipart body. Each gets a matching NAME.content-type file."""
-    sn = " " + SN  # the raw examples' SN value carries a leading space (ERRATA 3.6)
+    sn = " " + SN  # the raw examples' SN value carries a leading space (protocol.md 3.6)
     return {
-        # 上传打卡记录 raw example: recordJson gzip part + pic part (ERRATA 3.3, 4.1, 4.2)
+        # 上传打卡记录 raw example: recordJson gzip part + pic part (protocol.md 3.3, 4.1, 4.2)
         "UploadIdentifyRecord": multipart(
             [
                 text_part("SN", sn),
@@ -200,7 +200,7 @@ def bodies() -> dict[str, bytes]:
                 file_part("Photo", "Photo.jpg", JPEG, JPEG_PART),
             ]
         ),
-        # 反馈人员注册凭证的结果, "重复注册返回": Result 2 as the example shows (ERRATA 4.8)
+        # 反馈人员注册凭证的结果, "重复注册返回": Result 2 as the example shows (protocol.md 4.8)
         "RegisterIdentifyTicketResult-duplicate": multipart(
             [
                 text_part(
@@ -210,7 +210,7 @@ def bodies() -> dict[str, bytes]:
             ]
         ),
         # 推送人员信息: SN (no leading space in this raw example), PushType, UserID as text
-        # fields, Detail as a gzipped *file* part (ERRATA 6.3, 6.4), then the Photo part
+        # fields, Detail as a gzipped *file* part (protocol.md 6.3, 6.4), then the Photo part
         "PushPeople": multipart(
             [
                 text_part("SN", SN),

@@ -24,7 +24,7 @@ send() {
     shift 2
     printf '==> POST %s%s  (%s)\n' "$BASE_URL" "$path" "$file"
     # "Expect:" (empty) stops curl from sending "Expect: 100-continue", which devices never do;
-    # --compressed sends Accept-Encoding and inflates a gzip answer (ERRATA 3.4). A device
+    # --compressed sends Accept-Encoding and inflates a gzip answer (protocol.md 3.4). A device
     # waits 30 s at most for an answer.
     if status=$(curl -sS --compressed --connect-timeout 5 --max-time 30 -H 'Expect:' "$@" \
         --data-binary "@$file" -o "$answer" -w '%{http_code}' "$BASE_URL$path"); then
@@ -50,7 +50,7 @@ send_multipart() {
     send "$path" "$name.body" -H "Content-Type: $(cat "$name.content-type")"
 }
 
-# Boot: keepalive, then the work settings (调用流程; ERRATA 1.3)
+# Boot: keepalive, then the work settings (调用流程; protocol.md 1.3)
 send_json      /Device/Keepalive                   Keepalive.json
 send_json      /Device/UploadWorkSetting           UploadWorkSetting.json
 send_json      /Device/Keepalive                   Keepalive.json
@@ -69,7 +69,7 @@ send_json      /People/DeletePeopleListResult      DeletePeopleListResult.json
 send_json      /People/DownloadPeopleList          DownloadPeopleList.json
 send_json      /People/DownloadPeopleListResult    DownloadPeopleListResult.json
 send_multipart /Device/RequestAuthorization        RequestAuthorization
-# Settings changed on the device, uploaded again with whole-body gzip (ERRATA 3.4, 6.2)
+# Settings changed on the device, uploaded again with whole-body gzip (protocol.md 3.4, 6.2)
 send_json_gzip /Device/UploadWorkSetting           UploadWorkSetting.json.gz
 send_json      /Device/Keepalive                   Keepalive.json
 

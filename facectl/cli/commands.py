@@ -4,7 +4,7 @@ Commands are queued in the database and handed to the device when it next
 polls (Keepalive -> `Remote: 1` -> RemoteCommand). The database is the only
 channel between the CLI and the server, so `--wait` polls it: a short interval,
 bounded by the command's lifetime. A door command that could not be delivered
-in time expires instead of firing late (errata 5.5).
+in time expires instead of firing late (protocol.md 5.5).
 """
 
 from __future__ import annotations

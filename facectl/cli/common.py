@@ -163,7 +163,7 @@ def emit(*renderables: RenderableType, wide: bool = False) -> None:
 
 
 def fmt_time(ts: float | int | None) -> str:
-    """Unix seconds in the operator's local time zone (errata 5.9)."""
+    """Unix seconds in the operator's local time zone (protocol.md 5.9)."""
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -4,7 +4,7 @@ They join the `device` group of cli/devices.py on import; the entry point loads 
 RemoteCommand field for the device's next poll; these live 24 h unless `--ttl`
 says otherwise. Firmware and screen images are stored in the database by
 content and offered to the device as absolute, signed URLs with their
-upper-case MD5 (errata 5.6, 5.7) when the command is sent.
+upper-case MD5 (protocol.md 5.6, 5.7) when the command is sent.
 """
 
 from __future__ import annotations

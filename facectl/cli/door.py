@@ -2,7 +2,7 @@
 
 Each is a RemoteCommand field (Opendoor 1-5, Closealarm, the five elevator port
 fields) queued for the device's next poll. They expire after 60 s unless `--ttl`
-says otherwise (errata 5.5): a door that opens minutes late opens for the wrong
+says otherwise (protocol.md 5.5): a door that opens minutes late opens for the wrong
 person. Clearing alarms is short-lived for the same reason: delivered hours
 late it could silence a new, real alarm.
 """

@@ -830,7 +830,7 @@ def push(sn: str, user_ids: tuple[str, ...], ttl: float | None, wait_s: float | 
 
 
 def _held(answer: dict[str, Any] | None) -> str:
-    """One PushPeople reply in words; errata 8.7: no Detail = the device does not hold the user."""
+    """One PushPeople reply in words; protocol.md 8.7: no Detail = the device does not hold the user."""
     if answer is None:
         return "no answer yet"
     if answer.get("present"):

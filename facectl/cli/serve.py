@@ -49,7 +49,7 @@ def auth_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--retry-failed", default=0, show_default=True, type=click.IntRange(0, 10), metavar="N",
               help="Retry a person a device could not take for a passing cause (photo download failed, device "
                    "storage error) up to N times by itself, after 1, 2, 4... minutes. 0: a failure waits until "
-                   "the person changes or `facectl people sync` (errata 5.3).")
+                   "the person changes or `facectl people sync` (protocol.md 5.3).")
 @click.option("--keep-records", type=click.IntRange(1), metavar="DAYS",
               help="Delete records (and closed quarantine items) received more than DAYS ago, hourly, in small "
                    "batches. Default: keep everything.")

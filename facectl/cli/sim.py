@@ -61,20 +61,20 @@ Examples:
 @click.option("--photo-bytes", type=click.IntRange(0, MAX_PHOTO_BYTES), default=30 * 1024, show_default=True,
               help="Size of record photos (0: records without photos).")
 @click.option("--gzip", "gzip_mode", type=click.Choice(GZIP_MODES), default="none", show_default=True,
-              help="none; parts: gzip JSON form parts (errata 3.3); body: gzip whole bodies (3.4).")
+              help="none; parts: gzip JSON form parts (protocol.md 3.3); body: gzip whole bodies (3.4).")
 @click.option("--duration", type=click.FloatRange(1), default=60.0, show_default=True,
               help="Seconds to run; everything stops by itself.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON report to FILE.")
 @click.option("--json-part", type=click.Choice(RECORD_JSON_PARTS), default=RECORD_JSON_PARTS[0],
-              show_default=True, help="Record JSON part name (errata 4.1).")
+              show_default=True, help="Record JSON part name (protocol.md 4.1).")
 @click.option("--photo-part", type=click.Choice(RECORD_PHOTO_PARTS), default=RECORD_PHOTO_PARTS[0],
-              show_default=True, help="Record photo part name (errata 4.2).")
+              show_default=True, help="Record photo part name (protocol.md 4.2).")
 @click.option("--delete-list", type=click.Choice(DELETE_LIST_NAMES), default=DELETE_LIST_NAMES[0],
-              show_default=True, help="DeletePeopleListResult list name (errata 4.5).")
-@click.option("--json-part-as-file", is_flag=True, help="Send JSON parts as file parts (errata 6.3).")
-@click.option("--sn-space", is_flag=True, help="Leading space in SN form values (errata 3.6).")
-@click.option("--trailing-comma", is_flag=True, help="Trailing comma in JSON objects (errata 3.1).")
+              show_default=True, help="DeletePeopleListResult list name (protocol.md 4.5).")
+@click.option("--json-part-as-file", is_flag=True, help="Send JSON parts as file parts (protocol.md 6.3).")
+@click.option("--sn-space", is_flag=True, help="Leading space in SN form values (protocol.md 3.6).")
+@click.option("--trailing-comma", is_flag=True, help="Trailing comma in JSON objects (protocol.md 3.1).")
 @click.option("--doc-examples", is_flag=True,
               help="Use every spelling of the document's examples (recordJson, pic, DeletList, "
                    "SN with a space, trailing commas).")
@@ -94,7 +94,7 @@ Examples:
                    "instead of starting factory-new.")
 @click.option("--firmware", type=click.Choice([FIRMWARE_925]),
               help="Upload a settings document shaped like this firmware's (9.25: UTCTimeZone, "
-                   "status keys, nulls, hundreds of SIP/IPv6 keys; errata 8.5). Default: the document's example.")
+                   "status keys, nulls, hundreds of SIP/IPv6 keys; protocol.md 8.5). Default: the document's example.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate (lab servers).")
 @click.option("--check", is_flag=True,
               help="Conformance run: one device goes through every flow and a table says which "

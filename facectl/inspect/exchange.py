@@ -170,7 +170,7 @@ def _request_photos(ex: Exchange, endpoint: Endpoint, dec: DecodedRequest) -> No
 
 
 def _decode_v1_request(ex: Exchange, body: bytes) -> None:
-    """HTTPv1 payloads differ (errata 2.1); read what we can, find the serial, never fail."""
+    """HTTPv1 payloads differ (protocol.md 2.1); read what we can, find the serial, never fail."""
     msg = ex.request
     try:
         data, msg.body_gzip = unwrap_body(body, msg.header("Content-Encoding"))
@@ -335,7 +335,7 @@ def _label(spec: Field | None, name: str, value: Any, table: CodeTable | None) -
 
 
 def _spec(specs: tuple[Field, ...], name: str, value: Any) -> Field | None:
-    """The catalog field for `name`; when a name is shared (FailCount, errata 4.4), by JSON type."""
+    """The catalog field for `name`; when a name is shared (FailCount, protocol.md 4.4), by JSON type."""
     found = [f for f in specs if name in f.names]
     if len(found) > 1:
         for f in found:

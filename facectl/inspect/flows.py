@@ -86,7 +86,7 @@ def flow_inputs(flow: http.HTTPFlow) -> dict[str, Any]:
 def device_server(flow: http.HTTPFlow) -> str | None:
     """scheme://host:port the device talks to: its Host header, and the port it connected to.
 
-    Terminals send Host without the port (errata 8.2), so the port comes from
+    Terminals send Host without the port (protocol.md 8.2), so the port comes from
     the proxy's side of the device's connection when the header has none.
     """
     req = flow.request

@@ -1,11 +1,11 @@
 """Lint: what in an exchange breaks the document, and what a device did oddly.
 
 Each rule is a small function with an id, a severity and the document section
-(or ERRATA item) a reader should open to understand it. Three families:
+(or docs/protocol.md item) a reader should open to understand it. Three families:
 
 * server answers that break the document - the integrator's main question
   ("why does the terminal not do what the server says?");
-* device quirks the server must forgive (errata 3.x, 4.x) - worth knowing,
+* device quirks the server must forgive (protocol.md 3.x, 4.x) - worth knowing,
   rarely a bug;
 * timing across exchanges (the `Timeline`): a late keepalive, a second
   concurrent connection from one SN, a downloaded photo whose MD5 differs
@@ -52,7 +52,7 @@ from facectl.protocol.settings import QUOTED_EMPTY
 from .media import decode_base64, unreachable_reason
 from .model import Exchange, FieldValue, Finding, Severity, Side
 
-#: Success values that refuse a device on purpose (errata 5.2), not a broken answer.
+#: Success values that refuse a device on purpose (protocol.md 5.2), not a broken answer.
 IDENTITY_REFUSALS = frozenset({responses.BAD_SN, responses.NOT_ACTIVATED, responses.BLOCKED})
 
 _KEEPALIVE = ENDPOINTS["Keepalive"]
@@ -62,7 +62,7 @@ _AUTH = ENDPOINTS["RequestAuthorization"]
 _PERSON_SPECS = frozenset(PERSON_FIELDS)
 _MD5_FIELDS = frozenset(MD5_PARTNER.values())
 _HEX32 = re.compile(r"[0-9A-F]{32}")
-_ERRATA_REF = re.compile(r"errata (\d+\.\d+)", re.IGNORECASE)
+_ERRATA_REF = re.compile(r"protocol\.md (\d+\.\d+)", re.IGNORECASE)
 _SN_RULE = SnRule()
 
 
@@ -158,7 +158,7 @@ def _int(value: Any) -> int | None:
 
 
 def _section(ex: Exchange, tail: str = "返回值参数说明") -> str:
-    return f"{ex.endpoint.section} / {tail}" if ex.endpoint is not None else "ERRATA 2.1"
+    return f"{ex.endpoint.section} / {tail}" if ex.endpoint is not None else "protocol.md 2.1"
 
 
 def _v2_answer(ex: Exchange) -> dict[str, Any] | None:
@@ -184,7 +184,7 @@ def _no_response(ex: Exchange) -> Iterable[str]:
                "502) and tries again later")
 
 
-@rule("http-status", "warning", "ERRATA 5.2; 异常处理 / 服务器拒绝连接", "response",
+@rule("http-status", "warning", "protocol.md 5.2; 异常处理 / 服务器拒绝连接", "response",
       "a v2 endpoint answered with an HTTP status other than 200")
 def _http_status(ex: Exchange) -> Iterable[str]:
     if ex.endpoint is not None and ex.status is not None and ex.status != 200:
@@ -192,7 +192,7 @@ def _http_status(ex: Exchange) -> Iterable[str]:
                "quiet until the next keepalive; answer 200 with the code in Success")
 
 
-@rule("response-json", "error", "ERRATA: strict and canonical in what you send", "response",
+@rule("response-json", "error", "protocol.md: strict and canonical in what you send", "response",
       "the answer is not strict JSON (not JSON, not an object, or needed lenient parsing)")
 def _response_json(ex: Exchange) -> Iterable[Hit | str]:
     if ex.response is None or ex.status != 200 or ex.v1 is not None:
@@ -224,7 +224,7 @@ def _success_missing(ex: Exchange) -> Iterable[Hit]:
                   "not an integer", section=section)
 
 
-@rule("keepalive-success", "error", "ERRATA 6.1; API-设备心跳保活包 / 返回值参数说明", "response",
+@rule("keepalive-success", "error", "protocol.md 6.1; API-设备心跳保活包 / 返回值参数说明", "response",
       "Keepalive answered with a Success that is neither 1 nor a refusal (400/401/403)")
 def _keepalive_success(ex: Exchange) -> Iterable[str]:
     doc = _v2_answer(ex)
@@ -260,7 +260,7 @@ def _field_type(ex: Exchange) -> Iterable[Hit]:
         spec = v.spec
         if spec is None or spec is SUCCESS or _type_ok(spec.type, v.value):
             continue
-        note = " (errata 4.6: send the object form)" if spec.type == "object" and _is_int(v.value) else ""
+        note = " (protocol.md 4.6: send the object form)" if spec.type == "object" and _is_int(v.value) else ""
         yield Hit(f"{v.path} is {v.value!r} ({_json_type(v.value)}), the document says "
                   f"{spec.type}{note}", section=_section(ex))
 
@@ -313,7 +313,7 @@ def _people_limit(ex: Exchange) -> Iterable[str]:
         yield f"PeopleList holds {count} people; {asked}"
 
 
-@rule("people-count", "warning", "ERRATA 4.3; API-拉取人员授权信息 / 返回值参数说明", "response",
+@rule("people-count", "warning", "protocol.md 4.3; API-拉取人员授权信息 / 返回值参数说明", "response",
       "PeopleCount / Count disagree with PeopleList, or only one spelling is sent")
 def _people_count(ex: Exchange) -> Iterable[Hit | str]:
     doc = _v2_answer(ex)
@@ -356,7 +356,7 @@ def _md5_mismatch(ex: Exchange) -> Iterable[Hit]:
                       _severity_for(photo.side, "error", "warning"))
 
 
-@rule("md5-format", "warning", "ERRATA 5.6", "response",
+@rule("md5-format", "warning", "protocol.md 5.6", "response",
       "an MD5 in an answer is not 32 upper-case hex digits")
 def _md5_format(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
@@ -365,7 +365,7 @@ def _md5_format(ex: Exchange) -> Iterable[str]:
                 yield f"{v.path} is {v.value!r}: MD5s are 32 upper-case hex digits"
 
 
-@rule("photo-size", "error", "API-拉取人员授权信息 / PeopleJson人员数据格式 (PhotoLen); ERRATA 5.8",
+@rule("photo-size", "error", "API-拉取人员授权信息 / PeopleJson人员数据格式 (PhotoLen); protocol.md 5.8",
       "response", "a photo over 400 KB, or a PhotoLen that is not the photo's length")
 def _photo_size(ex: Exchange) -> Iterable[Hit]:
     for photo in ex.photos:
@@ -377,7 +377,7 @@ def _photo_size(ex: Exchange) -> Iterable[Hit]:
                       f"{photo.size}", _severity_for(photo.side, "warning", "info"))
 
 
-@rule("expiry-max", "error", "ERRATA 6.7; PeopleJson人员数据格式 (ExpirationDate)", "response",
+@rule("expiry-max", "error", "protocol.md 6.7; PeopleJson人员数据格式 (ExpirationDate)", "response",
       "ExpirationDate past the firmware maximum 4102412399 (2099-12-31 23:59:59 UTC+8)")
 def _expiry_max(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
@@ -387,7 +387,7 @@ def _expiry_max(ex: Exchange) -> Iterable[str]:
                        "(0 = never)")
 
 
-@rule("string-bytes", "error", "ERRATA 5.8", "response",
+@rule("string-bytes", "error", "protocol.md 5.8", "response",
       "a string longer than its limit in UTF-8 bytes (a CJK character is 3 bytes)")
 def _string_bytes(ex: Exchange) -> Iterable[Hit]:
     for v in ex.fields:
@@ -400,7 +400,7 @@ def _string_bytes(ex: Exchange) -> Iterable[Hit]:
                       _severity_for(v.side, "error", "warning"))
 
 
-@rule("person-value", "error", "API-拉取人员授权信息 / PeopleJson人员数据格式; ERRATA 5.8", "response",
+@rule("person-value", "error", "API-拉取人员授权信息 / PeopleJson人员数据格式; protocol.md 5.8", "response",
       "a person value out of the document's range (UserID, CardNum, Password, OpenTimes, Timegroup)")
 def _person_value(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "response"):
@@ -431,7 +431,7 @@ def _person_problem(name: str, value: Any) -> str | None:
     return None
 
 
-@rule("unreachable-url", "error", "ERRATA 5.7", "response",
+@rule("unreachable-url", "error", "protocol.md 5.7", "response",
       "a URL the device cannot download (localhost, loopback, no host), or a photo that is "
       "neither URL nor base64")
 def _unreachable_url(ex: Exchange) -> Iterable[str]:
@@ -446,7 +446,7 @@ def _unreachable_url(ex: Exchange) -> Iterable[str]:
                        "the device cannot load it")
 
 
-@rule("other-server-url", "warning", "ERRATA 8.2-8.3", "response",
+@rule("other-server-url", "warning", "protocol.md 8.2-8.3", "response",
       "an absolute file URL whose host:port is not the address the device talks to")
 def _other_server_url(ex: Exchange) -> Iterable[str]:
     if not ex.server:
@@ -468,7 +468,7 @@ def _slow_answer(ex: Exchange) -> Iterable[Hit]:
                   "and retries", section=f"{ex.endpoint.section}; 异常处理 / 网络异常")
 
 
-@rule("v1-answer", "warning", "ERRATA 2.1", "response",
+@rule("v1-answer", "warning", "protocol.md 2.1", "response",
       "an HTTPv1 request was answered as if it succeeded")
 def _v1_answer(ex: Exchange) -> Iterable[str]:
     doc = _resp_doc(ex)
@@ -477,7 +477,7 @@ def _v1_answer(ex: Exchange) -> Iterable[str]:
                "payloads differ, so the device misreads it. Answer with a clear error instead")
 
 
-@rule("gzip-unasked", "error", "ERRATA 3.4; HTTP协议说明 (GZIP)", "response",
+@rule("gzip-unasked", "error", "protocol.md 3.4; HTTP协议说明 (GZIP)", "response",
       "a gzip answer to a request that did not accept gzip")
 def _gzip_unasked(ex: Exchange) -> Iterable[str]:
     if ex.response is None or not ex.response.body_gzip:
@@ -516,19 +516,19 @@ def _quirk_rule(rule_id: str, severity: Severity, section: str, summary: str, ad
     rule(rule_id, severity, section, "request", summary)(fn)
 
 
-_quirk_rule("trailing-comma", "info", "ERRATA 3.1", "JSON with a trailing comma",
+_quirk_rule("trailing-comma", "info", "protocol.md 3.1", "JSON with a trailing comma",
             "accepted (lenient JSON), as the document's own example does it")
-_quirk_rule("unquoted-key", "info", "ERRATA 3.2", "JSON with unquoted keys", "accepted")
-_quirk_rule("bom", "info", "ERRATA 3.1", "JSON with a UTF-8 BOM", "accepted")
-_quirk_rule("duplicate-keys", "warning", "ERRATA 3.8", "the same JSON key twice",
+_quirk_rule("unquoted-key", "info", "protocol.md 3.2", "JSON with unquoted keys", "accepted")
+_quirk_rule("bom", "info", "protocol.md 3.1", "JSON with a UTF-8 BOM", "accepted")
+_quirk_rule("duplicate-keys", "warning", "protocol.md 3.8", "the same JSON key twice",
             "the last value wins; check which one the device meant")
-_quirk_rule("gzip-label", "info", "ERRATA 6.3", "a part's gzip label does not match its bytes",
+_quirk_rule("gzip-label", "info", "protocol.md 6.3", "a part's gzip label does not match its bytes",
             "detected by magic bytes")
-_quirk_rule("json-part-as-file", "info", "ERRATA 6.3", "the JSON part arrives as a file part",
+_quirk_rule("json-part-as-file", "info", "protocol.md 6.3", "the JSON part arrives as a file part",
             "found by name")
 
 
-@rule("leading-space", "info", "ERRATA 3.6", "request",
+@rule("leading-space", "info", "protocol.md 3.6", "request",
       "whitespace around the SN or another form value")
 def _leading_space(ex: Exchange) -> Iterable[str]:
     for quirk in _quirks(ex, "leading-space"):
@@ -541,21 +541,21 @@ def _leading_space(ex: Exchange) -> Iterable[str]:
                 yield f"{name} {value!r} has surrounding whitespace; stripped"
 
 
-@rule("other-quirk", "info", "ERRATA 3", "request", "any other irregularity the decoder forgave")
+@rule("other-quirk", "info", "protocol.md 3", "request", "any other irregularity the decoder forgave")
 def _other_quirk(ex: Exchange) -> Iterable[str]:
     for quirk in ex.request.quirks:
         if not any(p in quirk for p, _ in QUIRK_RULES):
             yield quirk
 
 
-@rule("v1-path", "warning", "ERRATA 2.1", "request", "the device calls an HTTPv1 path")
+@rule("v1-path", "warning", "protocol.md 2.1", "request", "the device calls an HTTPv1 path")
 def _v1_path(ex: Exchange) -> Iterable[str]:
     if ex.v1 is not None:
         yield (f"{ex.path}: {ex.v1}. The device speaks HTTPv1; set its HTTPClient_ProtocolType "
                f"to {PROTOCOL_TYPE_V2} (v2)")
 
 
-@rule("path-variant", "info", "ERRATA 2.2", "request",
+@rule("path-variant", "info", "protocol.md 2.2", "request",
       "the path differs from the document's spelling (case, trailing slash)")
 def _path_variant(ex: Exchange) -> Iterable[str]:
     if ex.endpoint is not None:
@@ -564,7 +564,7 @@ def _path_variant(ex: Exchange) -> Iterable[str]:
             yield f"path {path!r} for {ex.endpoint.path} (matched case-insensitively)"
 
 
-@rule("name-variant", "info", "ERRATA 4", "request",
+@rule("name-variant", "info", "protocol.md 4", "request",
       "a field or part uses a variant name (recordJson, pic, DeletList, FailList under FailCount)")
 def _name_variant(ex: Exchange) -> Iterable[Hit]:
     for v in _fields(ex, "request"):
@@ -572,10 +572,10 @@ def _name_variant(ex: Exchange) -> Iterable[Hit]:
             continue
         ref = _ERRATA_REF.search(v.spec.doc)
         yield Hit(f"{v.path} is the variant name of {v.spec.name}; accepted",
-                  section=f"ERRATA {ref.group(1)}" if ref else None)
+                  section=f"protocol.md {ref.group(1)}" if ref else None)
 
 
-@rule("request-undecodable", "error", "ERRATA 5.1", "request",
+@rule("request-undecodable", "error", "protocol.md 5.1", "request",
       "the request cannot be decoded, so a server cannot use it")
 def _request_undecodable(ex: Exchange) -> Iterable[Hit]:
     if ex.endpoint is None or not ex.request.error:
@@ -594,7 +594,7 @@ def _request_undecodable(ex: Exchange) -> Iterable[Hit]:
                   "still acknowledge, or the device retries forever")
 
 
-@rule("sn-rule", "warning", "ERRATA 6.8", "request", "the SN is missing or does not look like a serial")
+@rule("sn-rule", "warning", "protocol.md 6.8", "request", "the SN is missing or does not look like a serial")
 def _sn_rule(ex: Exchange) -> Iterable[str]:
     if ex.endpoint is None or ex.request.error:
         return
@@ -603,14 +603,14 @@ def _sn_rule(ex: Exchange) -> Iterable[str]:
         yield reason
 
 
-@rule("quoted-empty", "info", "ERRATA 3.7", "request", "a value of two quote characters meaning empty")
+@rule("quoted-empty", "info", "protocol.md 3.7", "request", "a value of two quote characters meaning empty")
 def _quoted_empty(ex: Exchange) -> Iterable[str]:
     for v in _fields(ex, "request"):
         if v.value == QUOTED_EMPTY:
             yield f"{v.path} is '\"\"', read as empty"
 
 
-@rule("record-date", "warning", "ERRATA 8.4", "request",
+@rule("record-date", "warning", "protocol.md 8.4", "request",
       "a RecordDate no clock could give (before 2020, or over a day after the exchange): the device's "
       "clock or firmware is wrong; the server lists such a record at the time it received it")
 def _record_date(ex: Exchange) -> Iterable[str]:
@@ -626,7 +626,7 @@ _timeline_rule("keepalive-late", "warning", "调用流程 (keepalive interval)",
                "a keepalive came later than the device's keepalive interval")
 _timeline_rule("concurrent-connection", "warning", "关于HTTP的连接保持",
                "a second connection from one SN while the first was in use")
-_timeline_rule("download-failed", "warning", "ERRATA 5.7",
+_timeline_rule("download-failed", "warning", "protocol.md 5.7",
                "the device could not download a file the server handed out")
-_timeline_rule("refused-known", "error", "ERRATA 6.1; 异常处理 / 服务器拒绝连接",
+_timeline_rule("refused-known", "error", "protocol.md 6.1; 异常处理 / 服务器拒绝连接",
                "a device the server accepted earlier is now refused")

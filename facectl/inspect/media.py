@@ -4,7 +4,7 @@ No imaging library: the dimensions come from the JPEG's SOF marker, which is
 all an integrator needs to tell a real face photo from a thumbnail or a
 truncated upload. URLs are judged the way a terminal on the site's network
 would judge them: `localhost` in a URL the server hands out points at the
-terminal itself (errata 5.7).
+terminal itself (protocol.md 5.7).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length fi
 
 
 def md5_hex(data: bytes) -> str:
-    """Upper-case hex, as every MD5 in the document is written (errata 5.6)."""
+    """Upper-case hex, as every MD5 in the document is written (protocol.md 5.6)."""
     return hashlib.md5(data).hexdigest().upper()
 
 
@@ -59,7 +59,7 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
 
 
 def photo_info(data: bytes, side: Side, where: str) -> Photo:
-    """Describe a photo as stored: inflated when it was gzip (errata 6.3), then measured."""
+    """Describe a photo as stored: inflated when it was gzip (protocol.md 6.3), then measured."""
     was_gzip = False
     try:
         data, was_gzip = maybe_inflate(data)
@@ -88,7 +88,7 @@ def unreachable_reason(url: str) -> str | None:
     """Why a terminal could not download `url`, or None if it plausibly can.
 
     A root-relative URL is fine: the device resolves it against its own server
-    address (errata 8.3).
+    address (protocol.md 8.3).
     """
     try:
         parts = urlsplit(url.strip())

@@ -54,7 +54,7 @@ class FieldValue:
     value: Any
     label: str | None = None
     spec: Field | None = None
-    #: True when the name is a variant spelling of the catalog's (errata 4.x).
+    #: True when the name is a variant spelling of the catalog's (protocol.md 4.x).
     variant: bool = False
 
     @property
@@ -134,7 +134,7 @@ class Exchange:
     request: Message
     response: Message | None
     endpoint: Endpoint | None = None
-    #: HTTPv1 endpoint description when the path is an HTTPv1 path (errata 2.1).
+    #: HTTPv1 endpoint description when the path is an HTTPv1 path (protocol.md 2.1).
     v1: str | None = None
     sn: str = ""
     #: A file download announced earlier (set by the Timeline): what it is.

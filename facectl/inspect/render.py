@@ -33,7 +33,7 @@ _COMPACT_WIDTH = 64
 
 
 def clock(ts: float) -> str:
-    """Local wall-clock time with milliseconds (errata 5.9: the operator's time zone)."""
+    """Local wall-clock time with milliseconds (protocol.md 5.9: the operator's time zone)."""
     try:
         return datetime.fromtimestamp(ts).astimezone().strftime("%H:%M:%S.%f")[:-3]
     except (OverflowError, OSError, ValueError):

@@ -28,7 +28,7 @@ from .model import Exchange
 SN = "FC-8190H24052799"
 #: The boundary of the document's raw examples.
 BOUNDARY = "--------------------------506873351428002157394455"
-#: What a terminal's Host header holds: the host without the port (errata 8.2).
+#: What a terminal's Host header holds: the host without the port (protocol.md 8.2).
 SERVER_HOST = "192.168.1.10"
 #: The server address the terminal is configured with (HTTPClient_ServerAddr).
 SERVER_ADDR = "http://192.168.1.10:9003"
@@ -84,7 +84,7 @@ def device_json(doc: Any, *, trailing_comma: bool = False) -> bytes:
     """JSON as the devices' cJSON prints it: tab indents and ':<TAB>'."""
     text = json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ":\t"))
     if trailing_comma and text.endswith("\n}"):
-        text = text[:-2] + ",\n}"  # the document's Keepalive example (errata 3.1)
+        text = text[:-2] + ",\n}"  # the document's Keepalive example (protocol.md 3.1)
     return text.encode("utf-8")
 
 

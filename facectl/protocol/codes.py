@@ -3,7 +3,7 @@
 The server, the CLI and the inspector all label the same numbers; writing a
 label twice is how two screens end up disagreeing, so each table lives here
 once, with the document's own Chinese text beside a short English label.
-Errata section 7 lists the tables; the others are the small enums of the
+docs/protocol.md section 7 lists the tables; the others are the small enums of the
 Keepalive, person and PushPeople tables.
 
 The ``zh`` labels are the document's table cells verbatim (odd spacing and
@@ -464,7 +464,7 @@ REGISTER_TYPES = CodeTable(
     ],
 )
 
-# Errata 4.8: the example shows a duplicate as Result 2; the table (3) is trusted.
+# protocol.md 4.8: the example shows a duplicate as Result 2; the table (3) is trusted.
 REGISTER_RESULTS = CodeTable(
     "register_result",
     "Enrolment result (RegisterIdentifyTicketResult Result)",
@@ -524,14 +524,14 @@ PEOPLE_ERROR_CODES = CodeTable(
 #:
 #: - the downloads (2, 4, 5, 6): the device could not fetch a file the server linked, because
 #:   the server was down or restarting, the network dropped, or the signed link expired
-#:   while the device worked through a long page (errata 5.7). The same data succeeds later.
+#:   while the device worked through a long page (protocol.md 5.7). The same data succeeds later.
 #: - the device's own storage errors (25, 26, 31, 32): a query or a write that failed on
 #:   the device; nothing in the person causes them, and a bounded retry is cheap.
 #:
 #: Every other code is about the person's data or the device's contents (bad parameters,
 #: photo too large or not recognisable, bad feature format, a duplicate face, card or
 #: finger, storage full): sending the same data again fails the same way, so those stay
-#: failed until the person changes or the operator asks (errata 5.3). So does a code the
+#: failed until the person changes or the operator asks (protocol.md 5.3). So does a code the
 #: table does not know.
 TRANSIENT_PEOPLE_ERRORS: frozenset[int] = frozenset(int(PEOPLE_ERROR_CODES.value_of(label)) for label in (
     "photo download failed",
@@ -602,7 +602,7 @@ def parse_alarms(value: Any) -> list[str]:
     """Split Keepalive AlarmStatus into alarm names.
 
     Names are kept as sent (unknown ones too) so nothing a device reports is
-    lost; label them with ``ALARMS.label``. Errata 3.7: '""' means no alarm.
+    lost; label them with ``ALARMS.label``. protocol.md 3.7: '""' means no alarm.
     Decision: the field is a comma string, but a type-confused firmware may send
     a list of names (read item by item) or a bare number or bool (read as one
     name, its text); an object names no alarm. A keepalive must still get its
@@ -617,7 +617,7 @@ def parse_alarms(value: Any) -> list[str]:
     else:
         items = [clean_text(value)]
     names = []
-    for part in items:  # '""' strips to nothing: no alarm (errata 3.7)
+    for part in items:  # '""' strips to nothing: no alarm (protocol.md 3.7)
         name = part.strip().strip('"').strip()
         if name:
             names.append(name)

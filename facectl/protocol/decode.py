@@ -55,7 +55,7 @@ class DecodedRequest:
 
     @property
     def photo(self) -> multipart.Part | None:
-        """The photo: a part by one of the endpoint's names, else any file part (errata 4.2)."""
+        """The photo: a part by one of the endpoint's names, else any file part (protocol.md 4.2)."""
         for part in self.files:
             if part.name in self.endpoint.file_parts:
                 return part
@@ -64,7 +64,7 @@ class DecodedRequest:
 
 def unwrap_body(body: bytes, content_encoding: str | None, limit: int = MAX_INFLATED_BYTES,
                 max_body: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
-    """Inflate a whole gzip body (errata 3.4, 6.2); (bytes, was_gzip). Bounded on the wire by
+    """Inflate a whole gzip body (protocol.md 3.4, 6.2); (bytes, was_gzip). Bounded on the wire by
     `max_body` and after inflation by `limit`."""
     if len(body) > max_body:
         raise DecodeError(f"body of {len(body)} bytes exceeds the limit of {max_body}", 413)

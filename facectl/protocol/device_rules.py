@@ -114,7 +114,7 @@ def is_url(value: Any) -> bool:
     """Photo / feature / file values the device downloads rather than decodes.
 
     The document: "http或https开头表示使用url地址，否则表示使用base64". Real terminals
-    also download a root-relative URL (`/People/1.jpg?md5=…`, errata 8.3) against
+    also download a root-relative URL (`/People/1.jpg?md5=…`, protocol.md 8.3) against
     their configured server address. A base64 JPEG starts with "/9j/" too, so a
     value starting with "/" is a URL only when it is not base64 (a URL path has
     '.', '?' or '=' in the middle, which base64 never has).
@@ -140,7 +140,7 @@ def other_server(value: str, server_address: str) -> str | None:
     """Why an absolute file URL points elsewhere than the server the device talks to, or None.
 
     Root-relative URLs always reach the device's own server. An absolute one built
-    from a Host header without the port (errata 8.2) names port 80 while the device
+    from a Host header without the port (protocol.md 8.2) names port 80 while the device
     talks to, say, port 4610: every download then fails. A deliberate file host
     (`--public-url`) is reported too, so the operator can confirm it is meant.
     """
@@ -190,7 +190,7 @@ def photo_error(data: bytes, md5_hex: str | None = None, declared_len: Any = Non
 def person_error(person: Any) -> tuple[int, str] | None:
     """Parameter checks of PeopleJson a device makes before importing (error code 1).
 
-    The limits are the ones operator input is held to (`people.normalize`, errata 5.8):
+    The limits are the ones operator input is held to (`people.normalize`, protocol.md 5.8):
     strings in UTF-8 bytes, Password digits of length 0 or 4-8, UserID a uint32,
     CardNum a uint64, ExpirationDate at most 2099-12-31.
     """

@@ -56,9 +56,9 @@ class Endpoint:
     flag: str | None = None
     #: Where the device's serial is; first found wins. For multipart, a text part.
     sn_fields: tuple[str, ...] = ("SN",)
-    #: Multipart only: the part that carries JSON, with its name variants (errata 4.1).
+    #: Multipart only: the part that carries JSON, with its name variants (protocol.md 4.1).
     json_part: tuple[str, ...] = ()
-    #: Multipart only: the file part names (errata 4.2); any other file part counts too.
+    #: Multipart only: the file part names (protocol.md 4.2); any other file part counts too.
     file_parts: tuple[str, ...] = ()
     request: tuple[Field, ...] = ()
     response: tuple[Field, ...] = ()
@@ -96,7 +96,7 @@ RECORD_DETAIL_FIELDS = (
     Field("CardNum", "string", max_bytes=20),
     Field("QRCode", "string", max_bytes=128),
     Field("IsEntry", "int", doc="1 entry, 0 exit"),
-    Field("BodyTemp", "int", doc="tenths of a degree (errata 5.10)"),
+    Field("BodyTemp", "int", doc="tenths of a degree (protocol.md 5.10)"),
     Field("PhotoLen", "int", doc="photo length, 0 = none"),
 )
 
@@ -109,7 +109,7 @@ PERSON_FIELDS = (
     Field("IdentityCard", "string", max_bytes=63),
     Field("Attachment", "string", max_bytes=199),
     Field("Photo", "string", doc="http(s) URL, else base64"),
-    Field("PhotoMD5", "string", max_bytes=32, doc="upper-case hex (errata 5.6)"),
+    Field("PhotoMD5", "string", max_bytes=32, doc="upper-case hex (protocol.md 5.6)"),
     Field("PhotoLen", "int", doc="at most 400 KB"),
     Field("Password", "string", doc="digits, length 0 or 4-8"),
     Field("CardNum", "string", doc="uint64"),
@@ -120,14 +120,14 @@ PERSON_FIELDS = (
     Field("KeepOpen", "int"),
     Field("Timegroup", "int", doc="1-64; 0 restricted"),
     Field("Holidays", "string", doc="comma list, * = all"),
-    Field("Elevators", "string", doc="comma list; arrays accepted (errata 4.7)"),
+    Field("Elevators", "string", doc="comma list; arrays accepted (protocol.md 4.7)"),
     Field("FaceFeature", "string", doc="URL or base64"),
     Field("FaceFeatureMD5", "string"),
     Field("Fingerprints", "array", doc="[{Num, Data, MD5}]"),
     Field("Palmveins", "array", doc="[{Num, Data, MD5}]"),
 )
 
-#: Keepalive answer flags in the priority the device follows them (errata 1.1).
+#: Keepalive answer flags in the priority the device follows them (protocol.md 1.1).
 KEEPALIVE_FLAGS: tuple[str, ...] = (
     "UploadWorkParameter",
     "Remote",
@@ -229,7 +229,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
         request=(SN, Field("Limit", "int", True, doc="at most 1000")),
         response=(
             SUCCESS, MESSAGE,
-            Field("PeopleCount", "int", True, aliases=("Count",), doc="send both (errata 4.3)"),
+            Field("PeopleCount", "int", True, aliases=("Count",), doc="send both (protocol.md 4.3)"),
             Field("PeopleList", "array", True),
         ),
         detail=PERSON_FIELDS,
@@ -267,7 +267,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
             SN,
             Field("DeleteCount", "int", True),
             Field("DeleteAll", "int", True),
-            Field("DeleteList", "array", True, aliases=("DeletList",), doc="errata 4.5"),
+            Field("DeleteList", "array", True, aliases=("DeletList",), doc="protocol.md 4.5"),
         ),
         response=PLAIN_RESPONSE,
         max_body=MAX_PAGE_RESULT_BYTES,
@@ -332,7 +332,7 @@ _ENDPOINTS: tuple[Endpoint, ...] = (
 ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in _ENDPOINTS}
 
 #: Paths of the older HTTPv1 protocol that the document's flag table still names
-#: (errata 2.1), plus the record path its raw examples show (2.3). A device calling
+#: (protocol.md 2.1), plus the record path its raw examples show (2.3). A device calling
 #: these speaks v1 (HTTPClient_ProtocolType 100) and must be switched to 200.
 V1_PATHS: dict[str, str] = {
     "/devicepass/selectpassinfo": "HTTPv1 people download (v2: /People/DownloadPeopleList)",
@@ -349,7 +349,7 @@ _BY_PATH = {e.path.lower(): e for e in _ENDPOINTS}
 
 
 def normalize_path(path: str) -> str:
-    """Case-insensitive, trailing slash optional, duplicate slashes folded (errata 2.2)."""
+    """Case-insensitive, trailing slash optional, duplicate slashes folded (protocol.md 2.2)."""
     path = path.split("?", 1)[0].strip().lower()
     while "//" in path:
         path = path.replace("//", "/")

@@ -1,4 +1,4 @@
-"""Bounded gzip inflation, for whole bodies (errata 3.4, 6.2) and single parts (3.3, 6.3).
+"""Bounded gzip inflation, for whole bodies (protocol.md 3.4, 6.2) and single parts (3.3, 6.3).
 
 A few hundred bytes of gzip can inflate to gigabytes; every inflation in the
 project goes through `inflate`, which stops at a limit and says so.
@@ -57,7 +57,7 @@ def maybe_inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> tuple[bytes, 
     """Inflate when the bytes are gzip; return (bytes, was_gzip).
 
     The decision is made on the magic bytes alone: firmware labels parts
-    inconsistently (errata 6.3), and a part labelled gzip but sent plain must
+    inconsistently (protocol.md 6.3), and a part labelled gzip but sent plain must
     still be read rather than lose the record. Callers that care about the
     label (the inspector's lint) compare it with `was_gzip` themselves.
     """

@@ -1,7 +1,7 @@
 """Device identity: reading the serial from any endpoint and checking it against the SN rule.
 
 Serials seen in the field are two letters, a dash, a model code and digits
-(FC-8190H24052799, FC-8380T12345678; errata 6.8). Other brands may differ, so
+(FC-8190H24052799, FC-8380T12345678; protocol.md 6.8). Other brands may differ, so
 the rule is a regular expression the operator can replace (`--sn-pattern`).
 """
 
@@ -31,7 +31,7 @@ class SnRule:
 
 
 def clean_text(value: object) -> str:
-    """Identity values arrive with stray whitespace (errata 3.6) and as numbers (4.4)."""
+    """Identity values arrive with stray whitespace (protocol.md 3.6) and as numbers (4.4)."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -17,21 +17,21 @@ from .endpoints import ENDPOINTS, PERSON_FIELDS, Field
 
 #: One entry of FailList (section "failEmployeeId 数组中失败信息结构").
 FAIL_ITEM_FIELDS: tuple[Field, ...] = (
-    Field("UserID", "string", True, doc="uint32, as string or number (errata 4.4)"),
+    Field("UserID", "string", True, doc="uint32, as string or number (protocol.md 4.4)"),
     Field("ErrorCode", "int", True, table="people_error_code"),
     Field("RepeatID", "string", True, doc="the user this one duplicates"),
     Field("ErrMsg", "string"),
 )
 
-#: RemoteCommand RegisterIdentifyTicket object (errata 4.6: the object form is canonical).
+#: RemoteCommand RegisterIdentifyTicket object (protocol.md 4.6: the object form is canonical).
 REGISTER_TICKET_FIELDS: tuple[Field, ...] = (
     Field("RegisterType", "uint", True, table="register_type"),
     Field("UserID", "uint"),
     Field("RegisterIndex", "uint", doc="fingerprint 0-9, palm vein 1-2"),
 )
 
-#: The flat variant of the document's example (errata 4.6): the number is the RegisterType.
-REGISTER_TICKET_FLAT_USER = Field("RegisterIdentifyUserID", "uint", doc="flat variant (errata 4.6)")
+#: The flat variant of the document's example (protocol.md 4.6): the number is the RegisterType.
+REGISTER_TICKET_FLAT_USER = Field("RegisterIdentifyUserID", "uint", doc="flat variant (protocol.md 4.6)")
 
 #: RemoteCommand PushSoftware object.
 PUSH_SOFTWARE_FIELDS: tuple[Field, ...] = (
@@ -82,13 +82,13 @@ def item_fields(endpoint: str, field: str) -> tuple[Field, ...]:
 #: RecordType (table "system_record_kind": 1 door sensor, 2 system).
 EVENT_TABLE_BY_BATCH_TYPE: dict[int, str] = {1: "door_event_type", 2: "system_event_type"}
 
-#: Fields holding unix seconds, shown in the operator's time zone (errata 5.9).
+#: Fields holding unix seconds, shown in the operator's time zone (protocol.md 5.9).
 UNIX_TIME_FIELDS: frozenset[str] = frozenset({"RecordDate", "ExpirationDate", "SystemTime"})
-#: Fields in tenths of a degree Celsius (errata 5.10).
+#: Fields in tenths of a degree Celsius (protocol.md 5.10).
 TENTHS_CELSIUS_FIELDS: frozenset[str] = frozenset({"BodyTemp"})
 
 #: A field that is a URL (or, for some, inline base64) the device downloads, and the
-#: field beside it with the MD5 the device checks it against (errata 5.6, 5.7).
+#: field beside it with the MD5 the device checks it against (protocol.md 5.6, 5.7).
 MD5_PARTNER: dict[str, str] = {
     "Photo": "PhotoMD5",
     "FaceFeature": "FaceFeatureMD5",
@@ -99,7 +99,7 @@ MD5_PARTNER: dict[str, str] = {
 #: The length field beside a photo.
 LENGTH_PARTNER: dict[str, str] = {"Photo": "PhotoLen"}
 
-#: Where an HTTPv1 body carries the serial (errata 2.1: v1 says DeviceID).
+#: Where an HTTPv1 body carries the serial (protocol.md 2.1: v1 says DeviceID).
 V1_SN_FIELDS: tuple[str, ...] = ("DeviceID", "SN")
 
 #: Person value ranges from the PeopleJson table that limits.py does not carry

@@ -1,7 +1,7 @@
 """Lenient JSON for device bodies.
 
 Firmware and the vendor document both produce JSON that strict parsers refuse:
-trailing commas (errata 3.1), a UTF-8 BOM, unquoted keys in examples (3.2) and
+trailing commas (protocol.md 3.1), a UTF-8 BOM, unquoted keys in examples (3.2) and
 duplicate keys (3.8). Devices retry a refused upload forever, so the server must
 read what they meant, while the inspector must still be able to say what was odd.
 `parse` therefore returns the value together with the list of quirks it had to
@@ -129,7 +129,7 @@ def _int_or_digits(digits: str) -> int | str:
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Last wins, as standard JSON parsers do (errata 3.8); repeated keys are noted for the caller."""
+    """Last wins, as standard JSON parsers do (protocol.md 3.8); repeated keys are noted for the caller."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()

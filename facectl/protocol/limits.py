@@ -1,6 +1,6 @@
 """Every bound the project puts on what comes from outside, in one place.
 
-Byte limits for person fields follow errata 5.8 (the document's "字符" are
+Byte limits for person fields follow protocol.md 5.8 (the document's "字符" are
 UTF-8 bytes, and "<64" means at most 63). Transport limits are our own: they
 are sized for the largest thing a real device sends (a 400 KB photo plus a
 1000-record system batch) with generous room, and small enough that a hostile
@@ -65,9 +65,9 @@ MAX_PARTS = 64
 MAX_PART_HEADER_BYTES = 8 * KiB
 #: Deepest JSON nesting accepted (settings documents reach depth 5).
 MAX_JSON_DEPTH = 32
-#: Largest photo a device accepts (document: "最大支持400KB"), errata 5.8.
+#: Largest photo a device accepts (document: "最大支持400KB"), protocol.md 5.8.
 MAX_PHOTO_BYTES = 400 * KiB
-#: Largest ExpirationDate the firmware takes: 2099-12-31 23:59:59 UTC+8 (errata 6.7).
+#: Largest ExpirationDate the firmware takes: 2099-12-31 23:59:59 UTC+8 (protocol.md 6.7).
 MAX_EXPIRATION_DATE = 4102412399
 #: Most records one UploadSystemRecord may carry (document: Records length 1000).
 MAX_SYSTEM_RECORDS = 1000
@@ -77,7 +77,7 @@ MAX_SN_BYTES = 30
 DEVICE_TIMEOUT_SECONDS = 2.0
 #: Device timeout for record uploads (document: 30 s, retry 10 s after an error).
 RECORD_TIMEOUT_SECONDS = 30.0
-#: Keep idle device connections at least this long (errata 1.4; architecture: >= 90 s).
+#: Keep idle device connections at least this long (protocol.md 1.4; architecture: >= 90 s).
 KEEPALIVE_TIMEOUT_SECONDS = 120.0
 #: DownloadPeopleList / DeletePeopleList page sizes (document).
 MAX_PEOPLE_PAGE = 1000

@@ -1,7 +1,7 @@
 """A multipart/form-data parser that keeps every part exactly as sent.
 
 Standard parsers (aiohttp's `post()`, mitmproxy's) drop per-part headers such
-as `Content-Encoding: gzip` (errata 3.3) and treat file and text parts
+as `Content-Encoding: gzip` (protocol.md 3.3) and treat file and text parts
 differently, while real firmware sends gzipped JSON as *file* parts (6.3). This
 parser works on the raw body and returns each part's headers and bytes
 untouched, so the server and the inspector make the same decisions from the
@@ -235,7 +235,7 @@ def _make_part(headers: list[tuple[str, str]], data: bytes) -> Part:
 
 
 def text_part(name: str, value: bytes | str, *, gzip: bool = False) -> Part:
-    """A form field as a device sends it; `gzip` compresses it with a per-part header (errata 3.3)."""
+    """A form field as a device sends it; `gzip` compresses it with a per-part header (protocol.md 3.3)."""
     data = value.encode("utf-8") if isinstance(value, str) else value
     headers = [("Content-Disposition", f'form-data; name="{name}"')]
     if gzip:
@@ -248,7 +248,7 @@ def file_part(
     name: str, filename: str, data: bytes, content_type: str = "application/octet-stream",
     *, gzip: bool = False,
 ) -> Part:
-    """A file part; with `gzip`, the bytes are compressed and labelled (errata 6.3)."""
+    """A file part; with `gzip`, the bytes are compressed and labelled (protocol.md 6.3)."""
     headers = [("Content-Disposition", f'form-data; name="{name}"; filename="{filename}"')]
     if gzip:
         data = _gzip(data)

@@ -1,7 +1,7 @@
 """Reading integers from device JSON, where numbers arrive as numbers, strings or floats.
 
 The document types many ids as strings ("UserID": "3") and devices send the
-same field either way (errata 4.4), so every layer reads integers through these
+same field either way (protocol.md 4.4), so every layer reads integers through these
 two functions instead of its own variant.
 
 Decision: an integer outside the signed 64-bit range is not a number for this

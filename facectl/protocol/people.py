@@ -1,6 +1,6 @@
 """People on the wire: checking what an operator enters, encoding PeopleJson, reading device reports.
 
-Pure functions, no I/O. The limits come from `limits.py` (errata 5.8, 6.7); the wire
+Pure functions, no I/O. The limits come from `limits.py` (protocol.md 5.8, 6.7); the wire
 names from the catalog's `PERSON_FIELDS`. Three directions meet here:
 
 - **Operator input** (`normalize`, `check_photo`, `feature_text`, `parse_expiry`): every
@@ -11,7 +11,7 @@ names from the catalog's `PERSON_FIELDS`. Three directions meet here:
 - **To the device** (`encode_person`, `download_answer`, `delete_answer`): canonical
   PeopleJson. Decisions:
     * UserID and CardNum are sent as strings (the table's type); Elevators as the comma
-      string (errata 4.7); `PeopleCount` and `Count` both (errata 4.3).
+      string (protocol.md 4.7); `PeopleCount` and `Count` both (protocol.md 4.3).
     * Text fields, Password and CardNum are always sent, "" when unset (the document's
       example sends "" for empty fields). AccessType, ExpirationDate, OpenTimes and KeepOpen
       are always sent, with the neutral defaults 0 (normal), 0 (never expires), 65535
@@ -21,12 +21,12 @@ names from the catalog's `PERSON_FIELDS`. Three directions meet here:
     * Fingerprints and Palmveins are always sent, [] when none (as the example does).
     * Feature files (face, fingerprint, palm vein) are the base64 *text*, as the document
       says ("下载的文件内容是的base64内容"); their MD5 is the upper-case MD5 of that text
-      (errata 5.6), which is what a device computes over the file it downloads.
+      (protocol.md 5.6), which is what a device computes over the file it downloads.
 - **From the device** (`read_device_person`, `read_fail_list`, `read_delete_result`):
   lenient. Biometric data is kept only when it is inline base64: an http(s) URL is most
-  likely our own URL echoed back, and a device path (`/data/user_pic/x.jpg`, errata 6.4)
+  likely our own URL echoed back, and a device path (`/data/user_pic/x.jpg`, protocol.md 6.4)
   can never be fetched, so both are noted and skipped. ExpirationDate past the firmware's
-  maximum is clamped (errata 6.7).
+  maximum is clamped (protocol.md 6.7).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def _flag(name: str, raw: Any) -> int:
 
 
 def _number_list(name: str, raw: Any, allow_star: bool) -> str:
-    """A comma list of positive numbers; arrays accepted (errata 4.7); '*' = all holidays."""
+    """A comma list of positive numbers; arrays accepted (protocol.md 4.7); '*' = all holidays."""
     if isinstance(raw, list | tuple):
         items = [str(x).strip() for x in raw]
     else:
@@ -303,11 +303,11 @@ _CHECKS: dict[str, Any] = {
 
 
 def parse_expiry(text: str, tz: tzinfo | None = None) -> int:
-    """An expiry as an operator writes it -> unix seconds (errata 5.9: shown and read in local time).
+    """An expiry as an operator writes it -> unix seconds (protocol.md 5.9: shown and read in local time).
 
     "" / "never" / "0" = no expiry; unix seconds; a date (2026-12-31 = the end of that day);
     an ISO date-time (2026-12-31T18:00, with or without a zone). Past the firmware's
-    maximum (errata 6.7) is an error that says so (PersonError for ExpirationDate).
+    maximum (protocol.md 6.7) is an error that says so (PersonError for ExpirationDate).
     """
     try:
         return _parse_expiry(text, tz)
@@ -340,7 +340,7 @@ def _parse_expiry(text: str, tz: tzinfo | None) -> int:
 
 
 def check_photo(data: bytes, source: str = "photo") -> None:
-    """A person photo: a JPEG of at most 400 KB (errata 5.8). Raises PersonError for field Photo."""
+    """A person photo: a JPEG of at most 400 KB (protocol.md 5.8). Raises PersonError for field Photo."""
     if not data:
         raise PersonError.one("Photo", f"{source} is empty")
     if len(data) > MAX_PHOTO_BYTES:
@@ -379,7 +379,7 @@ def as_base64(data: bytes | str) -> str | None:
 
 
 def md5_hex(data: bytes | str) -> str:
-    """Upper-case hex MD5 (errata 5.6)."""
+    """Upper-case hex MD5 (protocol.md 5.6)."""
     return hashlib.md5(data.encode("ascii") if isinstance(data, str) else data).hexdigest().upper()
 
 
@@ -428,7 +428,7 @@ def encode_person(
 
 
 def download_answer(people: list[dict[str, Any]]) -> dict[str, Any]:
-    """DownloadPeopleList fields: PeopleCount (table) and Count (example) both (errata 4.3)."""
+    """DownloadPeopleList fields: PeopleCount (table) and Count (example) both (protocol.md 4.3)."""
     return {"PeopleCount": len(people), "Count": len(people), "PeopleList": people}
 
 
@@ -482,7 +482,7 @@ def read_device_person(detail: Any) -> DevicePerson | None:
             value = _CHECKS[name](name, raw)
         except _InvalidValue as exc:
             if name == "ExpirationDate" and as_uint(raw) is not None:
-                value = MAX_EXPIRATION_DATE  # errata 6.7: clamp what a device reports
+                value = MAX_EXPIRATION_DATE  # protocol.md 6.7: clamp what a device reports
                 person.notes.append(f"ExpirationDate {raw} clamped to {MAX_EXPIRATION_DATE}")
             else:
                 person.notes.append(str(exc))
@@ -568,13 +568,13 @@ class Failure:
 
 
 def read_fail_list(doc: Mapping[str, Any]) -> tuple[list[Failure], list[str]]:
-    """FailList, or a list under FailCount (errata 4.4); UserID/RepeatID as string or number."""
+    """FailList, or a list under FailCount (protocol.md 4.4); UserID/RepeatID as string or number."""
     notes: list[str] = []
     items = doc.get("FailList")
     if not isinstance(items, list):
         items = doc.get("FailCount") if isinstance(doc.get("FailCount"), list) else None
         if items is not None:
-            notes.append("failures listed under FailCount (errata 4.4)")
+            notes.append("failures listed under FailCount (protocol.md 4.4)")
     failures: list[Failure] = []
     for i, item in enumerate(items or ()):
         if not isinstance(item, dict):
@@ -597,13 +597,13 @@ def declared_fail_count(doc: Mapping[str, Any]) -> int:
 
 
 def read_delete_result(doc: Mapping[str, Any]) -> tuple[bool, list[int], list[str]]:
-    """(DeleteAll, user ids, notes) of DeletePeopleListResult; DeleteList or DeletList (errata 4.5)."""
+    """(DeleteAll, user ids, notes) of DeletePeopleListResult; DeleteList or DeletList (protocol.md 4.5)."""
     notes: list[str] = []
     delete_all = as_uint(doc.get("DeleteAll")) == 1
     items = doc.get("DeleteList")
     if items is None and "DeletList" in doc:
         items = doc.get("DeletList")
-        notes.append("list sent as DeletList (errata 4.5)")
+        notes.append("list sent as DeletList (protocol.md 4.5)")
     ids: list[int] = []
     if isinstance(items, str):
         items = [x for x in items.split(",") if x.strip()]

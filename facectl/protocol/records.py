@@ -1,12 +1,12 @@
 """Access and system records as the store keeps them, from the device's JSON.
 
-A record is stored once per (SN, kind, RecordID) (errata 5.1), so RecordID,
+A record is stored once per (SN, kind, RecordID) (protocol.md 5.1), so RecordID,
 RecordType and RecordDate must be readable integers; anything else makes the
 record unusable and it goes to quarantine (acknowledged, raw bytes kept).
 Over-long strings are kept as sent and reported: dropping a real access event
 over a name one byte too long would lose evidence.
 
-A RecordDate no clock could have produced (errata 8.4: a 9.x terminal sent
+A RecordDate no clock could have produced (protocol.md 8.4: a 9.x terminal sent
 `1781080`, its upload time divided by 1000) is not shown as if it were true:
 the record is kept, dated when it was received, and says so (`date_as_received`).
 """
@@ -61,7 +61,7 @@ _TEXT_COLUMNS = {
 }
 
 
-#: No terminal of this protocol recorded anything before 2020-01-01 00:00 UTC (errata 8.4).
+#: No terminal of this protocol recorded anything before 2020-01-01 00:00 UTC (protocol.md 8.4).
 EARLIEST_PLAUSIBLE_DATE = 1_577_836_800
 #: How far ahead of the server's clock a RecordDate may be (time zones, a drifting clock).
 MAX_CLOCK_AHEAD_SECONDS = 86_400

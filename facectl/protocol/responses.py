@@ -1,6 +1,6 @@
 """Canonical answers: what the server sends is always strict, compact JSON.
 
-Be liberal in what we accept, canonical in what we send (errata, rule of thumb).
+Be liberal in what we accept, canonical in what we send (docs/protocol.md, rule of thumb).
 Devices show `Message` on screen, so messages are short, plain and in English
 (the document's English texts where it gives one).
 """
@@ -37,5 +37,5 @@ def fail(message: str, code: int = FAILED) -> dict[str, Any]:
 
 
 def kept(reason: str) -> dict[str, Any]:
-    """The quarantine answer: Success 1, so the device's queue moves on (errata 5.1), and why."""
+    """The quarantine answer: Success 1, so the device's queue moves on (protocol.md 5.1), and why."""
     return {"Success": OK, "Message": f"{MSG_KEPT}: {reason}"}

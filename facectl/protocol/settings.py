@@ -2,8 +2,8 @@
 
 The document says DownloadWorkSetting returns "all modifiable parameters"
 without listing them; its response example is the upload minus the fields in
-READ_ONLY_SETTINGS, which errata 5.4 therefore takes as the read-only set.
-Firmware 9.25 (errata 8.5) reports more that the document lacks
+READ_ONLY_SETTINGS, which protocol.md 5.4 therefore takes as the read-only set.
+Firmware 9.25 (protocol.md 8.5) reports more that the document lacks
 (`PalmveinVerson`, `HTTPClientStatus`, ...), and later firmware will add
 others, so `is_read_only` also goes by the name's shape: every `…Status`,
 `…Verson` / `…Version` and `…StorageInfo` key, and `FunctionList`, is
@@ -22,7 +22,7 @@ READ_ONLY_SETTINGS: frozenset[str] = frozenset({
     "RunDays", "FormatCount", "WatchDogCount", "BootTime", "RelayStatus", "KeepOpenStatus",
     "DoorSensorStatus", "LockDoorStatus", "AlarmStatus", "PeopleStorageInfo",
     "RecordStorageInfo", "FirmwareVerson", "FingerprintVerson", "FaceVerson", "FunctionList",
-    # firmware 9.25 (errata 8.5); each also matches a suffix below, listed for the record
+    # firmware 9.25 (protocol.md 8.5); each also matches a suffix below, listed for the record
     "PalmveinVerson", "OnecardCloudStatus", "HTTPClientStatus", "MQTTClientStatus",
     "WebsocketClientStatus", "YZWClientStatus",
 })
@@ -31,7 +31,7 @@ READ_ONLY_SUFFIXES = ("Status", "Verson", "Version", "StorageInfo")
 
 #: The identity key: it is echoed in downloads but is not a setting one can change.
 IDENTITY_SETTING = "DeviceSN"
-#: The empty-string spelling some firmware uses: a string of two quote characters (errata 3.7).
+#: The empty-string spelling some firmware uses: a string of two quote characters (protocol.md 3.7).
 QUOTED_EMPTY = '""'
 
 
@@ -106,7 +106,7 @@ def check_change(current: dict[str, Any], key: str, value: Any) -> tuple[Any, st
     if key == IDENTITY_SETTING:
         return None, "DeviceSN identifies the device and cannot be changed"
     if is_read_only(key):
-        return None, f"{key} is read-only: the device reports it, it cannot be set (errata 5.4, 8.5)"
+        return None, f"{key} is read-only: the device reports it, it cannot be set (protocol.md 5.4, 8.5)"
     if key not in current:
         return None, f"{key} is not a setting this device reported; see `facectl device get SN`"
     old = current[key]
@@ -146,7 +146,7 @@ def is_read_only(key: str) -> bool:
 
 def downloadable(current: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
     """The DownloadWorkSetting body: last upload with pending changes applied, minus read-only
-    keys and minus every `null` (errata 8.5: firmware uploads nulls; what it would do with
+    keys and minus every `null` (protocol.md 8.5: firmware uploads nulls; what it would do with
     one sent back is unknown, and a null sets nothing). Unknown keys are kept as uploaded."""
     merged = {**current, **pending}
     return {k: _without_nulls(v) for k, v in merged.items() if v is not None and not is_read_only(k)}

@@ -1,4 +1,4 @@
-"""The device's time zone, read from every form the firmware writes it in (errata 8.5).
+"""The device's time zone, read from every form the firmware writes it in (protocol.md 8.5).
 
 One reader for authorization (time groups, holidays), the fleet views and the
 inspector, so that what an operator sees is the zone time groups are judged in.

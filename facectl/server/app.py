@@ -1,9 +1,9 @@
 """The aiohttp application and the one dispatcher every device request goes through.
 
 Paths are matched through the protocol catalog (case-insensitive, trailing
-slash optional, errata 2.2); the dispatcher reads the raw body under a size
+slash optional, protocol.md 2.2); the dispatcher reads the raw body under a size
 limit, decodes it with the shared decoder, checks the device's identity
-(errata 5.2), and calls the endpoint's handler. No answer is ever a 500 or a
+(protocol.md 5.2), and calls the endpoint's handler. No answer is ever a 500 or a
 traceback: a device cannot act on either, and a record upload must be told to
 retry rather than be silently lost. The dispatcher (`Dispatcher`) works on bytes
 and headers, not on aiohttp's request, so `facectl quarantine replay` runs a kept
@@ -89,13 +89,13 @@ from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
 
-#: Endpoints whose unusable bodies are quarantined and acknowledged (errata 5.1):
+#: Endpoints whose unusable bodies are quarantined and acknowledged (protocol.md 5.1):
 #: a device retries these forever, so refusing them would wedge its queue.
 QUARANTINE_ON_ERROR = frozenset({"UploadIdentifyRecord", "UploadSystemRecord", "PushPeople",
                                  "RegisterIdentifyTicketResult", "UploadSnapshoot"})
 #: Quarantined too, but denied: the device shows the answer at the door and does not retry.
 AUTHORIZATION = "RequestAuthorization"
-#: Answers larger than this are gzip-compressed when the device accepts gzip (errata 3.4).
+#: Answers larger than this are gzip-compressed when the device accepts gzip (protocol.md 3.4).
 COMPRESS_ABOVE = 1024
 #: Where large bodies are decoded: one worker, so hostile bodies queue behind each other (each
 #: given up at its deadline) instead of taking every core from the event loop.
@@ -313,7 +313,7 @@ class Dispatcher:
         return answer
 
     def _check_identity(self, request: DeviceRequest, sn: str, endpoint: str) -> Answer | None:
-        """None when the device may proceed, else the refusal (errata 5.2, 6.1)."""
+        """None when the device may proceed, else the refusal (protocol.md 5.2, 6.1)."""
         reason = self.sn_rule.check(sn)
         if reason is not None:
             log.warning("refused %s from %s: %s", endpoint, request.remote, reason)
@@ -396,7 +396,7 @@ def _storage_failure(path: str, exc: Exception, problem: str) -> dict[str, Any]:
 
 
 async def _answer_v1(request: web.Request, description: str) -> web.Response:
-    """An HTTPv1 device gets a clear error, never a v2 answer (errata 2.1), and is marked v1.
+    """An HTTPv1 device gets a clear error, never a v2 answer (protocol.md 2.1), and is marked v1.
 
     Only a poll's worth of the body is read for its serial: a v1 request is as small as a v2 poll.
     """

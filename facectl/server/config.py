@@ -13,7 +13,7 @@ class ServerConfig:
     db: str = "facectl.db"
     host: str = "0.0.0.0"
     port: int = 8080
-    #: Base URL devices use to reach this server (for photo and file URLs, errata 5.7).
+    #: Base URL devices use to reach this server (for photo and file URLs, protocol.md 5.7).
     #: None: built from each request's Host header.
     public_url: str | None = None
     tls_cert: str | None = None
@@ -27,7 +27,7 @@ class ServerConfig:
     auth_timeout: float = 1.0
     auth_silent: bool = False
     #: Automatic retries of a person whose delivery failed for a passing cause (a photo the device
-    #: could not download); 0 keeps errata 5.3: a failure waits for a change or `people sync`.
+    #: could not download); 0 keeps protocol.md 5.3: a failure waits for a change or `people sync`.
     retry_failed: int = 0
     #: Seconds requests in flight get to finish when the server stops (SIGTERM, Ctrl-C); systemd's
     #: own stop timeout (90 s by default) is well above it.

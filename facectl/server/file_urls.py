@@ -1,9 +1,9 @@
 """Expiring, signed URLs for stored files (photos, features, firmware, screen files).
 
 Root-relative (`/files/…`) by default: a terminal resolves it against the server
-address it is configured with, as it does for the vendor's own server (errata
+address it is configured with, as it does for the vendor's own server (protocol.md
 8.3). The Host header cannot be used instead: real terminals send it without
-the port (errata 8.2), so a URL built from it points at port 80. With
+the port (protocol.md 8.2), so a URL built from it points at port 80. With
 `--public-url` (TLS offload, a separate file host) the URL is absolute.
 Photos and biometrics are personal data, so a URL only serves while its HMAC is
 valid and its expiry has not passed.

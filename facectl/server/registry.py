@@ -77,7 +77,7 @@ class Context:
 
     def quarantine(self, reason: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
         """Keep the raw request and answer `answer`; by default acknowledge it, so the device's
-        queue moves on (errata 5.1). The answer is kept with the item.
+        queue moves on (protocol.md 5.1). The answer is kept with the item.
 
         Handlers run for approved devices only, so this never keeps a stranger's bytes.
         """

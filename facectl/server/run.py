@@ -1,7 +1,7 @@
 """Running the server: sockets, TLS and the connection settings devices need.
 
 Devices keep one HTTP/1.1 connection open while they work through their flags
-(errata 1.4), so idle connections are kept well past a keepalive interval; a
+(protocol.md 1.4), so idle connections are kept well past a keepalive interval; a
 fleet reconnecting after an outage arrives at once, so the listen backlog is
 large. Bodies are read raw (auto_decompress off) so that whole-body gzip is
 inflated by the project's bounded inflater, the same one the inspector uses.

@@ -6,7 +6,7 @@ HTTP 200, JSON, `Success: 1`, within the device's timeout. Checks are labelled
 with the document section they come from and a level:
 
 - must: the vendor document requires it; a device breaks without it.
-- should: an errata decision (variants real firmware sends, idempotent retries,
+- should: a decision of docs/protocol.md (variants real firmware sends, idempotent retries,
   canonical answers); a server that fails these loses data from some devices.
 
 The run has side effects on the server under test, as a real device would: it
@@ -198,7 +198,7 @@ class Conformance:
         flags_ok = isinstance(answer.doc, dict) and all(
             isinstance(answer.doc.get(k), int) for k in answer.doc if k != "Message")
         self.add("Keepalive flags are integers", ka_section, SHOULD, flags_ok, json.dumps(answer.doc)[:200])
-        self.add("a device without settings is asked for them (UploadWorkParameter)", "errata 1.3",
+        self.add("a device without settings is asked for them (UploadWorkParameter)", "protocol.md 1.3",
                  SHOULD, flag_set(answer.doc, "UploadWorkParameter"),
                  "" if flag_set(answer.doc, "UploadWorkParameter")
                  else "not set: the server already had settings for this SN, or never asks")
@@ -206,24 +206,24 @@ class Conformance:
         if self.expect_ok("boot: UploadWorkSetting accepted", _section("UploadWorkSetting"), MUST, upload):
             self.device.settings_uploaded = True
         again = await self.post_json("Keepalive", self.device.keepalive_doc())
-        self.add("after the upload, UploadWorkParameter is no longer set", "errata 1.3", SHOULD,
+        self.add("after the upload, UploadWorkParameter is no longer set", "protocol.md 1.3", SHOULD,
                  again.ok and not flag_set(again.doc, "UploadWorkParameter"), _describe(again))
 
     async def keepalive_variants(self) -> None:
         doc = self.device.keepalive_doc()
-        self.expect_ok("Keepalive with a trailing comma (as the document's example)", "errata 3.1",
+        self.expect_ok("Keepalive with a trailing comma (as the document's example)", "protocol.md 3.1",
                        SHOULD, await self.post_json("Keepalive", doc, Variants(trailing_comma=True)))
-        self.expect_ok("Keepalive with a gzip body (Content-Encoding: gzip)", "errata 3.4, 6.2", SHOULD,
+        self.expect_ok("Keepalive with a gzip body (Content-Encoding: gzip)", "protocol.md 3.4, 6.2", SHOULD,
                        await self.post_json("Keepalive", doc, Variants(gzip="body")))
-        self.expect_ok("Keepalive with a UTF-8 BOM", "errata 3.1", SHOULD,
+        self.expect_ok("Keepalive with a UTF-8 BOM", "protocol.md 3.1", SHOULD,
                        await self.post_json("Keepalive", doc, quirk="utf-8 BOM"))
         path = ENDPOINTS["Keepalive"].path.lower() + "/"
-        self.expect_ok(f"path case and trailing slash ignored ({path})", "errata 2.2", SHOULD,
+        self.expect_ok(f"path case and trailing slash ignored ({path})", "protocol.md 2.2", SHOULD,
                        await self.post_json("Keepalive", doc, path=path))
-        self.expect_ok("UploadWorkSetting with the example's duplicate DeviceSN", "errata 3.8", SHOULD,
+        self.expect_ok("UploadWorkSetting with the example's duplicate DeviceSN", "protocol.md 3.8", SHOULD,
                        await self.post_json("UploadWorkSetting", self.device.settings_doc(),
                                             quirk="duplicate DeviceSN"))
-        self.expect_ok("UploadWorkSetting with a whole-body gzip", "errata 6.2", SHOULD,
+        self.expect_ok("UploadWorkSetting with a whole-body gzip", "protocol.md 6.2", SHOULD,
                        await self.post_json("UploadWorkSetting", self.device.settings_doc(),
                                             Variants(gzip="body")))
 
@@ -234,12 +234,12 @@ class Conformance:
         if answer.ok and isinstance(answer.doc, dict):
             read_only = sorted(k for k in answer.doc if is_read_only(k))
             nulls = sorted(k for k, v in answer.doc.items() if v is None)
-            self.add("DownloadWorkSetting leaves out read-only fields", "errata 5.4, 8.5", SHOULD,
+            self.add("DownloadWorkSetting leaves out read-only fields", "protocol.md 5.4, 8.5", SHOULD,
                      not read_only, ", ".join(read_only))
-            self.add("DownloadWorkSetting sends no null", "errata 8.5", SHOULD, not nulls, ", ".join(nulls))
+            self.add("DownloadWorkSetting sends no null", "protocol.md 8.5", SHOULD, not nulls, ", ".join(nulls))
             unknown = sorted(k for k in answer.doc
                              if k not in self.device.settings and k not in ("Success", "Message"))
-            self.add("DownloadWorkSetting sends only settings the device has", "errata 5.4", SHOULD,
+            self.add("DownloadWorkSetting sends only settings the device has", "protocol.md 5.4", SHOULD,
                      not unknown, ", ".join(unknown[:10]))
 
     async def remote_flow(self) -> None:
@@ -269,18 +269,18 @@ class Conformance:
         self.add("DownloadPeopleList has a PeopleList array", section, MUST, isinstance(people, list),
                  f"PeopleList is {type(people).__name__}")
         people = people if isinstance(people, list) else []
-        self.add("DownloadPeopleList sends both PeopleCount and Count", "errata 4.3", SHOULD,
+        self.add("DownloadPeopleList sends both PeopleCount and Count", "protocol.md 4.3", SHOULD,
                  "PeopleCount" in doc and "Count" in doc, ", ".join(k for k in doc if "Count" in k))
         self.add(f"DownloadPeopleList respects Limit ({limit})", section, MUST, len(people) <= limit,
                  f"{len(people)} people")
         bad = [(p.get("UserID") if isinstance(p, dict) else p, person_error(p)[1])
                for p in people if person_error(p) is not None]
-        self.add("people are within the document's limits", "errata 5.8", MUST, not bad,
+        self.add("people are within the document's limits", "protocol.md 5.8", MUST, not bad,
                  "; ".join(f"{u}: {m}" for u, m in bad[:3]))
         elsewhere = [(p.get("UserID"), reason) for p in people if isinstance(p, dict)
                      and isinstance(p.get("Photo"), str) and is_url(p["Photo"])
                      and (reason := other_server(p["Photo"], self.server))]
-        self.add("photo URLs reach the server the device talks to", "errata 8.2-8.3", SHOULD, not elsewhere,
+        self.add("photo URLs reach the server the device talks to", "protocol.md 8.2-8.3", SHOULD, not elsewhere,
                  "; ".join(f"{u}: {m}" for u, m in elsewhere[:3]))
         done, failures = await self.device.import_page(people, self._deadline())
         self.add("people photos download and match their MD5", section, MUST,
@@ -306,7 +306,7 @@ class Conformance:
         result = await self.post_json("DeletePeopleListResult", {
             "SN": self.sn, "DeleteCount": len(ids), "DeleteAll": 0, variants.delete_list_name: ids},
             variants)
-        self.expect_ok("DeletePeopleListResult with the example's DeletList", "errata 4.5", SHOULD, result)
+        self.expect_ok("DeletePeopleListResult with the example's DeletList", "protocol.md 4.5", SHOULD, result)
 
     def _record(self) -> tuple[dict[str, Any], bytes]:
         rec = self.device.make_identify_record(time.time())
@@ -327,15 +327,15 @@ class Conformance:
         section = _section("UploadIdentifyRecord")
         cases: list[tuple[str, str, str, Variants]] = [
             ("UploadIdentifyRecord with RecordDetail and Photo", section, MUST, Variants()),
-            ("UploadIdentifyRecord with recordJson and pic (the example's names)", "errata 4.1, 4.2",
+            ("UploadIdentifyRecord with recordJson and pic (the example's names)", "protocol.md 4.1, 4.2",
              SHOULD, Variants(record_json_part="recordJson", record_photo_part="pic")),
-            ("record JSON part gzip-compressed (per-part Content-Encoding)", "errata 3.3", SHOULD,
+            ("record JSON part gzip-compressed (per-part Content-Encoding)", "protocol.md 3.3", SHOULD,
              Variants(gzip="parts")),
-            ("record JSON part as a gzip file part", "errata 6.3", SHOULD,
+            ("record JSON part as a gzip file part", "protocol.md 6.3", SHOULD,
              Variants(gzip="parts", json_part_as_file=True)),
-            ("record upload with a whole-body gzip", "errata 3.4", SHOULD, Variants(gzip="body")),
-            ("SN form value with a leading space", "errata 3.6", SHOULD, Variants(sn_leading_space=True)),
-            ("record JSON with a trailing comma", "errata 3.1", SHOULD, Variants(trailing_comma=True)),
+            ("record upload with a whole-body gzip", "protocol.md 3.4", SHOULD, Variants(gzip="body")),
+            ("SN form value with a leading space", "protocol.md 3.6", SHOULD, Variants(sn_leading_space=True)),
+            ("record JSON with a trailing comma", "protocol.md 3.1", SHOULD, Variants(trailing_comma=True)),
         ]
         last: tuple[dict[str, Any], bytes] | None = None
         for title, sec, level, variants in cases:
@@ -344,10 +344,10 @@ class Conformance:
             last = (detail, photo)
         if last is not None:
             answer = await self._upload_record(Variants(), *last)
-            self.expect_ok("a retried record (same RecordID) is acknowledged", "errata 5.1", SHOULD, answer)
+            self.expect_ok("a retried record (same RecordID) is acknowledged", "protocol.md 5.1", SHOULD, answer)
         answer = await self._upload_record(Variants(), {}, None, raw_json=b"{not json")
         self.expect_ok("an unreadable record is acknowledged (kept aside, queue not wedged)",
-                       "errata 5.1", SHOULD, answer)
+                       "protocol.md 5.1", SHOULD, answer)
         self._timely("record uploads answered within the device timeout", section,
                      "UploadIdentifyRecord")
 
@@ -380,7 +380,7 @@ class Conformance:
             self.device.people.put(person)
         answer = await self.device.push_people(PUSH_QUERIED, person.user_id, self._deadline())
         self.answers.append(("PushPeople", answer))
-        self.expect_ok("PushPeople with a gzip Detail file part and a photo", "errata 6.4", MUST, answer)
+        self.expect_ok("PushPeople with a gzip Detail file part and a photo", "protocol.md 6.4", MUST, answer)
 
     async def snapshot_flow(self) -> None:
         await self.device.upload_snapshot(self._deadline())
@@ -398,14 +398,14 @@ class Conformance:
 
     async def identity_flow(self) -> None:
         answer = await self.post_json("Keepalive", {**self.device.keepalive_doc(), "SN": "not a serial!"})
-        self.add("a malformed SN is answered Success 400 (HTTP 200)", "errata 5.2", SHOULD,
+        self.add("a malformed SN is answered Success 400 (HTTP 200)", "protocol.md 5.2", SHOULD,
                  answer.status == 200 and answer.success == 400, _describe(answer))
         v1 = next(iter(V1_PATHS))
         # A sibling serial, so the server does not mark the check device itself as HTTPv1.
         sibling = self.sn[:-1] + ("1" if self.sn[-1] != "1" else "2")
         answer = await self.post_json("DownloadPeopleList", {"DeviceID": sibling, "SN": sibling},
                                       path=v1)
-        self.add(f"an HTTPv1 path ({v1}) does not get a v2 success", "errata 2.1", SHOULD,
+        self.add(f"an HTTPv1 path ({v1}) does not get a v2 success", "protocol.md 2.1", SHOULD,
                  not answer.ok, _describe(answer))
 
     async def full_cycle(self) -> None:
@@ -441,9 +441,9 @@ class Conformance:
                  not unanswered and worst <= limit, f"slowest {worst * 1000:.0f} ms"
                  + (f"; no answer: {', '.join(sorted(set(unanswered)))}" if unanswered else ""))
         not_strict = sorted({n for n, a in self.answers if a.answered and _strict_json(a)})
-        self.add("answers are strict JSON (canonical in what the server sends)", "errata rule of thumb",
+        self.add("answers are strict JSON (canonical in what the server sends)", "protocol.md rule of thumb",
                  SHOULD, not not_strict, ", ".join(not_strict))
-        self.add("one keep-alive connection served the whole run", "关于HTTP的连接保持, errata 1.4",
+        self.add("one keep-alive connection served the whole run", "关于HTTP的连接保持, protocol.md 1.4",
                  SHOULD, self.connections <= 1,
                  f"{self.connections} connections opened for {len(self.answers)} requests")
 

@@ -9,7 +9,7 @@ from facectl.protocol.endpoints import ENDPOINTS
 
 from .settings_doc import EXAMPLE_PERSON_CAPACITY
 
-#: Serial of a fleet device: prefix + zero-padded number (FC-8190H00000001, errata 6.8).
+#: Serial of a fleet device: prefix + zero-padded number (FC-8190H00000001, protocol.md 6.8).
 #: Here rather than in fleet.py so that `facectl sim --help` shows them without aiohttp.
 SN_DIGITS = 8
 DEFAULT_SN_PREFIX = "FC-8190H"
@@ -17,11 +17,11 @@ DEFAULT_SN_PREFIX = "FC-8190H"
 _RECORD = ENDPOINTS["UploadIdentifyRecord"]
 _DELETE_RESULT = ENDPOINTS["DeletePeopleListResult"]
 
-#: JSON part names of a record upload (errata 4.1), table spelling first.
+#: JSON part names of a record upload (protocol.md 4.1), table spelling first.
 RECORD_JSON_PARTS: tuple[str, ...] = _RECORD.json_part
-#: Photo part names of a record upload (errata 4.2), table spelling first.
+#: Photo part names of a record upload (protocol.md 4.2), table spelling first.
 RECORD_PHOTO_PARTS: tuple[str, ...] = _RECORD.file_parts
-#: DeletePeopleListResult list names (errata 4.5), table spelling first.
+#: DeletePeopleListResult list names (protocol.md 4.5), table spelling first.
 DELETE_LIST_NAMES: tuple[str, ...] = next(
     f.names for f in _DELETE_RESULT.request if f.name == "DeleteList"
 )
@@ -30,7 +30,7 @@ GZIP_MODES = ("none", "parts", "body")
 
 @dataclass(slots=True)
 class Variants:
-    """How the device spells and encodes its requests (errata 3.1, 3.3, 3.4, 3.6, 4.1, 4.2, 4.5, 6.3).
+    """How the device spells and encodes its requests (protocol.md 3.1, 3.3, 3.4, 3.6, 4.1, 4.2, 4.5, 6.3).
 
     Defaults are the document's tables; each option switches to a spelling seen in
     the document's examples or on real devices.
@@ -41,11 +41,11 @@ class Variants:
     delete_list_name: str = DELETE_LIST_NAMES[0]
     #: none: plain; parts: gzip the JSON parts of multipart bodies; body: gzip whole bodies.
     gzip: str = "none"
-    #: Send gzipped JSON parts as file parts with a filename (errata 6.3).
+    #: Send gzipped JSON parts as file parts with a filename (protocol.md 6.3).
     json_part_as_file: bool = False
-    #: A leading space in the SN form value, as in the document's raw examples (errata 3.6).
+    #: A leading space in the SN form value, as in the document's raw examples (protocol.md 3.6).
     sn_leading_space: bool = False
-    #: A trailing comma before the closing brace of JSON objects (errata 3.1).
+    #: A trailing comma before the closing brace of JSON objects (protocol.md 3.1).
     trailing_comma: bool = False
 
     def __post_init__(self) -> None:
@@ -146,5 +146,5 @@ class SimConfig:
     #: None: every start is a factory-new terminal.
     state_dir: str | None = None
     #: The settings document the device uploads: None, the vendor document's example;
-    #: "9.25", shaped like firmware 9.25's captured upload (errata 8.5).
+    #: "9.25", shaped like firmware 9.25's captured upload (protocol.md 8.5).
     firmware: str | None = None

@@ -1,7 +1,7 @@
 """A simulated FCARD terminal that follows the document's call flow (调用流程).
 
 Boot: keepalive, then UploadWorkSetting. Every interval: keepalive, then the
-work its answer flags, in the Keepalive section's priority (errata 1.1:
+work its answer flags, in the Keepalive section's priority (protocol.md 1.1:
 UploadWorkParameter, Remote, SyncParameter, DeletePeople, AddPeople), then
 pushes the device owes (PushPeople), then the record backlog; and the next
 keepalive leaves on time whatever is left (no request waits past it).
@@ -315,7 +315,7 @@ class SimDevice:
         doc["KeepOpenStatus"] = self.keep_open
         doc["DoorSensorStatus"] = self.door_sensor
         doc["LockDoorStatus"] = self.locked
-        doc["AlarmStatus"] = ",".join(self.alarms) if self.alarms else '""'  # errata 3.7, as sent
+        doc["AlarmStatus"] = ",".join(self.alarms) if self.alarms else '""'  # protocol.md 3.7, as sent
         storage = doc.get("PeopleStorageInfo")
         if isinstance(storage, dict):
             for key, current in self.people.counts().items():
@@ -335,7 +335,7 @@ class SimDevice:
     def apply_settings(self, answer: dict[str, Any]) -> list[str]:
         """Apply a DownloadWorkSetting answer; returns the keys that changed.
 
-        Only settings the device has are taken; read-only fields (errata 5.4, 8.5), nulls,
+        Only settings the device has are taken; read-only fields (protocol.md 5.4, 8.5), nulls,
         the identity and the answer's own Success/Message are ignored.
         """
         changed = []
@@ -1020,7 +1020,7 @@ class SimDevice:
         return Flow.CONTINUE
 
     async def push_people(self, push_type: int, uid: int, deadline: float) -> Answer:
-        """PushPeople: SN, PushType, UserID as text; Detail as a gzip file part (errata 6.4)."""
+        """PushPeople: SN, PushType, UserID as text; Detail as a gzip file part (protocol.md 6.4)."""
         person = self.people.get(uid) if push_type != PUSH_DELETED else None
         parts = [wire.sn_part(self.sn, self.variants),
                  multipart.text_part("PushType", str(push_type)),

@@ -1,11 +1,11 @@
 """The simulated device's own people store, and how it imports a person from the server.
 
-Import follows section "API-拉取人员授权信息": each PeopleJson is checked (errata
+Import follows section "API-拉取人员授权信息": each PeopleJson is checked (protocol.md
 5.8 limits), its photo and features are downloaded by URL or decoded from
 base64, photos are checked for size, MD5 and format, and failures are reported
 with the document's error codes (errorCode 人员失败错误码). An update replaces
 the whole person, biometrics included: a person sent again without face,
-fingerprint or palm data loses them, as real firmware does (errata 6.5).
+fingerprint or palm data loses them, as real firmware does (protocol.md 6.5).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .transport import Fetched
 
 #: Largest feature file a device downloads (ours; features are a few KB of base64).
 MAX_FEATURE_BYTES = 256 * 1024
-#: Where the firmware keeps a person's photo; PushPeople's Detail names it (errata 6.4).
+#: Where the firmware keeps a person's photo; PushPeople's Detail names it (protocol.md 6.4).
 DEVICE_PHOTO_PATH = "/data/user_pic/{uid}.jpg"
 
 

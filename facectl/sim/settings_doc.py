@@ -2,7 +2,7 @@
 
 A simulated device starts from the document's own request example (section
 "API-上传当前设备参数"), kept verbatim below, with its misspelt wire names
-(`FirmwareVerson`, `WiredGteway`, `Pasword`, ... errata 3.9), its quoted-empty
+(`FirmwareVerson`, `WiredGteway`, `Pasword`, ... protocol.md 3.9), its quoted-empty
 `AlarmStatus` (3.7) and its duplicate `DeviceSN` (3.8). `default_settings`
 parses it (last key wins), puts the simulated device's serial in `DeviceSN`
 and sets the HTTP client fields a device using this protocol really has.
@@ -351,13 +351,13 @@ def default_settings(
 
 
 def example_text(sn: str) -> str:
-    """The document's example text with both of its DeviceSN values set to `sn` (errata 3.8)."""
+    """The document's example text with both of its DeviceSN values set to `sn` (protocol.md 3.8)."""
     return DOCUMENT_EXAMPLE.replace(EXAMPLE_FIRST_SN, sn).replace(_SECOND_SN, sn)
 
 
-#: The firmware whose captured settings upload `firmware_925_settings` reproduces (errata 8.5).
+#: The firmware whose captured settings upload `firmware_925_settings` reproduces (protocol.md 8.5).
 FIRMWARE_925 = "9.25"
-#: Read-only keys firmware 9.25 reports that the document does not list (errata 8.5).
+#: Read-only keys firmware 9.25 reports that the document does not list (protocol.md 8.5).
 FIRMWARE_925_STATUS = {
     "OnecardCloudStatus": 0, "HTTPClientStatus": 1, "MQTTClientStatus": 0,
     "WebsocketClientStatus": 0, "YZWClientStatus": 0,
@@ -365,7 +365,7 @@ FIRMWARE_925_STATUS = {
 
 
 def firmware_925_settings(sn: str, **options: Any) -> dict[str, Any]:
-    """A settings upload shaped like firmware 9.25's (errata 8.5), from `default_settings`.
+    """A settings upload shaped like firmware 9.25's (protocol.md 8.5), from `default_settings`.
 
     `UTCTimeZone: "UTC+08:00"` instead of `TimeZone`; the read-only keys the
     document lacks (`PalmveinVerson`, the `…Status` keys); the misspelt nested keys

@@ -9,9 +9,9 @@ requests are strictly sequential. A call is tried up to the endpoint's number of
 tries (2 s x 3 for ordinary calls, 30 s x 1 for record uploads, device_rules),
 never past the time left before the next keepalive.
 
-Like a real terminal (errata 8.2), the Host header names the server's host
+Like a real terminal (protocol.md 8.2), the Host header names the server's host
 without its port, and a root-relative file URL is fetched from the server
-address the device is configured with (errata 8.3).
+address the device is configured with (protocol.md 8.3).
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ class Transport:
 
 
 def host_header(url: str) -> str:
-    """The Host header a terminal sends for `url`: the host alone, never the port (errata 8.2)."""
+    """The Host header a terminal sends for `url`: the host alone, never the port (protocol.md 8.2)."""
     host = urlsplit(url).hostname or ""
     return f"[{host}]" if ":" in host else host
 

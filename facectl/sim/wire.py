@@ -1,4 +1,4 @@
-"""Request bodies as the firmware writes them, in every variant the errata lists.
+"""Request bodies as the firmware writes them, in every variant docs/protocol.md lists.
 
 JSON is printed the way the devices' cJSON prints it (tab indented, `"key":\tvalue`),
 multipart bodies use the document's boundary style and the project's own
@@ -23,10 +23,10 @@ from .settings_doc import EXAMPLE_FIRST_SN
 
 _encode_str = encode_basestring  # the C function json.dumps(ensure_ascii=False) uses
 
-#: What the terminals send (errata 8.1).
+#: What the terminals send (protocol.md 8.1).
 JSON_CT = "application/json; charset=utf-8"
 JPEG_CT = "image/jpeg"
-#: Quirks the quirky-json fault picks from (errata 3.1, 3.6, 3.7, 3.8, and a BOM).
+#: Quirks the quirky-json fault picks from (protocol.md 3.1, 3.6, 3.7, 3.8, and a BOM).
 JSON_QUIRKS = ("trailing comma", "utf-8 BOM", "quoted empty AlarmStatus", "padded SN",
                "duplicate DeviceSN")
 

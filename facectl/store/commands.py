@@ -9,7 +9,7 @@ call arrives, and the call is linked to it. The protocol has no acknowledgement
 for the others, so for them *sent* is final: it means "handed to the device in an
 answer".
 
-A queued command past its expiry is never sent (errata 5.5): it becomes *expired*
+A queued command past its expiry is never sent (protocol.md 5.5): it becomes *expired*
 the next time anything looks at the queue. An operator can *cancel* a command
 while it is queued, never after. Every state change is one guarded UPDATE inside
 a write transaction, so a cancel and a delivery cannot both win.

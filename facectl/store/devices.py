@@ -2,7 +2,7 @@
 
 A device is created *pending* on first contact (or *approved* with open
 enrollment) and answered 401 until an operator approves it; nothing a pending or
-blocked device sends is applied (errata 5.2). Contact is still recorded, so the
+blocked device sends is applied (protocol.md 5.2). Contact is still recorded, so the
 operator can see who is knocking.
 """
 
@@ -38,7 +38,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-#: How long the fleet views show a device's last implausible RecordDate (errata 8.4).
+#: How long the fleet views show a device's last implausible RecordDate (protocol.md 8.4).
 CLOCK_PROBLEM_SHOWN_SECONDS = 7 * 86_400
 
 

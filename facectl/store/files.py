@@ -1,7 +1,7 @@
 """Content-addressed blobs: photos, snapshots, features, firmware.
 
 Stored once by SHA-256 whatever how many records or people point at them, with
-the upper-case MD5 devices expect (errata 5.6) computed at the same time. A file is
+the upper-case MD5 devices expect (protocol.md 5.6) computed at the same time. A file is
 deleted only when nothing points at it any more (store/retention.py); `created_at`
 is when it was last stored, so a file just stored is never taken for an orphan.
 """

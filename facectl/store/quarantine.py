@@ -1,6 +1,6 @@
 """Quarantine: what a device sent that cannot be used, kept with its raw bytes.
 
-The device is told Success:1 so its upload queue moves on (errata 5.1); the
+The device is told Success:1 so its upload queue moves on (protocol.md 5.1); the
 operator sees the item with its reason and can export the bytes. Identical
 bodies from the same device are kept once, so a retry storm cannot fill the disk.
 

@@ -1,7 +1,7 @@
 """Access, door and system records, stored exactly once.
 
 The idempotency key is (SN, kind, RecordID, RecordDate) rather than the
-document's (SN, RecordID) alone (errata 5.1): a retried upload repeats both and
+document's (SN, RecordID) alone (protocol.md 5.1): a retried upload repeats both and
 is acknowledged without a second row, while a device whose record counter was
 reset (ClearRecord, factory reset, a new board with the same SN) reuses IDs with
 new dates, and those real events must not be dropped as "duplicates".

@@ -41,7 +41,7 @@ class Settings:
     def upload(self, sn: str, raw: dict[str, Any]) -> dict[str, list[Any]]:
         """Store an uploaded document; returns what changed since the previous upload."""
         doc = {key: setting_rules.normalize_value(value) for key, value in raw.items()}
-        doc[setting_rules.IDENTITY_SETTING] = sn  # as identified (stripped, errata 3.6), not as padded on the wire
+        doc[setting_rules.IDENTITY_SETTING] = sn  # as identified (stripped, protocol.md 3.6), not as padded on the wire
         t = now()
         with transaction(self.db):
             previous = self.document(sn)
@@ -73,7 +73,7 @@ class Settings:
             )
 
     def needs_upload(self, sn: str) -> bool:
-        """UploadWorkParameter: no settings held yet (errata 1.3), or an operator asked for them."""
+        """UploadWorkParameter: no settings held yet (protocol.md 1.3), or an operator asked for them."""
         row = self.db.execute(
             "SELECT d.settings_requested, s.sn IS NULL FROM devices d LEFT JOIN settings s ON s.sn = d.sn "
             "WHERE d.sn = ?",

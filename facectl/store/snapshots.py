@@ -1,4 +1,4 @@
-"""Camera snapshots per device (UploadSnapshoot, errata 4.9)."""
+"""Camera snapshots per device (UploadSnapshoot, protocol.md 4.9)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Flags are never stored; they are computed at each keepalive from what the
 store holds (desired state vs confirmed state), so a lost answer or a restart
 cannot make the server forget work. The answer lists the flags in the
-document's priority (errata 1.1); the device follows them in that order.
+document's priority (protocol.md 1.1); the device follows them in that order.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """RequestAuthorization: decide at the door, store the decision, answer within the device's timeout.
 
 The person is found by UserID, else CardNum, else QRCode (a QR code is also
-matched against card numbers, because the device itself does that, errata 6.6).
+matched against card numbers, because the device itself does that, protocol.md 6.6).
 The built-in rules, in order (the first that denies wins; 2-6 are protocol/access.py,
 the same rules the simulated terminal applies offline):
 

@@ -24,7 +24,7 @@ _DOOR_STATE_FIELDS = tuple(f.name for f in ENDPOINTS["Keepalive"].request if f.t
 
 @handles("Keepalive")
 async def keepalive(ctx: Context) -> dict[str, Any]:
-    """Record the door state; answer Success:1 with the flags that apply (errata 1.1, 6.1).
+    """Record the door state; answer Success:1 with the flags that apply (protocol.md 1.1, 6.1).
 
     Decision: a door-state field that is not an integer (a list, an object, a
     word) is the device's mistake, not a reason to withhold the flags: it is
@@ -61,7 +61,7 @@ async def upload_work_setting(ctx: Context) -> dict[str, Any]:
 
 @handles("DownloadWorkSetting")
 async def download_work_setting(ctx: Context) -> dict[str, Any]:
-    """The last upload with pending changes applied, minus read-only fields (errata 5.4)."""
+    """The last upload with pending changes applied, minus read-only fields (protocol.md 5.4)."""
     return responses.ok(**ctx.store.settings.take_for_download(ctx.sn))
 
 

@@ -1,11 +1,11 @@
 """People endpoints: pages handed out by reconciliation, their results, device reports, enrolments.
 
 Every handler is a few store calls (no per-person queries), so a 1000-person page is
-answered well inside the device's 2 s timeout (errata 1.2). Photos and feature files go
-out as absolute, expiring, signed URLs (errata 5.7) built from `--public-url` or the
+answered well inside the device's 2 s timeout (protocol.md 1.2). Photos and feature files go
+out as absolute, expiring, signed URLs (protocol.md 5.7) built from `--public-url` or the
 request's Host header, or inline as base64 for devices set to it (`people sync --files
 inline`). What a device sends that cannot be used is kept in quarantine and
-acknowledged, so the device's loop ends (errata 5.1).
+acknowledged, so the device's loop ends (protocol.md 5.1).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _encode(person: PagePerson, refs: _Refs) -> dict[str, Any]:
 
 @handles("DownloadPeopleListResult")
 async def download_people_list_result(ctx: Context) -> dict[str, Any]:
-    """The last page is stored, minus FailList (both shapes, errata 4.4)."""
+    """The last page is stored, minus FailList (both shapes, protocol.md 4.4)."""
     doc = ctx.decoded.document
     failures, notes = people_rules.read_fail_list(doc)
     declared = people_rules.declared_fail_count(doc)
@@ -109,7 +109,7 @@ async def delete_people_list(ctx: Context) -> dict[str, Any]:
 
 @handles("DeletePeopleListResult")
 async def delete_people_list_result(ctx: Context) -> dict[str, Any]:
-    """DeleteList or DeletList (errata 4.5); DeleteAll 1 = the device is empty."""
+    """DeleteList or DeletList (protocol.md 4.5); DeleteAll 1 = the device is empty."""
     delete_all, ids, notes = people_rules.read_delete_result(ctx.decoded.document)
     ctx.store.people.delete_result(ctx.sn, delete_all, ids)
     if notes:
@@ -119,9 +119,9 @@ async def delete_people_list_result(ctx: Context) -> dict[str, Any]:
 
 @handles("PushPeople")
 async def push_people(ctx: Context) -> dict[str, Any]:
-    """A device's own report about one person (errata 6.3, 6.4): kept, biometrics merged.
+    """A device's own report about one person (protocol.md 6.3, 6.4): kept, biometrics merged.
 
-    Without a Detail part it says the device does not hold that UserID (errata 8.7).
+    Without a Detail part it says the device does not hold that UserID (protocol.md 8.7).
     """
     decoded = ctx.decoded
     doc = decoded.document if isinstance(decoded.document, dict) else None
@@ -145,7 +145,7 @@ async def push_people(ctx: Context) -> dict[str, Any]:
     ctx.store.commands.people_pushed(ctx.sn, user_id, push_type,
                                      {k: outcome[k] for k in ("known", "present", "wanted")})
     if not outcome["present"] and outcome["wanted"]:
-        # Errata 8.7: no Detail = the device does not hold this user; it is sent again.
+        # protocol.md 8.7: no Detail = the device does not hold this user; it is sent again.
         log.info("%s does not hold person %s; it is sent again at the next keepalive", ctx.sn, user_id)
     elif not outcome["known"] and outcome["present"]:
         log.info("%s holds person %s whom the operator has not added; see `facectl people diff %s`",
@@ -155,9 +155,9 @@ async def push_people(ctx: Context) -> dict[str, Any]:
 
 @handles("RegisterIdentifyTicketResult")
 async def register_identify_ticket_result(ctx: Context) -> dict[str, Any]:
-    """An enrolment result (table: Result 1-6; errata 4.8): kept; on success its biometrics and photo merged.
+    """An enrolment result (table: Result 1-6; protocol.md 4.8): kept; on success its biometrics and photo merged.
 
-    A photo with no usable ResultJson is a snapshot sent this way (errata 4.9) and is kept
+    A photo with no usable ResultJson is a snapshot sent this way (protocol.md 4.9) and is kept
     as one.
     """
     doc = ctx.decoded.document

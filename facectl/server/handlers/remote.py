@@ -3,7 +3,7 @@
 The store picks the commands that can share this answer (protocol.commands.select)
 and marks them sent in the same transaction; this handler only turns stored
 file references into absolute, signed, expiring URLs with the upper-case MD5
-(errata 5.6, 5.7) and merges the wire values. Commands left over wait for the
+(protocol.md 5.6, 5.7) and merges the wire values. Commands left over wait for the
 next keepalive, which still says `Remote: 1`. An empty answer (`{"Success":1}`)
 is normal: the commands may have expired or been cancelled since the keepalive.
 """

@@ -56,7 +56,7 @@ class People(Persons, Lookup, Status, Sync, AddPages, DeletePages, DeviceReports
         self.files = files
         #: Seconds before an in-flight person is handed out again (tests set it small).
         self.redelivery_timeout = REDELIVERY_SECONDS
-        #: Automatic retries of a transient failure; 0 (errata 5.3): it waits for a change or `people sync`.
+        #: Automatic retries of a transient failure; 0 (protocol.md 5.3): it waits for a change or `people sync`.
         self.retry_limit = 0
         #: Seconds before the first automatic retry of a transient failure (tests set it small).
         self.retry_delay = RETRY_SECONDS

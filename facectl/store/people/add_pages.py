@@ -106,7 +106,7 @@ class AddPages(Wants, FactoryReset):
             if not rows:
                 return Page(0, [], inline)
             ids = json.dumps([r[0] for r in rows])
-            # Plain tuples, columns by position: a page of 1,000 is on the device's 2 s clock (errata 1.2).
+            # Plain tuples, columns by position: a page of 1,000 is on the device's 2 s clock (protocol.md 1.2).
             people = {r[0]: r for r in self.db.execute(
                 f"SELECT p.user_id, p.photo, f.md5, f.size, {_PAGE_COLUMNS} FROM people p "
                 "LEFT JOIN files f ON f.sha256 = p.photo WHERE p.user_id IN (SELECT value FROM json_each(?))",
@@ -166,7 +166,7 @@ class AddPages(Wants, FactoryReset):
 
         A transient failure (`Failure.transient`) of the version still wanted gets a
         `retry_at`: `retry_delay` doubled for each retry already made, while fewer than
-        `retry_limit` were (none by default, errata 5.3). A failure of a version no longer
+        `retry_limit` were (none by default, protocol.md 5.3). A failure of a version no longer
         wanted needs none: the row is pending for the new version anyway.
         """
         t = time.time() if now is None else now

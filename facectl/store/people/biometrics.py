@@ -1,6 +1,6 @@
 """Photos and biometrics: files stored once by content (store/files.py), which people rows point at.
 
-- **Biometrics are never lost** (errata 6.5): every base64 face feature, fingerprint and palm
+- **Biometrics are never lost** (protocol.md 6.5): every base64 face feature, fingerprint and palm
   vein a device reports (PushPeople, RegisterIdentifyTicketResult) is kept and sent with
   every later update. A new or changed biometric of a known person makes a new version, so
   it reaches the person's other devices. An operator replacing the photo drops the old face

@@ -1,6 +1,6 @@
-"""PushPeople (errata 6.3-6.5): each device's own word about each person, and where it differs from ours.
+"""PushPeople (protocol.md 6.3-6.5): each device's own word about each person, and where it differs from ours.
 
-- **PushPeople without a Detail** means the device does not hold that user (errata 8.7),
+- **PushPeople without a Detail** means the device does not hold that user (protocol.md 8.7),
   whatever its PushType: `have` is cleared, so a person it should hold is pending again
   (device_report's docstring); `diff` lists it as missing, or as not held when the server
   agrees.
@@ -32,14 +32,14 @@ class DeviceReports(Wants, Biometrics):
 
     def device_report(self, sn: str, push_type: int, user_id: int, person: people_rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
-        """PushPeople (errata 6.3-6.5, 8.7): keep the device's word; merge biometrics; never adopt the unknown.
+        """PushPeople (protocol.md 6.3-6.5, 8.7): keep the device's word; merge biometrics; never adopt the unknown.
 
         PushType 3 (deleted), and any PushPeople without a Detail, mean the device does not
-        hold the person (errata 8.7: the firmware answers a QueryPeople for a UserID it
+        hold the person (protocol.md 8.7: the firmware answers a QueryPeople for a UserID it
         lacks with SN, PushType and UserID only); 1, 2 and 4 with a Detail mean it does.
         "Does not hold" clears `have` (module docstring of wants.py): a person the
         device should hold is pending again and goes out with the next AddPeople, unless
-        that very version already failed there (then it stays failed, errata 5.3).
+        that very version already failed there (then it stays failed, protocol.md 5.3).
         """
         t = time.time()
         present = push_type != 3 and person is not None

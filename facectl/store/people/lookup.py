@@ -41,7 +41,7 @@ class Lookup(Biometrics):
         """The people an authorization request names, and by what: UserID, else CardNum, else QRCode.
 
         A QR code is matched against QRCode and, as the device itself does,
-        against CardNum (errata 6.6). Rows come back under their wire names
+        against CardNum (protocol.md 6.6). Rows come back under their wire names
         (UserID, Name, CardNum, ...), which is what the authorization rules read;
         more than one match is returned as such, and the rules deny it.
         """

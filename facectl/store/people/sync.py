@@ -1,6 +1,6 @@
 """The operator's `people sync` (reconcile now, retry failures, resend, DeleteAll) and file mode.
 
-A sync is the operator asking of errata 5.3: failed people go out again (add_pages.py).
+A sync is the operator asking of protocol.md 5.3: failed people go out again (add_pages.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Sync(Wants):
         """Reconcile devices with the server; returns each device's plan.
 
         Every sync recomputes the device's wants from the people and their scopes and
-        lets failed people be tried again (the operator asking, errata 5.3). `full`
+        lets failed people be tried again (the operator asking, protocol.md 5.3). `full`
         re-sends everyone, in flight or delivered; `wipe` first sends DeleteAll. With
         `dry_run` the same work runs inside a transaction that is rolled back, so the
         plan shown is exactly what would happen.
