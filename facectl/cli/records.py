@@ -17,6 +17,7 @@ from facectl.protocol.codes import (
     REFUSED,
     SYSTEM_EVENT_TYPES,
 )
+from facectl.protocol.record_columns import EXPORT_COLUMNS
 from facectl.protocol.records import RECORD_KINDS
 
 from .common import (
@@ -46,8 +47,10 @@ LIST_COLUMNS = (
 )
 #: Shown when the rows hold authorization decisions.
 DECISION_COLUMN = Column("Decision", 5)
+#: `records list --csv`: the record's identity and outcome, the fields marked `export` in
+#: protocol/record_columns.py, then the photo and the authorization decision.
 CSV_COLUMNS = ("sn", "kind", "record_id", "record_type", "event", "outcome", "record_date", "time", "device_date",
-               "user_id", "name", "card_num", "is_entry", "body_temp", "photo", "decision", "reason")
+               *EXPORT_COLUMNS, "photo", "decision", "reason")
 #: Marks a time that is when the record was received, because the device's RecordDate was implausible.
 RECEIVED_MARK = "*"
 RECEIVED_NOTE = (f"{RECEIVED_MARK} dated when received: the device's RecordDate was implausible "

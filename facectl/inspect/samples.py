@@ -20,6 +20,7 @@ from typing import Any
 
 from facectl.protocol import multipart, responses
 from facectl.protocol.endpoints import ENDPOINTS
+from facectl.protocol.record_columns import RECORD_COLUMNS
 
 from .exchange import decode_exchange
 from .media import make_jpeg, md5_hex
@@ -172,11 +173,12 @@ def settings_doc(sn: str = SN, keepalive: int = 30) -> dict[str, Any]:
 
 def record_detail(record_id: int, *, record_type: int = 3, user_id: str = "3", name: str = "张三",
                   photo_len: int = 0, date: int | None = None) -> dict[str, Any]:
+    """A RecordDetail as a terminal sends it: these values, and every other field's blank."""
+    given = {"UserID": user_id, "Name": name, "IsEntry": 1, "BodyTemp": 365, "PhotoLen": photo_len}
     return {
         "RecordID": record_id, "RecordType": record_type,
-        "RecordDate": int(T0) + record_id if date is None else date, "UserID": user_id,
-        "Name": name, "IdentityCard": "", "Job": "", "Department": "", "CardNum": "0", "QRCode": "",
-        "IsEntry": 1, "BodyTemp": 365, "PhotoLen": photo_len,
+        "RecordDate": int(T0) + record_id if date is None else date,
+        **{c.wire: given.get(c.wire, c.blank) for c in RECORD_COLUMNS if c.wire in given or c.blank is not None},
     }
 
 

@@ -22,6 +22,7 @@ from .limits import (
     MAX_SN_BYTES,
     MAX_SYSTEM_RECORD_BYTES,
 )
+from .record_columns import RECORD_COLUMNS
 
 
 class Body(StrEnum):
@@ -83,21 +84,12 @@ MESSAGE = Field("Message", "string", doc="error description, shown by the device
 SN = Field("SN", "string", True, max_bytes=MAX_SN_BYTES, doc="device serial")
 PLAIN_RESPONSE = (SUCCESS, MESSAGE)
 
+#: RecordDetail / recordJson: the record's identity, then the kept fields (record_columns.py).
 RECORD_DETAIL_FIELDS = (
     Field("RecordID", "int64", True, doc="record serial; idempotency key with SN"),
     Field("RecordType", "int", True, table="identify_record_type"),
     Field("RecordDate", "int64", True, doc="unix seconds"),
-    Field("UserID", "string", max_bytes=20),
-    Field("Code", "string", max_bytes=64),
-    Field("Name", "string", max_bytes=64),
-    Field("IdentityCard", "string", max_bytes=64),
-    Field("Job", "string", max_bytes=64),
-    Field("Department", "string", max_bytes=64),
-    Field("CardNum", "string", max_bytes=20),
-    Field("QRCode", "string", max_bytes=128),
-    Field("IsEntry", "int", doc="1 entry, 0 exit"),
-    Field("BodyTemp", "int", doc="tenths of a degree (protocol.md 5.10)"),
-    Field("PhotoLen", "int", doc="photo length, 0 = none"),
+    *(Field(c.wire, c.wire_type, aliases=c.aliases, max_bytes=c.max_bytes, doc=c.doc) for c in RECORD_COLUMNS),
 )
 
 PERSON_FIELDS = (

@@ -93,16 +93,5 @@ PERSON_TEXT_LIMITS: dict[str, int] = {
     "Attachment": 199,
     "QRCode": 127,
 }
-#: Identify-record string fields and their lengths from the record table.
-RECORD_TEXT_LIMITS: dict[str, int] = {
-    "UserID": 20,
-    "Code": 64,
-    "Name": 64,
-    "IdentityCard": 64,
-    "Job": 64,
-    "Department": 64,
-    "CardNum": 20,
-    "QRCode": 128,
-}
 MAX_USER_ID = 4294967295  # uint32
 MAX_CARD_NUM = 18446744073709551615  # uint64

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .identity import clean_text
-from .limits import MAX_SYSTEM_RECORDS, RECORD_TEXT_LIMITS
+from .limits import MAX_SYSTEM_RECORDS
 from .numbers import as_int
 from .people import JPEG_START, is_jpeg
+from .record_columns import RECORD_COLUMNS, TEXT, RecordColumn
 
 IDENTIFY = "identify"
 DOOR = "door"
@@ -47,18 +48,6 @@ def identify_outcome(record_type: Any) -> str:
     if code in REFUSED_TYPES:
         return REFUSED
     return ""
-
-
-_TEXT_COLUMNS = {
-    "UserID": "user_id",
-    "Code": "code",
-    "Name": "name",
-    "IdentityCard": "identity_card",
-    "Job": "job",
-    "Department": "department",
-    "CardNum": "card_num",
-    "QRCode": "qrcode",
-}
 
 
 #: No terminal of this protocol recorded anything before 2020-01-01 00:00 UTC (protocol.md 8.4).
@@ -128,20 +117,30 @@ def identify_record(detail: Any, kind: str = IDENTIFY) -> Record:
         record_date=_required_int(detail, "RecordDate"),
         detail=detail,
     )
-    for wire, column in _TEXT_COLUMNS.items():
-        if wire in detail and detail[wire] is not None:
-            text = clean_text(detail[wire])
-            record.fields[column] = text
-            limit = RECORD_TEXT_LIMITS.get(wire)
-            if limit and len(text.encode("utf-8")) > limit:
-                record.warnings.append(f"{wire} is {len(text.encode('utf-8'))} bytes, over {limit}")
-    for wire, column in (("IsEntry", "is_entry"), ("BodyTemp", "body_temp"), ("PhotoLen", "photo_len")):
-        if wire in detail:
-            value = as_int(detail[wire], allow_bool=True)
-            if value is None and detail[wire] not in (None, ""):
-                record.warnings.append(f"{wire} is not a 64-bit integer: {detail[wire]!r:.80}")
-            record.fields[column] = value
+    for column in RECORD_COLUMNS:
+        _read_field(detail, column, record)
     return record
+
+
+def _read_field(detail: dict[str, Any], column: RecordColumn, record: Record) -> None:
+    """Keep one field of the detail by its column's type; what is odd about it becomes a warning."""
+    wire = column.present(detail)
+    if wire is None:
+        return
+    value = detail[wire]
+    if column.sql == TEXT:
+        if value is None:
+            return
+        text = clean_text(value)
+        record.fields[column.column] = text
+        size = len(text.encode("utf-8"))
+        if column.max_bytes and size > column.max_bytes:
+            record.warnings.append(f"{wire} is {size} bytes, over {column.max_bytes}")
+        return
+    number = as_int(value, allow_bool=True)
+    if number is None and value not in (None, ""):
+        record.warnings.append(f"{wire} is not a 64-bit integer: {value!r:.80}")
+    record.fields[column.column] = number
 
 
 def photo_warnings(data: bytes, photo_len: int | None) -> list[str]:

@@ -42,6 +42,7 @@ from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
+from facectl.protocol.record_columns import FROM_PERSON, RECORD_COLUMNS
 from facectl.protocol.responses import OK
 from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
@@ -536,14 +537,13 @@ class SimDevice:
             if not (person.photo or person.face_feature):
                 kind = REC_CARD if person.card else REC_PASSWORD
             detail.update(RecordType=kind, UserID=str(person.user_id))
-            for key in ("Code", "Name", "IdentityCard", "Job", "Department"):
+            for key in FROM_PERSON:
                 if d.get(key):
                     detail[key] = d[key]
             detail["CardNum"] = person.card or "0"
-        detail.setdefault("IdentityCard", "")
-        detail.setdefault("Job", "")
-        detail.setdefault("Department", "")
-        detail["QRCode"] = ""
+        for column in RECORD_COLUMNS:  # what a terminal sends for a field it has nothing for
+            if column.blank is not None:
+                detail.setdefault(column.wire, column.blank)
         detail["IsEntry"] = 1 if self.rng.random() < 0.6 else 0
         detail["BodyTemp"] = self.rng.randrange(360, 373) if self.settings.get("UseBodyTemperature") else 0
         rec = PendingRecord(None, detail)

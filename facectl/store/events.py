@@ -31,6 +31,7 @@ import sqlite_utils
 
 from facectl.protocol.codes import ALARMS, AUTH_RESULTS, PEOPLE_ERROR_CODES
 from facectl.protocol.outcomes import record_outcome
+from facectl.protocol.record_columns import EVENT_FIELDS
 from facectl.protocol.records import Record
 
 from . import devices
@@ -38,11 +39,10 @@ from .db import transaction
 
 #: Every event type, with the fields its JSON carries besides id, type, sn and time.
 TYPES: dict[str, tuple[str, ...]] = {
-    "record.identify": ("record_id", "record_type", "record_date", "user_id", "name", "card_num",
-                        "is_entry", "body_temp", "outcome", "photo_sha256", "photo"),
-    "record.auth": ("record_id", "record_type", "record_date", "user_id", "name", "card_num",
-                    "is_entry", "body_temp", "outcome", "decision", "decision_label", "reason",
-                    "photo_sha256", "photo"),
+    "record.identify": ("record_id", "record_type", "record_date", *EVENT_FIELDS, "outcome", "photo_sha256",
+                        "photo"),
+    "record.auth": ("record_id", "record_type", "record_date", *EVENT_FIELDS, "outcome", "decision",
+                    "decision_label", "reason", "photo_sha256", "photo"),
     "record.door": ("record_id", "record_type", "record_date"),
     "record.system": ("record_id", "record_type", "record_date"),
     "device.online": ("last_seen",),
@@ -51,8 +51,6 @@ TYPES: dict[str, tuple[str, ...]] = {
     "alarm.cleared": ("alarm", "label"),
     "person.refused": ("user_id", "name", "code", "error", "message", "repeat_id"),
 }
-#: The record fields an event copies (the rest, and the raw detail, stay in `records`).
-_RECORD_FIELDS = ("user_id", "name", "card_num", "is_entry", "body_temp")
 
 
 def matches_type(event_type: str, wanted: str) -> bool:
@@ -172,7 +170,8 @@ def record_stored(db: sqlite_utils.Database, sn: str, record: Record, photo: str
     fields: dict[str, Any] = {"record_id": record.record_id, "record_type": record.record_type,
                               "record_date": record.record_date}
     if record.kind in ("identify", "auth"):
-        fields.update({c: record.fields.get(c) for c in _RECORD_FIELDS})
+        # the fields marked `event` in protocol/record_columns.py; the rest, and the detail, stay in `records`
+        fields.update({c: record.fields.get(c) for c in EVENT_FIELDS})
         if not fields["name"] and fields["user_id"]:
             fields["name"] = _person_name(db, fields["user_id"])
         fields["outcome"] = record_outcome(record.kind, record.record_type, decision)

@@ -23,16 +23,11 @@ import sqlite_utils
 from facectl.protocol.codes import REFUSED_RECORD_TYPES
 from facectl.protocol.numbers import as_int
 from facectl.protocol.outcomes import record_outcome
+from facectl.protocol.record_columns import COLUMN_NAMES
 from facectl.protocol.records import AUTH, IDENTIFY, Record, date_as_received
 
 from .db import now, transaction
 from .events import record_stored
-
-_COLUMNS = (
-    "user_id", "code", "name", "identity_card", "job", "department", "card_num", "qrcode",
-    "is_entry", "body_temp", "photo_len",
-)
-
 
 _REFUSED_SQL = (f"((kind = '{IDENTIFY}' AND record_type IN ({', '.join(map(str, sorted(REFUSED_RECORD_TYPES)))}))"
                 f" OR (kind = '{AUTH}' AND decision = 0))")
@@ -58,9 +53,9 @@ class Records:
         t = now()
         sql = (
             "INSERT OR IGNORE INTO records (sn, kind, record_id, record_type, record_date, "
-            + ", ".join(_COLUMNS)
+            + ", ".join(COLUMN_NAMES)
             + ", photo, decision, reason, detail, warnings, received_at) VALUES ("
-            + ", ".join("?" * (len(_COLUMNS) + 11)) + ")"
+            + ", ".join("?" * (len(COLUMN_NAMES) + 11)) + ")"
         )
         inserted = 0
         clock: str | None = None
@@ -74,7 +69,7 @@ class Records:
                     r.record_date = self._free_second(sn, r)
                 cur = self.db.execute(sql, [
                     sn, r.kind, r.record_id, r.record_type, r.record_date,
-                    *(r.fields.get(c) for c in _COLUMNS),
+                    *(r.fields.get(c) for c in COLUMN_NAMES),
                     photo, decision, reason,
                     json.dumps(r.detail, ensure_ascii=False),
                     json.dumps(r.warnings, ensure_ascii=False) if r.warnings else None,
