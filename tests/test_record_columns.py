@@ -9,6 +9,7 @@ each field by its type, under any of its spellings.
 from __future__ import annotations
 
 import pytest
+import sqlite_utils
 
 from facectl.protocol import records as record_rules
 from facectl.protocol.endpoints import ENDPOINTS
@@ -18,21 +19,31 @@ from facectl.protocol.record_columns import (
     RECORD_COLUMNS,
     TEXT,
     RecordColumn,
-    column_declarations,
+    migration_text,
 )
 from facectl.store import Store
+from facectl.store.migrations import add_columns
 
 
 def test_every_spec_column_is_in_a_fresh_database_with_its_type(store: Store) -> None:
     have = {row[1]: row[2] for row in store.db.execute("PRAGMA table_info(records)")}
-    assert {c.column: have.get(c.column) for c in RECORD_COLUMNS} == column_declarations(*COLUMN_NAMES)
+    assert {c.column: have.get(c.column) for c in RECORD_COLUMNS} == {c.column: c.sql for c in RECORD_COLUMNS}
     assert [c for c in have if c in COLUMN_NAMES] == list(COLUMN_NAMES)  # INSERT order is table order
 
 
-def test_column_declarations_name_a_column_the_spec_does_not_have() -> None:
-    assert column_declarations("body_temp", "user_id") == {"body_temp": INTEGER, "user_id": TEXT}
+def test_the_printed_migration_adds_the_columns_with_their_types() -> None:
+    text = migration_text("body_temp", "card_num")
+    assert text.startswith("@migration\ndef records_body_temp_card_num(db: sqlite_utils.Database) -> None:\n")
+    steps: dict[str, object] = {}
+    exec(text, {"migration": lambda fn: steps.setdefault("fn", fn), "add_columns": add_columns,
+                "sqlite_utils": sqlite_utils})
+    db = sqlite_utils.Database(memory=True)
+    db.execute("CREATE TABLE records (id INTEGER PRIMARY KEY)")
+    steps["fn"](db)  # type: ignore[operator]
+    assert [r[1:3] for r in db.execute("PRAGMA table_info(records)")] == [
+        ("id", "INTEGER"), ("body_temp", "INTEGER"), ("card_num", "TEXT")]
     with pytest.raises(KeyError):
-        column_declarations("mask")
+        migration_text("no_such_column")
 
 
 @pytest.mark.parametrize("endpoint", ["UploadIdentifyRecord", "RequestAuthorization"])

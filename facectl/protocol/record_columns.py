@@ -6,11 +6,12 @@ device's JSON into a `Record` (protocol/records.py), the store's INSERT
 (store/records.py), the CSV export of `records list` and the record events
 (`export`, `event`), the simulated terminal and the inspector's sample records
 (`blank`, `from_person`). Adding a field is one line in `RECORD_COLUMNS` plus an appended
-`@migration` in store/migrations.py adding its column:
+`@migration` in store/migrations.py adding its column, written out literally
+(`migration_text("mask")` prints it):
 
     @migration
     def records_mask(db: sqlite_utils.Database) -> None:
-        add_columns(db, "records", column_declarations("mask"))
+        add_columns(db, "records", {"mask": "INTEGER"})
 
 RecordID, RecordType and RecordDate are not in the table: they are the record's
 identity (protocol.md 5.1), required, and read by `protocol.records` itself.
@@ -94,7 +95,14 @@ EVENT_FIELDS: tuple[str, ...] = tuple(c.column for c in RECORD_COLUMNS if c.even
 FROM_PERSON: tuple[str, ...] = tuple(c.wire for c in RECORD_COLUMNS if c.from_person)
 
 
-def column_declarations(*columns: str) -> dict[str, str]:
-    """`{column: SQL type}` for the named columns, for a migration's `add_columns(db, "records", …)`."""
+def migration_text(*columns: str) -> str:
+    """The `@migration` that adds these record columns, to append to store/migrations.py by hand.
+
+    The SQL types are written out literally: a migration that has shipped must never
+    change, even if this table does later (`python -c "from facectl.protocol.record_columns
+    import migration_text; print(migration_text('mask'))"`).
+    """
     by_name = {c.column: c.sql for c in RECORD_COLUMNS}
-    return {name: by_name[name] for name in columns}
+    types = ", ".join(f'"{name}": "{by_name[name]}"' for name in columns)
+    return (f"@migration\ndef records_{'_'.join(columns)}(db: sqlite_utils.Database) -> None:\n"
+            f'    add_columns(db, "records", {{{types}}})\n')

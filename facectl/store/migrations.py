@@ -14,6 +14,9 @@ edit one that has shipped (databases in the field have run it). A new column is 
     def records_outcome(db: sqlite_utils.Database) -> None:
         add_columns(db, "records", {"outcome": "TEXT"})
 
+For a record field, `migration_text("mask")` in protocol/record_columns.py prints this
+function with the column's type from the record spec.
+
 Migration 1 is the schema as it was before versions existed, written out literally
 (tests/fixtures/v1.db is such a database); it also completes databases older than that,
 which lacked a few columns.
