@@ -90,7 +90,7 @@ def populate(store: Store, count: int) -> None:
                                  photo=make_jpeg(1500, seed=uid)))
     store.people.save_many(items, mode="add")
     for uid in range(1, count + 1, 2):
-        store.people._put_biometric(uid, people_rules.FINGERPRINT, 1, finger + str(uid % 10) * 4, SN, time.time())  # noqa: SLF001
+        store.people.parts.biometrics.put(uid, people_rules.FINGERPRINT, 1, finger + str(uid % 10) * 4, SN, time.time())
 
 
 def reset(store: Store) -> None:

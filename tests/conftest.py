@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import http.client
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -261,3 +262,31 @@ def settings_document(sn: str = SN) -> dict[str, Any]:
     doc = lenient_json.parse((EXAMPLES / "UploadWorkSetting.json").read_bytes()).value
     doc["DeviceSN"] = sn
     return doc
+
+
+class Errors(logging.Handler):
+    """Collects ERROR records of the server's loggers (the in-thread server logs here): a fuzz
+    run asserts that bad input never makes one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def take(self) -> list[str]:
+        out = [r.getMessage() + (f" [{r.exc_info[0].__name__}: {r.exc_info[1]}]" if r.exc_info else "")
+               for r in self.records]
+        self.records.clear()
+        return out
+
+
+@pytest.fixture
+def errors() -> Iterator[Errors]:
+    handler = Errors()
+    for name in ("facectl", "aiohttp"):
+        logging.getLogger(name).addHandler(handler)
+    yield handler
+    for name in ("facectl", "aiohttp"):
+        logging.getLogger(name).removeHandler(handler)

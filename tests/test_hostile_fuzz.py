@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import socket
-from collections.abc import Iterator
 
-import pytest
-from conftest import SN, LiveServer
+from conftest import SN, Errors, LiveServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,25 +29,6 @@ BOUNDARY = "fuzz-boundary"
 SENDERS = {"none": None, "stranger": STRANGER, "broken": SN.encode() + b"\xff", "forged": SN}
 #: Fields whose numbers became server errors past 4300 digits.
 NUMBER_FIELDS = ("RecordID", "PhotoLen", "RecordType", "RecordDate", "UserID", "Limit", "SuccessCount", "BodyTemp")
-
-
-class Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record.getMessage())
-
-
-@pytest.fixture
-def errors() -> Iterator[Errors]:
-    handler = Errors()
-    for name in ("facectl", "aiohttp"):
-        logging.getLogger(name).addHandler(handler)
-    yield handler
-    for name in ("facectl", "aiohttp"):
-        logging.getLogger(name).removeHandler(handler)
 
 
 def _post(port: int, path: str, body: bytes, header_lines: bytes) -> tuple[int, bytes]:
@@ -126,7 +104,8 @@ def test_hostile_requests_get_clear_answers_and_strangers_leave_nothing(server: 
         answer = json.loads(raw)
         assert isinstance(answer["Success"], int), (where, answer)
         assert "server error" not in answer.get("Message", ""), (where, answer)
-        assert not errors.records, (where, errors.records)
+        logged = errors.take()
+        assert not logged, (where, logged)
         if sender != "forged":
             assert _quarantine(store) == before, (where, answer, "a stranger's bytes were kept")
             if status == 200:

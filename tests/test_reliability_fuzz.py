@@ -26,17 +26,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import logging
 import re
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SN, DeviceClient, LiveServer, settings_document, timed
+from conftest import SN, DeviceClient, Errors, LiveServer, settings_document, timed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,33 +200,6 @@ def build_request(endpoint: Endpoint, values: dict[str, Any], filename: str = "p
 
 
 # ------------------------------------------------------------------------- oracle
-
-
-class Errors(logging.Handler):
-    """Collects ERROR records of the server's loggers (the in-thread server logs here)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def take(self) -> list[str]:
-        out = [r.getMessage() + (f" [{r.exc_info[0].__name__}: {r.exc_info[1]}]" if r.exc_info else "")
-               for r in self.records]
-        self.records.clear()
-        return out
-
-
-@pytest.fixture
-def errors() -> Iterator[Errors]:
-    handler = Errors()
-    for name in ("facectl", "aiohttp"):
-        logging.getLogger(name).addHandler(handler)
-    yield handler
-    for name in ("facectl", "aiohttp"):
-        logging.getLogger(name).removeHandler(handler)
 
 
 def _same(stored: Any, sent: Any) -> bool:

@@ -57,7 +57,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +84,7 @@ from .gate import MSG_BUSY, RecordGate
 from .handlers.authorization import DENY, MSG_UNREADABLE
 from .handlers.files import serve_file
 from .keys import CONFIG, STORE
-from .registry import HANDLERS, ONE_TRANSACTION, Context, DeviceRequest, Keep, Write, write_now
+from .registry import HANDLERS, Context, DeviceRequest, Keep, Write, write_now
 from .request_log import note_answer
 
 log = logging.getLogger("facectl.server")
@@ -273,8 +273,7 @@ class Dispatcher:
             log.warning("%s from %s: decoding %d bytes took over %g s; told to retry later",
                         endpoint.name, request.remote, len(request.body), DECODE_DEADLINE_SECONDS)
             return Answer(200, responses.fail(MSG_BUSY))
-        with transaction(self.store.db) if endpoint.name in ONE_TRANSACTION else nullcontext():
-            return await self._run(request, endpoint.name, decoded)
+        return await self._run(request, endpoint.name, decoded)
 
     async def _run(self, request: DeviceRequest, name: str, decoded: DecodedRequest) -> Answer:
         """Identity, then the endpoint's handler; every failure answered as the module docstring says."""

@@ -61,8 +61,8 @@ class EventTasks:
     """The server's event background tasks: started once the port is known, stopped at cleanup.
 
     They use the server's own database connection, between device requests on the same event
-    loop: safe because no handler keeps a transaction open across an await (registry.py,
-    ONE_TRANSACTION: handlers that never await the network), so each read or cursor update
+    loop: safe because no transaction is ever held across an await (handlers' writes and the
+    group commit, server/committer.py, run without awaiting), so each read or cursor update
     here is a statement of its own. A batch is read and encoded in a few milliseconds.
     """
 

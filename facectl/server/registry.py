@@ -92,20 +92,14 @@ class Context:
 
 Handler = Callable[[Context], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {}
-#: Endpoints whose contact update and handler run in one write transaction: handlers that
-#: only touch the database (never await the network) and run on every poll, where one
-#: commit instead of several is most of the cost (docs/benchmarks.md, keepalive).
-ONE_TRANSACTION: set[str] = set()
 
 
-def handles(endpoint_name: str, *, one_transaction: bool = False) -> Callable[[Handler], Handler]:
+def handles(endpoint_name: str) -> Callable[[Handler], Handler]:
     if endpoint_name not in ENDPOINTS:
         raise KeyError(f"{endpoint_name} is not in the protocol catalog")
 
     def register(func: Handler) -> Handler:
         HANDLERS[endpoint_name] = func
-        if one_transaction:
-            ONE_TRANSACTION.add(endpoint_name)
         return func
 
     return register

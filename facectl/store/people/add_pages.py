@@ -18,7 +18,6 @@ docs/protocol.md 5.3 and 10. How this module keeps it:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from facectl.protocol import people as people_rules
 
 from ..db import transaction
 from ..events import people_refused
-from .base import COLS
+from .context import COLS, PeopleContext
 from .factory_reset import FactoryReset
 from .state import PENDING_ADD
 from .wants import Wants
@@ -62,8 +61,14 @@ class Page:
     inline: bool = False
 
 
-class AddPages(Wants, FactoryReset):
+class AddPages:
     """The AddPeople flag, DownloadPeopleList pages (by URL or inline) and DownloadPeopleListResult."""
+
+    def __init__(self, ctx: PeopleContext, wants: Wants, reset: FactoryReset) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.wants = wants
+        self.reset = reset
 
     def needs_add(self, sn: str) -> bool:
         """AddPeople: indexed lookups (pending, retry due); reconciles a newly approved device first (rare)."""
@@ -74,11 +79,11 @@ class AddPages(Wants, FactoryReset):
             "EXISTS (SELECT 1 FROM devices d WHERE d.sn = :sn AND d.state = 'approved' AND NOT EXISTS "
             "(SELECT 1 FROM people_sync s WHERE s.sn = d.sn AND s.approved_at IS d.approved_at))"
         )
-        t = time.time()
-        args = {"sn": sn, "cutoff": t - self.redelivery_timeout, "now": t}
+        t = self.ctx.now()
+        args = {"sn": sn, "cutoff": t - self.ctx.redelivery_timeout, "now": t}
         pending, stale_scope = self.db.execute(sql, args).fetchone()
         if stale_scope:
-            self.reconcile_device(sn)
+            self.wants.reconcile_device(sn)
             pending = self.db.execute(sql, args).fetchone()[0]
         return bool(pending)
 
@@ -89,12 +94,12 @@ class AddPages(Wants, FactoryReset):
         out in this page or the next ones of the same loop. Nothing goes out to a device
         that was sent a factory reset and has not come back since.
         """
-        t = time.time() if now is None else now
-        cutoff = t - self.redelivery_timeout
+        t = self.ctx.now() if now is None else now
+        cutoff = t - self.ctx.redelivery_timeout
         with transaction(self.db):
-            sync = self._ensure_sync_row(sn)
+            sync = self.ctx.ensure_sync_row(sn)
             inline = bool(sync["inline_files"])
-            if self._reset_under_way(sn, sync):
+            if self.reset.reset_under_way(sn, sync):
                 return Page(0, [], inline)
             self.db.execute(
                 "UPDATE device_people INDEXED BY device_people_retry SET fail_version = NULL, retry_at = NULL, "
@@ -169,9 +174,9 @@ class AddPages(Wants, FactoryReset):
         `retry_limit` were (none by default, protocol.md 5.3). A failure of a version no longer
         wanted needs none: the row is pending for the new version anyway.
         """
-        t = time.time() if now is None else now
+        t = self.ctx.now() if now is None else now
         with transaction(self.db):
-            sync = self._ensure_sync_row(sn)
+            sync = self.ctx.ensure_sync_row(sn)
             people_refused(self.db, sn, failures, t)  # before the rows change: retried results make none
             failed = 0
             for f in failures:
@@ -183,7 +188,7 @@ class AddPages(Wants, FactoryReset):
                     "THEN :t + :delay * (1 << retries) END, "
                     "inflight = NULL, inflight_at = 0 WHERE sn = :sn AND user_id = :uid",
                     {"code": f.code, "repeat": f.repeat_id, "message": f.message or None, "t": t,
-                     "transient": int(f.transient), "limit": self.retry_limit, "delay": self.retry_delay,
+                     "transient": int(f.transient), "limit": self.ctx.retry_limit, "delay": self.ctx.retry_delay,
                      "sn": sn, "uid": f.user_id}).rowcount
             confirmed = self.db.execute(
                 "UPDATE device_people INDEXED BY device_people_inflight SET have = inflight, have_at = ?, "

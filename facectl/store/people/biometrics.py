@@ -16,21 +16,27 @@ from typing import Any
 
 from facectl.protocol import people as people_rules
 
-from .base import PeopleBase
+from .context import PeopleContext
 
 FEATURE_TYPE = "text/plain"
 PHOTO_TYPE = "image/jpeg"
 
 
-class Biometrics(PeopleBase):
+class Biometrics:
     """The `biometrics` rows and the people's photos, whoever gives them (operator, PushPeople, enrolment)."""
 
-    def biometrics(self, user_id: int) -> list[dict[str, Any]]:
+    def __init__(self, ctx: PeopleContext) -> None:
+        self.db = ctx.db
+        self.files = ctx.files
+
+    def of(self, user_id: int) -> list[dict[str, Any]]:
+        """A person's biometrics, by kind and number (`store.people.biometrics`)."""
         return list(self.db.query(
             "SELECT kind, num, file, md5, source_sn, at FROM biometrics WHERE user_id = ? ORDER BY kind, num",
             [user_id]))
 
-    def _put_biometric(self, uid: int, kind: str, num: int, text: str, source_sn: str | None, t: float) -> bool:
+    def put(self, uid: int, kind: str, num: int, text: str, source_sn: str | None, t: float) -> bool:
+        """Keep a base64 biometric as a file; True when it is new or changed (a new version follows)."""
         stored = self.files.put(text.encode("ascii"), FEATURE_TYPE)
         return self.db.execute(
             "INSERT INTO biometrics (user_id, kind, num, file, md5, source_sn, at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -38,12 +44,14 @@ class Biometrics(PeopleBase):
             "source_sn = excluded.source_sn, at = excluded.at WHERE biometrics.file IS NOT excluded.file",
             [uid, kind, num, stored.sha256, stored.md5, source_sn, t]).rowcount > 0
 
-    def _drop_biometric(self, uid: int, kind: str, num: int) -> bool:
+    def drop(self, uid: int, kind: str, num: int) -> bool:
+        """Forget one biometric; True when there was one."""
         return self.db.execute("DELETE FROM biometrics WHERE user_id = ? AND kind = ? AND num = ?",
                                [uid, kind, num]).rowcount > 0
 
-    def _keep_device_photo(self, photo: bytes | None, person: people_rules.DevicePerson | None,
-                           notes: list[str]) -> str | None:
+    def keep_device_photo(self, photo: bytes | None, person: people_rules.DevicePerson | None,
+                          notes: list[str]) -> str | None:
+        """A device's photo (a part, else inline) kept as a file when the devices would accept it; else a note."""
         data = photo or (person.photo_inline if person else None)
         if not data:
             return None
@@ -54,7 +62,8 @@ class Biometrics(PeopleBase):
             return None
         return self.files.put(data, PHOTO_TYPE).sha256
 
-    def _latest_reported_photo(self, uid: int) -> tuple[str, str] | None:
+    def latest_reported_photo(self, uid: int) -> tuple[str, str] | None:
+        """(photo, device) of the newest photo a device reported for this user id, for a person added later."""
         row = self.db.execute(
             "SELECT photo, sn FROM (SELECT photo, sn, received_at FROM device_reports WHERE user_id = ? "
             "AND photo IS NOT NULL UNION ALL SELECT photo, sn, received_at FROM enrolments WHERE user_id = ? "

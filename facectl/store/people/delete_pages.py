@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..db import transaction
+from .context import PeopleContext
 from .factory_reset import FactoryReset
 from .state import PENDING_DELETE
 
@@ -27,12 +27,17 @@ class DeletePage:
     delete_all: bool = False
 
 
-class DeletePages(FactoryReset):
+class DeletePages:
     """The DeletePeople flag, DeletePeopleList pages and DeletePeopleListResult."""
+
+    def __init__(self, ctx: PeopleContext, reset: FactoryReset) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.reset = reset
 
     def needs_delete(self, sn: str) -> bool:
         """DeletePeople: someone held who must not be, or a DeleteAll waiting."""
-        cutoff = time.time() - self.redelivery_timeout
+        cutoff = self.ctx.now() - self.ctx.redelivery_timeout
         return bool(self.db.execute(
             "SELECT EXISTS (SELECT 1 FROM device_people WHERE sn = :sn AND " + PENDING_DELETE
             + " AND inflight_at <= :cutoff) OR EXISTS (SELECT 1 FROM people_sync WHERE sn = :sn "
@@ -42,11 +47,11 @@ class DeletePages(FactoryReset):
 
     def take_delete_page(self, sn: str, limit: int, now: float | None = None) -> DeletePage:
         """The next user ids to delete (one numbered page), or DeleteAll when an operator asked."""
-        t = time.time() if now is None else now
-        cutoff = t - self.redelivery_timeout
+        t = self.ctx.now() if now is None else now
+        cutoff = t - self.ctx.redelivery_timeout
         with transaction(self.db):
-            sync = self._ensure_sync_row(sn)
-            if self._reset_under_way(sn, sync):
+            sync = self.ctx.ensure_sync_row(sn)
+            if self.reset.reset_under_way(sn, sync):
                 return DeletePage(0, [])
             if sync["wipe"]:
                 if sync["wipe_at"] <= cutoff:
@@ -69,11 +74,11 @@ class DeletePages(FactoryReset):
     def delete_result(self, sn: str, delete_all: bool, user_ids: Sequence[int],
                       now: float | None = None) -> dict[str, int]:
         """DeletePeopleListResult: the latest page (and any listed id) is gone; DeleteAll: everyone is."""
-        t = time.time() if now is None else now
+        t = self.ctx.now() if now is None else now
         with transaction(self.db):
-            sync = self._ensure_sync_row(sn)
+            sync = self.ctx.ensure_sync_row(sn)
             if delete_all:
-                cleared = self._holds_nobody(sn, t)
+                cleared = self.reset.holds_nobody(sn, t)
                 self.db.execute("UPDATE people_sync SET last_result_at = ? WHERE sn = ?", [t, sn])
                 return {"deleted": cleared}
             ids = json.dumps(list(user_ids))

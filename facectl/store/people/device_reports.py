@@ -15,20 +15,25 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from facectl.protocol import people as people_rules
 
 from ..db import transaction
-from .base import COLS, by_device_and_person
 from .biometrics import Biometrics
+from .context import COLS, PeopleContext, by_device_and_person
 from .wants import Wants
 
 
-class DeviceReports(Wants, Biometrics):
+class DeviceReports:
     """Keeps PushPeople reports, merges their biometrics, compares them with the server."""
+
+    def __init__(self, ctx: PeopleContext, wants: Wants, biometrics: Biometrics) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.wants = wants
+        self.biometrics = biometrics
 
     def device_report(self, sn: str, push_type: int, user_id: int, person: people_rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
@@ -41,11 +46,11 @@ class DeviceReports(Wants, Biometrics):
         device should hold is pending again and goes out with the next AddPeople, unless
         that very version already failed there (then it stays failed, protocol.md 5.3).
         """
-        t = time.time()
+        t = self.ctx.now()
         present = push_type != 3 and person is not None
         notes = list(notes) + (person.notes if person else [])
         with transaction(self.db):
-            photo_sha = self._keep_device_photo(photo, person, notes)
+            photo_sha = self.biometrics.keep_device_photo(photo, person, notes)
             self.db.execute(
                 "INSERT INTO device_reports (sn, user_id, push_type, present, detail, photo, notes, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sn, user_id) DO UPDATE SET "
@@ -55,18 +60,18 @@ class DeviceReports(Wants, Biometrics):
                 [sn, user_id, push_type, int(present),
                  json.dumps(detail, ensure_ascii=False) if detail is not None else None,
                  photo_sha, json.dumps(notes, ensure_ascii=False) if notes else None, t])
-            known = self._row(user_id)
-            self._note_holding(sn, user_id, present, known is not None)
+            known = self.ctx.row(user_id)
+            self.wants.note_holding(sn, user_id, present, known is not None)
             changed = False
             if person is not None and present:
                 for b in person.biometrics:
-                    changed |= self._put_biometric(user_id, b.kind, b.num, b.text, sn, t)
+                    changed |= self.biometrics.put(user_id, b.kind, b.num, b.text, sn, t)
             if known is not None and photo_sha and not known["photo"]:
                 self.db.execute("UPDATE people SET photo = ?, photo_source = ? WHERE user_id = ?",
                                 [photo_sha, sn, user_id])
                 changed = True
             if known is not None and changed:
-                self._bump([user_id], t)
+                self.wants.bump([user_id], t)
             wanted = self.db.execute("SELECT 1 FROM device_people WHERE sn = ? AND user_id = ? AND want IS NOT NULL",
                                      [sn, user_id]).fetchone() is not None
         return {"known": known is not None, "present": present, "wanted": wanted, "changed": changed,

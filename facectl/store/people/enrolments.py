@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any
 
 from facectl.protocol import people as people_rules
@@ -19,23 +18,29 @@ from facectl.protocol.codes import REGISTER_RESULTS
 from facectl.protocol.numbers import as_uint
 
 from ..db import transaction
-from .base import COLS, by_device_and_person
 from .biometrics import Biometrics
+from .context import COLS, PeopleContext, by_device_and_person
 from .wants import Wants
 
 #: An identical RegisterIdentifyTicketResult from the same device within this window is a retry.
 ENROLMENT_RETRY_SECONDS = 60.0
 
 
-class Enrolments(Wants, Biometrics):
+class Enrolments:
     """Keeps enrolment results once each, merges successful ones, links them to commands."""
+
+    def __init__(self, ctx: PeopleContext, wants: Wants, biometrics: Biometrics) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.wants = wants
+        self.biometrics = biometrics
 
     def record_enrolment(self, sn: str, doc: dict[str, Any], photo: bytes | None) -> int:
         """RegisterIdentifyTicketResult: keep the result; on success merge what the device enrolled.
 
         Returns the enrolment id (`link_enrolment` links it to the command that asked).
         """
-        t = time.time()
+        t = self.ctx.now()
         raw = json.dumps(doc, ensure_ascii=False, sort_keys=True)
         raw_sha = hashlib.sha256(raw.encode() + (photo or b"")).hexdigest()
         uid = as_uint(doc.get("UserID"))
@@ -52,7 +57,7 @@ class Enrolments(Wants, Biometrics):
                 [sn, raw_sha, t - ENROLMENT_RETRY_SECONDS]).fetchone()
             if prior:
                 return prior[0]
-            photo_sha = self._keep_device_photo(photo, person, notes)
+            photo_sha = self.biometrics.keep_device_photo(photo, person, notes)
             enrolment_id = self.db.execute(
                 "INSERT INTO enrolments (sn, user_id, result, repetition_user_id, photo, raw, raw_sha256, notes, "
                 "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -64,13 +69,13 @@ class Enrolments(Wants, Biometrics):
 
     def _merge_enrolment(self, sn: str, uid: int, person: people_rules.DevicePerson | None, photo_sha: str | None,
                          t: float) -> None:
-        known = self._row(uid)
+        known = self.ctx.row(uid)
         changed = False
         for b in person.biometrics if person else ():
-            changed |= self._put_biometric(uid, b.kind, b.num, b.text, sn, t)
+            changed |= self.biometrics.put(uid, b.kind, b.num, b.text, sn, t)
         if known is None:
             return
-        self._note_holding(sn, uid, True, True)
+        self.wants.note_holding(sn, uid, True, True)
         dp = self.db.execute("SELECT want, have FROM device_people WHERE sn = ? AND user_id = ?",
                              [sn, uid]).fetchone()
         in_sync = dp is not None and dp[0] is not None and dp[0] == dp[1] == known["version"]
@@ -89,7 +94,7 @@ class Enrolments(Wants, Biometrics):
                     self.db.execute(f"UPDATE people SET {col} = ? WHERE user_id = ?", [value, uid])
                     changed = True
         if changed:
-            self._bump([uid], t)
+            self.wants.bump([uid], t)
 
     def enrolment_results(self, sn: str | None = None, user_id: int | None = None, since_id: int = 0,
                           unlinked_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:

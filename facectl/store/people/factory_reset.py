@@ -27,11 +27,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..db import transaction
-from .base import PeopleBase
+from .context import PeopleContext
 
 #: A device that reports holding fewer than delivered / LOST_RATIO people has lost them (module docstring).
 LOST_RATIO = 2
@@ -41,8 +40,12 @@ _HOLDS_NOBODY = ("have = NULL, have_at = :t, inflight = NULL, inflight_at = 0, f
                  "fail_code = NULL, fail_message = NULL, fail_repeat = NULL, retry_at = NULL, retries = 0")
 
 
-class FactoryReset(PeopleBase):
+class FactoryReset:
     """Empties a device's rows, and holds its pages back until it has reset."""
+
+    def __init__(self, ctx: PeopleContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
 
     def factory_reset(self, sn: str, at: float | None = None) -> int:
         """A factory reset was handed to the device: it holds nobody now; returns the rows cleared.
@@ -51,9 +54,9 @@ class FactoryReset(PeopleBase):
         docstring, "After a factory reset"): everyone the device should hold is pending
         again, and no page goes out until the device's next keepalive.
         """
-        t = time.time() if at is None else at
+        t = self.ctx.now() if at is None else at
         with transaction(self.db):
-            cleared = self._holds_nobody(sn, t)
+            cleared = self.holds_nobody(sn, t)
             self.db.execute("UPDATE people_sync SET reset_at = ? WHERE sn = ?", [t, sn])
         return cleared
 
@@ -65,7 +68,7 @@ class FactoryReset(PeopleBase):
         """
         if held is None:
             return None
-        t = time.time() if at is None else at
+        t = self.ctx.now() if at is None else at
         with transaction(self.db):
             delivered = self.db.execute("SELECT count(*) FROM device_people WHERE sn = ? AND have IS NOT NULL",
                                         [sn]).fetchone()[0]
@@ -73,7 +76,7 @@ class FactoryReset(PeopleBase):
                 return None
             resend = self.db.execute("SELECT count(*) FROM device_people WHERE sn = ? AND want IS NOT NULL",
                                      [sn]).fetchone()[0]
-            self._holds_nobody(sn, t)
+            self.holds_nobody(sn, t)
             note = (f"the device reported holding {held} people while {delivered} were delivered to it "
                     f"(factory reset at the terminal?); {resend} are being sent again")
             self.db.execute("UPDATE people_sync SET lost_at = ?, lost_note = ? WHERE sn = ?", [t, note, sn])
@@ -85,18 +88,18 @@ class FactoryReset(PeopleBase):
                               [sn]).fetchone()
         return {"at": row[0], "note": row[1]} if row else None
 
-    def _holds_nobody(self, sn: str, t: float) -> int:
+    def holds_nobody(self, sn: str, t: float) -> int:
         """The device is empty (DeleteAll done, factory reset): nothing held, failed or in flight, no DeleteAll due."""
         cleared = self.db.execute(f"UPDATE device_people SET {_HOLDS_NOBODY} WHERE sn = :sn",
                                   {"sn": sn, "t": t}).rowcount
         self.db.execute("DELETE FROM device_people WHERE sn = ? AND want IS NULL", [sn])
-        self._ensure_sync_row(sn)
+        self.ctx.ensure_sync_row(sn)
         self.db.execute("UPDATE people_sync SET wipe = 0, wipe_at = 0 WHERE sn = ?", [sn])
         self.db.execute("UPDATE device_reports SET present = 0, received_at = ? WHERE sn = ? AND present = 1",
                         [t, sn])
         return cleared
 
-    def _reset_under_way(self, sn: str, sync: dict[str, Any]) -> bool:
+    def reset_under_way(self, sn: str, sync: dict[str, Any]) -> bool:
         """Recover was sent and the device has not sent a keepalive since: it has not reset yet."""
         if sync.get("reset_at") is None:
             return False

@@ -12,13 +12,19 @@ from typing import Any
 from facectl.protocol import people as people_rules
 from facectl.protocol.numbers import as_uint
 
-from .base import COLS
 from .biometrics import Biometrics
+from .context import COLS, PeopleContext
 from .wants import ALL
 
 
-class Lookup(Biometrics):
+class Lookup:
     """Read-only queries on `people` (and its photo and biometrics) for the operator and the handlers."""
+
+    def __init__(self, ctx: PeopleContext, biometrics: Biometrics) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.files = ctx.files
+        self.biometrics = biometrics
 
     def all_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT user_id FROM people ORDER BY user_id")]
@@ -31,7 +37,7 @@ class Lookup(Biometrics):
 
     def get(self, user_id: int) -> dict[str, Any] | None:
         """A person with fields (wire names), photo, biometrics and scope; None when unknown."""
-        row = self._row(user_id)
+        row = self.ctx.row(user_id)
         if row is None:
             return None
         return self._describe(row)
@@ -111,7 +117,7 @@ class Lookup(Biometrics):
             "user_id": uid,
             "fields": {wire: row[col] for wire, col in COLS.items()},
             "version": row["version"],
-            "scope": ALL if row["scope_all"] else self._scope_devices(uid),
+            "scope": ALL if row["scope_all"] else self.ctx.scope_devices(uid),
             "photo": None,
             "photo_source": row["photo_source"],
             "created_at": row["created_at"],
@@ -121,5 +127,5 @@ class Lookup(Biometrics):
             f = self.files.info(row["photo"])
             info["photo"] = {"sha256": row["photo"], "md5": f.md5 if f else None, "size": f.size if f else None}
         if with_biometrics:
-            info["biometrics"] = self.biometrics(uid)
+            info["biometrics"] = self.biometrics.of(uid)
         return info

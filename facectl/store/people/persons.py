@@ -12,7 +12,6 @@ Each write gives the people it changed a new version and recomputes their wants
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 from facectl.protocol import people as people_rules
 
 from ..db import transaction
-from .base import COLS
 from .biometrics import PHOTO_TYPE, Biometrics
+from .context import COLS, PeopleContext
 from .lookup import Lookup
 from .wants import ALL, Wants
 
@@ -66,8 +65,16 @@ class SaveResult:
     changed: bool
 
 
-class Persons(Lookup, Wants, Biometrics):
+class Persons:
     """Writes people, their photo, face feature and scope; `check` validates without writing."""
+
+    def __init__(self, ctx: PeopleContext, wants: Wants, biometrics: Biometrics, lookup: Lookup) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.files = ctx.files
+        self.wants = wants
+        self.biometrics = biometrics
+        self.lookup = lookup
 
     def add(self, item: PersonInput) -> SaveResult:
         return self.save_many([item], mode="add")[0]
@@ -88,15 +95,15 @@ class Persons(Lookup, Wants, Biometrics):
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
             with transaction(self.db):
-                version = self._next_version()
-                t = time.time()
+                version = self.wants.next_version()
+                t = self.ctx.now()
                 touched: list[int] = []
                 for item in chunk:
                     result, scope_touched = self._save_one(item, mode, version, t)
                     results.append(result)
                     if result.changed or scope_touched:
                         touched.append(item.user_id)
-                self._apply_scope(touched)
+                self.wants.apply_scope(touched)
         return results
 
     def check(self, item: PersonInput, mode: str = "upsert") -> None:
@@ -110,7 +117,7 @@ class Persons(Lookup, Wants, Biometrics):
             people_rules.feature_text(raw)
         if isinstance(item.scope, list | tuple):
             self._check_devices(item.scope)
-        exists = self.exists(item.user_id)
+        exists = self.lookup.exists(item.user_id)
         if mode == "add" and exists:
             raise PeopleError(f"person {item.user_id} already exists; use `facectl people update`")
         if mode == "update" and not exists:
@@ -118,7 +125,7 @@ class Persons(Lookup, Wants, Biometrics):
 
     def _save_one(self, item: PersonInput, mode: str, version: int, t: float) -> tuple[SaveResult, bool]:
         uid = people_rules.check_user_id(item.user_id)
-        row = self._row(uid)
+        row = self.ctx.row(uid)
         if mode == "add" and row is not None:
             raise PeopleError(f"person {uid} already exists; use `facectl people update`")
         if mode == "update" and row is None:
@@ -140,18 +147,18 @@ class Persons(Lookup, Wants, Biometrics):
                 changed = True
                 photo, photo_source = new_photo, "operator" if new_photo else None
                 if item.face_feature is UNCHANGED and row is not None:
-                    changed |= self._drop_biometric(uid, people_rules.FACE, 0)
+                    changed |= self.biometrics.drop(uid, people_rules.FACE, 0)
         elif row is None:
-            adopted = self._latest_reported_photo(uid)
+            adopted = self.biometrics.latest_reported_photo(uid)
             if adopted:
                 photo, photo_source = adopted
         if item.face_feature is not UNCHANGED:
             if item.face_feature is None:
-                changed |= self._drop_biometric(uid, people_rules.FACE, 0)
+                changed |= self.biometrics.drop(uid, people_rules.FACE, 0)
             else:
                 raw = item.face_feature.encode() if isinstance(item.face_feature, str) else bytes(item.face_feature)
                 text = people_rules.feature_text(raw)
-                changed |= self._put_biometric(uid, people_rules.FACE, 0, text, None, t)
+                changed |= self.biometrics.put(uid, people_rules.FACE, 0, text, None, t)
         scope_touched = False
         scope_all = row["scope_all"] if row else 1
         if item.scope is not None:
@@ -160,7 +167,7 @@ class Persons(Lookup, Wants, Biometrics):
             else:
                 devices = self._check_devices(item.scope)
                 new_all = 0
-            old_devices = self._scope_devices(uid) if row else []
+            old_devices = self.ctx.scope_devices(uid) if row else []
             if new_all != scope_all or sorted(devices) != sorted(old_devices):
                 scope_touched = True
                 scope_all = new_all
@@ -206,7 +213,7 @@ class Persons(Lookup, Wants, Biometrics):
                 self.db.execute("DELETE FROM person_devices WHERE user_id IN (SELECT value FROM json_each(?))",
                                 [done])
                 self.db.execute("DELETE FROM biometrics WHERE user_id IN (SELECT value FROM json_each(?))", [done])
-                self._apply_scope(found)
+                self.wants.apply_scope(found)
                 others = json.dumps(sorted(set(chunk) - set(found)))
                 reported = [r[0] for r in self.db.execute(
                     "INSERT INTO device_people (sn, user_id, want, have) "
@@ -221,7 +228,7 @@ class Persons(Lookup, Wants, Biometrics):
                 self.db.execute(
                     "INSERT INTO people_removed (user_id, removed_at) SELECT value, ? FROM json_each(?) WHERE true "
                     "ON CONFLICT (user_id) DO UPDATE SET removed_at = excluded.removed_at, purged_at = NULL",
-                    [time.time(), json.dumps(found + reported)])
+                    [self.ctx.now(), json.dumps(found + reported)])
                 removed += found
                 scheduled += sorted(set(reported))
         unknown = [u for u in ids if u not in set(removed) and u not in set(scheduled)]

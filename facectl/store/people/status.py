@@ -6,21 +6,24 @@ is exactly what is not handed out again yet.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
 
-from .base import PeopleBase
+from .context import PeopleContext
 from .state import FAILED, PENDING_ADD, delivery_state
 
 
-class Status(PeopleBase):
+class Status:
     """Counts and state words from `device_people`, with the devices' own reports beside them."""
+
+    def __init__(self, ctx: PeopleContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
 
     def deliveries(self, user_id: int) -> list[dict[str, Any]]:
         """Per device: want/have/in flight/failure and a state word, plus the device's own report."""
-        cutoff = time.time() - self.redelivery_timeout
+        cutoff = self.ctx.now() - self.ctx.redelivery_timeout
         rows = list(self.db.query(
             "SELECT d.*, r.present AS reported_present, r.push_type AS reported_type, "
             "r.received_at AS reported_at FROM device_people d "
@@ -45,7 +48,7 @@ class Status(PeopleBase):
         failures within their retry budget), the first at `next_retry_at`; each reason
         says how many of its people are retried that way.
         """
-        cutoff = time.time() - self.redelivery_timeout
+        cutoff = self.ctx.now() - self.ctx.redelivery_timeout
         only = "AND sn = :sn" if sn else ""
         args = {"sn": sn, "cutoff": cutoff}
         # Counters kept by triggers (counters.py); in flight and retries from their small partial indexes.

@@ -10,12 +10,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..db import transaction
+from .context import PeopleContext
 from .state import FAILED, PENDING_DELETE
 from .wants import Wants
 
 
-class Sync(Wants):
+class Sync:
     """Plans per device, for real or (dry run) in a transaction rolled back."""
+
+    def __init__(self, ctx: PeopleContext, wants: Wants) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.wants = wants
 
     def sync(self, sns: Sequence[str], full: bool = False, wipe: bool = False,
              dry_run: bool = False) -> list[dict[str, Any]]:
@@ -34,7 +40,7 @@ class Sync(Wants):
         return plans
 
     def _sync_one(self, sn: str, full: bool, wipe: bool) -> dict[str, Any]:
-        self.reconcile_device(sn)
+        self.wants.reconcile_device(sn)
         retry = self.db.execute(
             "UPDATE device_people SET fail_version = NULL, retry_at = NULL, retries = 0 WHERE sn = ? "
             "AND want IS NOT NULL AND fail_version IS want AND want IS NOT have", [sn]).rowcount
@@ -45,7 +51,7 @@ class Sync(Wants):
                 "AND have IS want", [sn]).rowcount
             self.db.execute("UPDATE device_people SET inflight_at = 0 WHERE sn = ? AND inflight IS NOT NULL", [sn])
         if wipe:
-            self._ensure_sync_row(sn)
+            self.ctx.ensure_sync_row(sn)
             self.db.execute("UPDATE people_sync SET wipe = 1, wipe_at = 0 WHERE sn = ?", [sn])
         row = self.db.execute(
             f"SELECT total(want IS NOT NULL AND have IS NULL), "
@@ -61,7 +67,7 @@ class Sync(Wants):
         """Send photos and features to these devices inline (base64) instead of as URLs."""
         with transaction(self.db):
             for sn in sns:
-                self._ensure_sync_row(sn)
+                self.ctx.ensure_sync_row(sn)
                 self.db.execute("UPDATE people_sync SET inline_files = ? WHERE sn = ?", [int(inline), sn])
 
     @contextmanager

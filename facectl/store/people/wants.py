@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 
 from ..db import transaction
-from .base import PeopleBase
+from .context import PeopleContext
 from .counters import COUNT_NEW_ROWS, counted_by_statement
 
 #: A person's scope: every approved device.
@@ -30,8 +30,12 @@ ALL = "all"
 _NEW_WANT = "retry_at = NULL, retries = 0"
 
 
-class Wants(PeopleBase):
+class Wants:
     """Keeps `want` of every (device, person) equal to what the people, their versions and scopes say."""
+
+    def __init__(self, ctx: PeopleContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
 
     def reconcile_device(self, sn: str) -> None:
         """Recompute the device's wants from every person's scope (newly approved devices, `sync`)."""
@@ -53,22 +57,23 @@ class Wants(PeopleBase):
                             + " WHERE device_people.want IS NOT excluded.want", args)
             self.db.execute("DELETE FROM device_people WHERE sn = ? AND want IS NULL AND have IS NULL "
                             "AND inflight IS NULL", [sn])
-            self._ensure_sync_row(sn)
+            self.ctx.ensure_sync_row(sn)
             self.db.execute("UPDATE people_sync SET approved_at = ? WHERE sn = ?",
                             [state[1] if approved else None, sn])
 
-    def _next_version(self) -> int:
+    def next_version(self) -> int:
+        """A new version for the people of this write transaction (module docstring, Versions)."""
         return self.db.execute("UPDATE people_seq SET value = value + 1 WHERE id = 1 RETURNING value").fetchone()[0]
 
-    def _bump(self, user_ids: list[int], t: float) -> None:
+    def bump(self, user_ids: list[int], t: float) -> None:
         """A new version for people changed by a device report; their wants follow."""
-        version = self._next_version()
+        version = self.next_version()
         js = json.dumps(user_ids)
         self.db.execute("UPDATE people SET version = ?, updated_at = ? WHERE user_id IN "
                         "(SELECT value FROM json_each(?))", [version, t, js])
-        self._apply_scope(user_ids)
+        self.apply_scope(user_ids)
 
-    def _apply_scope(self, user_ids: Sequence[int]) -> None:
+    def apply_scope(self, user_ids: Sequence[int]) -> None:
         """Make `want` of every (device, person) for these people match their scope and version."""
         if not user_ids:
             return
@@ -98,7 +103,7 @@ class Wants(PeopleBase):
             "WHERE user_id IN (SELECT value FROM json_each(:ids)) "
             "AND want IS NULL AND have IS NULL AND inflight IS NULL", args)
 
-    def _note_holding(self, sn: str, uid: int, present: bool, known: bool) -> None:
+    def note_holding(self, sn: str, uid: int, present: bool, known: bool) -> None:
         """A device's report that it holds (or not) a person updates `have` for known people only."""
         if present:
             if not known:
@@ -109,7 +114,7 @@ class Wants(PeopleBase):
                     "SELECT 1 FROM device_people WHERE sn = ? AND user_id = ?", [sn, uid]).fetchone() is None:
                 self.db.execute("INSERT INTO device_people (sn, user_id, want, have) VALUES (?, ?, NULL, 0)",
                                 [sn, uid])
-                self._apply_scope([uid])
+                self.apply_scope([uid])
         else:
             self.db.execute("UPDATE device_people SET have = NULL WHERE sn = ? AND user_id = ?", [sn, uid])
             self.db.execute("DELETE FROM device_people WHERE sn = ? AND user_id = ? AND want IS NULL "
