@@ -26,6 +26,7 @@ must read what a server sends and one parser serves the simulator and the tests:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -84,12 +85,12 @@ def _is_set(value: Any) -> bool:
     return value in (1, True, "1")
 
 
-class ValueType:
+class ValueType(ABC):
     """A value sent as stored; equal values of one field merge, different ones collide."""
 
+    @abstractmethod
     def validate(self, field: str, value: Any) -> Any:
         """The canonical stored value, or CommandError. Nothing else is ever queued."""
-        raise NotImplementedError
 
     def decode(self, field: str, value: Any, answer: dict[str, Any]) -> Any:
         """The canonical value read from an answer (`answer` holds the keys beside the field)."""
