@@ -21,21 +21,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from facectl.protocol import access, commands, multipart
-from facectl.protocol.codes import (
-    AUTH_RESULTS,
-    DOOR_EVENT_TYPES,
-    IDENTIFY_RECORD_TYPES,
-    OPENDOOR,
-    PUSH_TYPES,
-    REGISTER_RESULTS,
-    REGISTER_TYPES,
-    SYSTEM_EVENT_TYPES,
-    SYSTEM_RECORD_KINDS,
-)
 from facectl.protocol.device_rules import flag_set, is_url
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
 from facectl.protocol.identity import clean_text
@@ -46,7 +34,49 @@ from facectl.protocol.responses import OK
 from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
+from .codes import *  # noqa: F403  (the code values, importable from here as before)
+from .codes import (
+    ALARM_CLEARED,
+    AUTH_ANSWERS,
+    AUTH_DENY,
+    DOOR_CLOSED,
+    DOOR_OPENED,
+    KIND_DOOR,
+    KIND_SYSTEM,
+    OPEN_CLOSE,
+    OPEN_KEEP,
+    OPEN_LOCK,
+    OPEN_PULSE,
+    OPEN_UNLOCK,
+    PUSH_ADDED,
+    PUSH_DELETED,
+    PUSH_QUERIED,
+    PUSH_UPDATED,
+    REC_CARD,
+    REC_FACE,
+    REC_PASSWORD,
+    REC_UNREGISTERED,
+    REC_UNREGISTERED_CARD,
+    REG_CARD,
+    REG_FACE,
+    REG_FINGERPRINT,
+    REG_PALM,
+    REG_PASSWORD,
+    RESULT_DUPLICATE,
+    RESULT_NO_FINGERPRINT,
+    RESULT_NO_PALM,
+    RESULT_OK,
+    SYS_CLOSE,
+    SYS_FORMATTED,
+    SYS_KEEP_OPEN,
+    SYS_LOCK,
+    SYS_OPEN,
+    SYS_POWER_ON,
+    SYS_RECORDS_DELETED,
+    SYS_UNLOCK,
+)
 from .config import SimConfig
+from .flow import DeviceRestart, Flow
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
 from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
@@ -54,71 +84,6 @@ from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_client
 
-
-class Flow(Enum):
-    CONTINUE = "continue"
-    #: Stop this cycle and stay quiet until the next keepalive (failure, 401/403/400).
-    STOP = "stop"
-
-
-class DeviceRestart(Exception):
-    """The device restarts (remote command, firmware update, injected fault)."""
-
-
-def _code_of(table, label: str) -> int:
-    """A code's value by its English label, so the simulator names events as the document does."""
-    return int(table.value_of(label))
-
-
-# Code values, looked up by their labels in the document's tables (codes.py).
-REC_CARD = _code_of(IDENTIFY_RECORD_TYPES, "card verification")
-REC_FACE = _code_of(IDENTIFY_RECORD_TYPES, "face verification")
-REC_PASSWORD = _code_of(IDENTIFY_RECORD_TYPES, "password (user id + password)")
-REC_UNREGISTERED = _code_of(IDENTIFY_RECORD_TYPES, "unregistered user")
-REC_UNREGISTERED_CARD = _code_of(IDENTIFY_RECORD_TYPES, "unregistered card")
-KIND_DOOR = _code_of(SYSTEM_RECORD_KINDS, "door sensor record")
-KIND_SYSTEM = _code_of(SYSTEM_RECORD_KINDS, "system record")
-DOOR_OPENED = _code_of(DOOR_EVENT_TYPES, "door sensor: open")
-DOOR_CLOSED = _code_of(DOOR_EVENT_TYPES, "door sensor: closed")
-SYS_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: open")
-SYS_CLOSE = _code_of(SYSTEM_EVENT_TYPES, "software: close")
-SYS_KEEP_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: keep open")
-SYS_LOCK = _code_of(SYSTEM_EVENT_TYPES, "software: lock")
-SYS_UNLOCK = _code_of(SYSTEM_EVENT_TYPES, "software: unlock")
-SYS_POWER_ON = _code_of(SYSTEM_EVENT_TYPES, "power on")
-SYS_FORMATTED = _code_of(SYSTEM_EVENT_TYPES, "device formatted")
-SYS_RECORDS_DELETED = _code_of(SYSTEM_EVENT_TYPES, "all records deleted")
-OPEN_PULSE = _code_of(OPENDOOR, "open (pulse relay)")
-OPEN_KEEP = _code_of(OPENDOOR, "keep open")
-OPEN_CLOSE = _code_of(OPENDOOR, "close (end keep-open)")
-OPEN_LOCK = _code_of(OPENDOOR, "lock")
-OPEN_UNLOCK = _code_of(OPENDOOR, "unlock")
-REG_CARD = _code_of(REGISTER_TYPES, "card")
-REG_PASSWORD = _code_of(REGISTER_TYPES, "password")
-REG_FINGERPRINT = _code_of(REGISTER_TYPES, "fingerprint")
-REG_FACE = _code_of(REGISTER_TYPES, "face")
-REG_PALM = _code_of(REGISTER_TYPES, "palm vein")
-RESULT_OK = _code_of(REGISTER_RESULTS, "registered")
-RESULT_DUPLICATE = _code_of(REGISTER_RESULTS, "duplicate credential")
-RESULT_NO_FINGERPRINT = _code_of(REGISTER_RESULTS, "fingerprint not supported")
-RESULT_NO_PALM = _code_of(REGISTER_RESULTS, "palm vein not supported")
-PUSH_ADDED = _code_of(PUSH_TYPES, "added")
-PUSH_UPDATED = _code_of(PUSH_TYPES, "updated")
-PUSH_DELETED = _code_of(PUSH_TYPES, "deleted")
-PUSH_QUERIED = _code_of(PUSH_TYPES, "queried")
-AUTH_DENY = _code_of(AUTH_RESULTS, "deny")
-#: Success values of a RequestAuthorization answer (0 deny, 1 allow with message, 2 allow silently).
-AUTH_ANSWERS = frozenset(int(c.value) for c in AUTH_RESULTS)
-
-#: Alarm name -> the system event that records its clearing (Closealarm).
-ALARM_CLEARED = {
-    name: _code_of(SYSTEM_EVENT_TYPES, label) for name, label in (
-        ("fire", "fire alarm cleared"), ("blacklist", "blacklist alarm cleared"),
-        ("anti", "tamper alarm cleared"), ("illegal", "illegal verification alarm cleared"),
-        ("password", "duress alarm cleared"), ("openTimeout", "door open timeout alarm cleared"),
-        ("doorSensor", "door sensor alarm cleared"),
-    )
-}
 #: Elevator field -> the port set it changes (none: OpenElevatorPort pulses) and whether it adds to it.
 ELEVATOR_EFFECTS: tuple[tuple[str, str | None, bool], ...] = (
     (commands.OPEN_ELEVATOR, None, True),
