@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -30,7 +29,6 @@ from facectl.protocol.identity import clean_text
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
-from facectl.protocol.responses import OK
 from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
@@ -76,10 +74,11 @@ from .codes import (
     SYS_UNLOCK,
 )
 from .config import SimConfig
+from .context import Context
 from .flow import DeviceRestart, Flow
 from .jpeg import jpeg_size, make_jpeg
-from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
-from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
+from .people import Failure, ImportInterrupted, StoredPerson, import_person, random_feature
+from .records import HISTORY_SIZE, PendingRecord
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_client
@@ -92,23 +91,8 @@ ELEVATOR_EFFECTS: tuple[tuple[str, str | None, bool], ...] = (
     (commands.LOCK_ELEVATOR, "locked", True),
     (commands.UNLOCK_ELEVATOR, "locked", False),
 )
-#: How many uploaded records a device keeps for RepostRecord.
-HISTORY_SIZE = 10000
 #: The largest firmware / system file the simulator downloads.
 MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class PendingRecord:
-    kind: int | None  # None: identify record; else the UploadSystemRecord kind (1 door, 2 system)
-    detail: dict[str, Any]
-    photo_seed: int | None = None  # the photo is made at upload time from this seed
-    photo_size: int = 0
-
-    def photo(self) -> bytes | None:
-        if self.photo_seed is None:
-            return None
-        return make_jpeg(self.photo_size, self.photo_seed)
 
 
 @dataclass(slots=True)
@@ -156,24 +140,66 @@ class RemotePlan:
     unreadable: list[str] = field(default_factory=list)
 
 
+class _Via:
+    """An attribute of a part (or of the context), read and set on the device under its own name,
+    so callers and tests see one terminal whichever part holds the state."""
+
+    def __init__(self, part: str, attr: str | None = None) -> None:
+        self.part, self.attr = part, attr
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = self.attr or name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(getattr(obj, self.part), self.attr)  # type: ignore[arg-type]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(getattr(obj, self.part), self.attr, value)  # type: ignore[arg-type]
+
+
 class SimDevice:
     """One simulated terminal. Use `run()`, or `boot()` and `cycle()` to drive it step by step."""
+
+    # The shared context: who the terminal is, its settings and people, the way to the server.
+    sn = _Via("ctx")
+    config = _Via("ctx")
+    stats = _Via("ctx")
+    clock = _Via("ctx")
+    rng = _Via("ctx")
+    variants = _Via("ctx")
+    faults = _Via("ctx")
+    interval = _Via("ctx")
+    settings = _Via("ctx")
+    people = _Via("ctx")
+    push_queue = _Via("ctx")
+    transport = _Via("ctx")
+    calls = _Via("ctx")
+    last_answer = _Via("ctx")
+    # The record log.
+    identify_backlog = _Via("log")
+    system_backlog = _Via("log")
+    history = _Via("log")
+    next_record_id = _Via("log")
+    next_id = _Via("log")
+    # Moving to the context (these names go as the parts that use them move out).
+    _fresh_settings = _Via("ctx", "fresh_settings")
+    _release_seconds = _Via("ctx", "release_seconds")
+    _has_time = _Via("ctx", "has_time")
+    _fault = _Via("ctx", "fault")
+    _json_part_quirk = _Via("ctx", "json_part_quirk")
+    _post_json = _Via("ctx", "post_json")
+    _post_parts = _Via("ctx", "post_parts")
+    _fetch = _Via("ctx", "fetch")
+    _failed = _Via("ctx", "failed")
+    _system_event = _Via("log", "system_event")
+    _door_event = _Via("log", "door_event")
 
     def __init__(
         self, sn: str, config: SimConfig | None = None, stats: Stats | None = None, *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sn = sn
-        self.config = config or SimConfig()
-        self.stats = stats or Stats()
-        self.clock = clock
-        seed = self.config.seed
-        self.rng = random.Random(f"{seed}:{sn}") if seed is not None else random.Random()
-        self.variants = self.config.variants
-        self.faults = self.config.faults
-        self.interval = float(self.config.interval)
-        self.settings = self._fresh_settings()
-        self.people = PeopleStore(self.config.people_capacity)
+        self.ctx = ctx = Context(sn, config or SimConfig(), stats or Stats(), clock)
+        self.log = ctx.log
         # door state, shown in the next keepalive
         self.relay_until = 0.0
         self.door_open_until = 0.0
@@ -181,33 +207,23 @@ class SimDevice:
         self.locked = 0
         self.alarms: list[str] = []
         self.elevator: dict[str, set[int]] = {"keep_open": set(), "locked": set()}
-        # records
-        self.identify_backlog: deque[PendingRecord] = deque()
-        self.system_backlog: dict[int, deque[PendingRecord]] = {KIND_DOOR: deque(), KIND_SYSTEM: deque()}
-        self.history: deque[PendingRecord] = deque(maxlen=HISTORY_SIZE)
         # online authorization (config.online_auth): events waiting for the server's decision, and decisions
         self.auth_queue: deque[PendingRecord] = deque()
         self.auth_log: deque[AuthDecision] = deque(maxlen=HISTORY_SIZE)
         self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
-        self.next_record_id = int(self.clock()) * 1000
         self.record_pause_until = 0.0  # loop time
         self._record_carry = self.rng.random()  # a random phase, so a fleet does not fire in step
         self._last_generated: float | None = None
         # work the device owes the server
-        self.push_queue: deque[tuple[int, int]] = deque()  # (PushType, UserID)
         self.page: PeoplePage | None = None  # a people page not yet finished
         self.settings_uploaded = False
         self.system_files: dict[tuple[Any, Any], str] = {}
         self.boots = 0
-        self.transport: Transport | None = None
         self._session_factory: SessionFactory | None = None
         #: Flash memory: what survives a reboot (config.state_dir; sim/state.py).
         self.state = StateDir(self.config.state_dir, sn) if self.config.state_dir else None
         if self.state is not None:
             self._restore()
-        #: Endpoint names called, most recent last (for tests and --verbose).
-        self.calls: deque[str] = deque(maxlen=1000)
-        self.last_answer: Answer | None = None
         self._flag_handlers: dict[str, Callable[[float], Awaitable[Flow]]] = {
             "UploadWorkSetting": self.upload_settings,
             "RemoteCommand": self.remote_command,
@@ -245,12 +261,6 @@ class SimDevice:
         backlog = [[r.kind, r.detail, r.photo_seed, r.photo_size]
                    for q in (self.identify_backlog, *self.system_backlog.values()) for r in q]
         self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
-
-    def _fresh_settings(self) -> dict[str, Any]:
-        build = firmware_925_settings if self.config.firmware == FIRMWARE_925 else default_settings
-        return build(self.sn, server_url=self.config.server,
-                     keepalive_seconds=max(1, round(self.config.interval)),
-                     use_gzip=self.variants.gzip != "none", now=self.clock())
 
     @property
     def relay_status(self) -> int:
@@ -326,12 +336,6 @@ class SimDevice:
                 self.settings[key] = value
                 changed.append(key)
         return changed
-
-    def _release_seconds(self) -> float:
-        try:
-            return max(1.0, float(self.settings.get("ReleaseTime", 3)))
-        except (TypeError, ValueError):
-            return 3.0
 
     def apply_remote(self, answer: dict[str, Any]) -> RemotePlan:
         """Obey a RemoteCommand answer: change state now, return the follow-up work.
@@ -458,21 +462,6 @@ class SimDevice:
         return Enrolment(uid, RESULT_OK, register_type, push_type=push_type)
 
     # ---------------------------------------------------------------- records
-
-    def next_id(self) -> int:
-        self.next_record_id += 1
-        return self.next_record_id
-
-    def _system_event(self, event: int, when: float | None = None) -> None:
-        self._system(KIND_SYSTEM, event, when)
-
-    def _door_event(self, event: int, when: float | None = None) -> None:
-        self._system(KIND_DOOR, event, when)
-
-    def _system(self, kind: int, event: int, when: float | None) -> None:
-        when = self.clock() if when is None else when
-        self.system_backlog[kind].append(PendingRecord(
-            kind, {"RecordID": self.next_id(), "RecordType": event, "RecordDate": int(when)}))
 
     def make_identify_record(self, when: float) -> PendingRecord:
         """One access event: a known person (face, card or password) or a stranger."""
@@ -711,64 +700,6 @@ class SimDevice:
         return await self.upload_backlog(deadline)
 
     # --------------------------------------------------------- plumbing
-
-    def _left(self, deadline: float) -> float:
-        return deadline - asyncio.get_running_loop().time()
-
-    def _has_time(self, deadline: float) -> bool:
-        return self._left(deadline) >= self.config.min_request_window
-
-    def _quirk(self, doc: dict[str, Any]) -> str | None:
-        if self.faults.quirky_json and self.rng.random() < self.faults.quirky_json:
-            quirk = wire.pick_quirk(doc, self.rng)
-            self.stats.count(f"quirky json: {quirk}")
-            return quirk
-        return None
-
-    def _json_part_quirk(self) -> str | None:
-        if self.faults.quirky_json and self.rng.random() < self.faults.quirky_json:
-            quirk = self.rng.choice(("trailing comma", "utf-8 BOM"))
-            self.stats.count(f"quirky json: {quirk}")
-            return quirk
-        return None
-
-    def _fault(self, probability: float, name: str) -> bool:
-        if probability and self.rng.random() < probability:
-            self.stats.count(f"fault: {name}")
-            return True
-        return False
-
-    async def _post_json(self, name: str, doc: dict[str, Any], deadline: float) -> Answer:
-        assert self.transport is not None, "run() or open a transport first"
-        self.calls.append(name)
-        self.last_answer = await self.transport.call(
-            name, wire.json_body(doc, self.variants, quirk=self._quirk(doc)), deadline)
-        return self.last_answer
-
-    async def _post_parts(self, name: str, parts: list, deadline: float,
-                          answers: frozenset[int] = frozenset({OK})) -> Answer:
-        assert self.transport is not None, "run() or open a transport first"
-        self.calls.append(name)
-        self.last_answer = await self.transport.call(
-            name, wire.multipart_body(parts, self.variants, self.rng), deadline, answers=answers)
-        return self.last_answer
-
-    def _failed(self, answer: Answer) -> Flow:
-        """After a failed call: 401/403/400 or no answer -> quiet until the next keepalive."""
-        if answer.deferred:
-            return Flow.STOP
-        if answer.quiet:
-            self.stats.count("quiet until next keepalive")
-            return Flow.STOP
-        if not answer.answered or answer.status != 200:
-            self.stats.count("call failed; sleeping until next keepalive")
-            return Flow.STOP
-        return Flow.CONTINUE
-
-    async def _fetch(self, url: str, max_bytes: int, deadline: float) -> Fetched:
-        assert self.transport is not None
-        self.calls.append("GET")
-        return await self.transport.fetch(url, deadline, max_bytes)
 
     # ----------------------------------------------------- endpoint calls
 
