@@ -34,18 +34,10 @@ from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_
 from . import wire
 from .codes import *  # noqa: F403  (the code values, importable from here as before)
 from .codes import (
-    ALARM_CLEARED,
     AUTH_ANSWERS,
     AUTH_DENY,
-    DOOR_CLOSED,
-    DOOR_OPENED,
     KIND_DOOR,
     KIND_SYSTEM,
-    OPEN_CLOSE,
-    OPEN_KEEP,
-    OPEN_LOCK,
-    OPEN_PULSE,
-    OPEN_UNLOCK,
     PUSH_ADDED,
     PUSH_DELETED,
     PUSH_QUERIED,
@@ -64,17 +56,13 @@ from .codes import (
     RESULT_NO_FINGERPRINT,
     RESULT_NO_PALM,
     RESULT_OK,
-    SYS_CLOSE,
     SYS_FORMATTED,
-    SYS_KEEP_OPEN,
-    SYS_LOCK,
-    SYS_OPEN,
     SYS_POWER_ON,
     SYS_RECORDS_DELETED,
-    SYS_UNLOCK,
 )
 from .config import SimConfig
 from .context import Context
+from .door import Door
 from .flow import DeviceRestart, Flow
 from .jpeg import jpeg_size, make_jpeg
 from .people import Failure, ImportInterrupted, StoredPerson, import_person, random_feature
@@ -83,14 +71,6 @@ from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_client
 
-#: Elevator field -> the port set it changes (none: OpenElevatorPort pulses) and whether it adds to it.
-ELEVATOR_EFFECTS: tuple[tuple[str, str | None, bool], ...] = (
-    (commands.OPEN_ELEVATOR, None, True),
-    (commands.KEEP_OPEN_ELEVATOR, "keep_open", True),
-    (commands.CLOSE_ELEVATOR, "keep_open", False),
-    (commands.LOCK_ELEVATOR, "locked", True),
-    (commands.UNLOCK_ELEVATOR, "locked", False),
-)
 #: The largest firmware / system file the simulator downloads.
 MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
 
@@ -181,6 +161,11 @@ class SimDevice:
     history = _Via("log")
     next_record_id = _Via("log")
     next_id = _Via("log")
+    # The parts' state and logic, under the names the terminal had before it had parts.
+    alarms = _Via("door")
+    elevator = _Via("door")
+    keep_open = _Via("door")
+    locked = _Via("door")
     # Moving to the context (these names go as the parts that use them move out).
     _fresh_settings = _Via("ctx", "fresh_settings")
     _release_seconds = _Via("ctx", "release_seconds")
@@ -200,13 +185,7 @@ class SimDevice:
     ) -> None:
         self.ctx = ctx = Context(sn, config or SimConfig(), stats or Stats(), clock)
         self.log = ctx.log
-        # door state, shown in the next keepalive
-        self.relay_until = 0.0
-        self.door_open_until = 0.0
-        self.keep_open = 0
-        self.locked = 0
-        self.alarms: list[str] = []
-        self.elevator: dict[str, set[int]] = {"keep_open": set(), "locked": set()}
+        self.door = Door(ctx)
         # online authorization (config.online_auth): events waiting for the server's decision, and decisions
         self.auth_queue: deque[PendingRecord] = deque()
         self.auth_log: deque[AuthDecision] = deque(maxlen=HISTORY_SIZE)
@@ -262,34 +241,16 @@ class SimDevice:
                    for q in (self.identify_backlog, *self.system_backlog.values()) for r in q]
         self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
 
-    @property
-    def relay_status(self) -> int:
-        return 1 if self.keep_open or self.clock() < self.relay_until else 0
-
-    @property
-    def door_sensor(self) -> int:
-        return 1 if self.keep_open or self.clock() < self.door_open_until else 0
-
     def keepalive_doc(self) -> dict[str, Any]:
         """The Keepalive request: the serial and the door state as it is now."""
-        return {
-            "SN": self.sn,
-            "RelayStatus": self.relay_status,
-            "KeepOpenStatus": self.keep_open,
-            "DoorSensorStatus": self.door_sensor,
-            "LockDoorStatus": self.locked,
-            "AlarmStatus": ",".join(self.alarms),
-        }
+        return {"SN": self.ctx.sn, **self.door.status(), "AlarmStatus": ",".join(self.door.alarms)}
 
     def settings_doc(self) -> dict[str, Any]:
         """The UploadWorkSetting document with the current state and storage counts."""
         doc = self.settings
         doc[IDENTITY_SETTING] = self.sn
         doc["SystemTime"] = int(self.clock())
-        doc["RelayStatus"] = self.relay_status
-        doc["KeepOpenStatus"] = self.keep_open
-        doc["DoorSensorStatus"] = self.door_sensor
-        doc["LockDoorStatus"] = self.locked
+        doc.update(self.door.status())
         doc["AlarmStatus"] = ",".join(self.alarms) if self.alarms else '""'  # protocol.md 3.7, as sent
         storage = doc.get("PeopleStorageInfo")
         if isinstance(storage, dict):
@@ -347,34 +308,12 @@ class SimDevice:
         read = commands.read_answer(answer)
         plan = RemotePlan(unreadable=[f"{field}: {why}" for field, why in read.unreadable])
         cmds = dict(read.commands)
-        now = self.clock()
         door = cmds.get(commands.OPENDOOR_FIELD)
-        if door == OPEN_PULSE:
-            self.relay_until = now + self._release_seconds()
-            self.door_open_until = self.relay_until
-            self._system_event(SYS_OPEN)
-            self._door_event(DOOR_OPENED)
-            self._door_event(DOOR_CLOSED, self.door_open_until)
-        elif door == OPEN_KEEP:
-            self.keep_open = 1
-            self._system_event(SYS_KEEP_OPEN)
-        elif door == OPEN_CLOSE:
-            self.keep_open = 0
-            self.relay_until = self.door_open_until = 0.0
-            self._system_event(SYS_CLOSE)
-        elif door == OPEN_LOCK:
-            self.locked = 1
-            self._system_event(SYS_LOCK)
-        elif door == OPEN_UNLOCK:
-            self.locked = 0
-            self._system_event(SYS_UNLOCK)
         if door is not None:
+            self.door.opendoor(door)
             plan.applied.append(f"Opendoor {door}")
         if commands.CLOSEALARM in cmds:
-            for name in self.alarms:
-                if name in ALARM_CLEARED:
-                    self._system_event(ALARM_CLEARED[name])
-            self.alarms.clear()
+            self.door.close_alarms()
             plan.applied.append("Closealarm")
         if commands.CLEAR_RECORD in cmds:
             self.identify_backlog.clear()
@@ -413,13 +352,7 @@ class SimDevice:
         if commands.PUSH_SYSTEM_FILE in cmds:
             plan.system_files = cmds[commands.PUSH_SYSTEM_FILE]
             plan.applied.append("PushSystemFile")
-        for name, target, add in ELEVATOR_EFFECTS:
-            if name not in cmds:
-                continue
-            plan.applied.append(name)
-            if target is not None:
-                ports = set(commands.parse_ports(cmds[name]))
-                self.elevator[target] = self.elevator[target] | ports if add else self.elevator[target] - ports
+        plan.applied += self.door.elevator_commands(cmds)
         if commands.RECOVER in cmds:
             plan.factory_reset = plan.restart = True
             plan.applied.append("Recover")
@@ -547,13 +480,7 @@ class SimDevice:
             return
         self.identify_backlog.append(rec)
         if _granted(rec):
-            self._door_passed(when)
-
-    def _door_passed(self, when: float) -> None:
-        """Someone was let in: the door sensor opens and closes again (with --door-records)."""
-        if self.config.door_records:
-            self._door_event(DOOR_OPENED, when)
-            self._door_event(DOOR_CLOSED, when + self._release_seconds())
+            self.door.passed(when)
 
     def decide(self, rec: PendingRecord, answer: Answer | None) -> AuthDecision:
         """Act on a RequestAuthorization answer; no usable answer: the device decides offline, as
@@ -573,7 +500,7 @@ class SimDevice:
         self.auth_log.append(decision)
         self.identify_backlog.append(rec)
         if decision.opened:
-            self._door_passed(rec.detail["RecordDate"])
+            self.door.passed(rec.detail["RecordDate"])
         return decision
 
     # ----------------------------------------------------------- life cycle
@@ -582,8 +509,7 @@ class SimDevice:
         """Power on: settings not uploaded yet, door released, a power-on system record."""
         self.boots += 1
         self.settings_uploaded = False
-        self.relay_until = self.door_open_until = 0.0
-        self.keep_open = 0
+        self.door.power_on()
         self.settings["BootTime"] = int(self.clock())
         self._system_event(SYS_POWER_ON)
         self.record_pause_until = 0.0
@@ -597,8 +523,7 @@ class SimDevice:
         self.history.clear()
         self.push_queue.clear()
         self.auth_queue.clear()
-        self.alarms.clear()
-        self.locked = 0
+        self.door.factory_reset()
         self.interval = float(self.config.interval)
         self.settings = self._fresh_settings()
         self._system_event(SYS_FORMATTED)
