@@ -17,36 +17,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from facectl.protocol import access, commands, multipart
+from facectl.protocol import commands, multipart
 from facectl.protocol.device_rules import flag_set, is_url
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
-from facectl.protocol.identity import clean_text
-from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
+from facectl.protocol.limits import MAX_PEOPLE_PAGE
 from facectl.protocol.numbers import as_int
 from facectl.protocol.people import md5_hex
 from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
+from .auth import Access, AuthDecision
 from .codes import *  # noqa: F403  (the code values, importable from here as before)
 from .codes import (
-    AUTH_ANSWERS,
-    AUTH_DENY,
     KIND_DOOR,
     KIND_SYSTEM,
     PUSH_ADDED,
     PUSH_DELETED,
     PUSH_QUERIED,
     PUSH_UPDATED,
-    REC_CARD,
-    REC_FACE,
-    REC_PASSWORD,
-    REC_UNREGISTERED,
-    REC_UNREGISTERED_CARD,
     REG_CARD,
     REG_FACE,
     REG_FINGERPRINT,
@@ -64,25 +56,15 @@ from .config import SimConfig
 from .context import Context
 from .door import Door
 from .flow import DeviceRestart, Flow
-from .jpeg import jpeg_size, make_jpeg
+from .jpeg import make_jpeg
 from .people import Failure, ImportInterrupted, StoredPerson, import_person, random_feature
-from .records import HISTORY_SIZE, PendingRecord
+from .records import PendingRecord, Records
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_client
 
 #: The largest firmware / system file the simulator downloads.
 MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class AuthDecision:
-    """One identify event in online-authorization mode, and what came of it."""
-
-    record: PendingRecord
-    success: int | None  # the server's Success (0 deny, 1 or 2 allow); None: no answer, decided offline
-    message: str = ""
-    opened: bool = False
 
 
 @dataclass(slots=True)
@@ -166,6 +148,12 @@ class SimDevice:
     elevator = _Via("door")
     keep_open = _Via("door")
     locked = _Via("door")
+    auth_queue = _Via("access")
+    auth_log = _Via("access")
+    decide = _Via("access")
+    make_identify_record = _Via("records")
+    identify_event = _Via("records")
+    generate_records = _Via("records")
     # Moving to the context (these names go as the parts that use them move out).
     _fresh_settings = _Via("ctx", "fresh_settings")
     _release_seconds = _Via("ctx", "release_seconds")
@@ -186,13 +174,9 @@ class SimDevice:
         self.ctx = ctx = Context(sn, config or SimConfig(), stats or Stats(), clock)
         self.log = ctx.log
         self.door = Door(ctx)
-        # online authorization (config.online_auth): events waiting for the server's decision, and decisions
-        self.auth_queue: deque[PendingRecord] = deque()
-        self.auth_log: deque[AuthDecision] = deque(maxlen=HISTORY_SIZE)
+        self.access = Access(ctx, self.door)
+        self.records = Records(ctx, self.access)
         self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
-        self.record_pause_until = 0.0  # loop time
-        self._record_carry = self.rng.random()  # a random phase, so a fleet does not fire in step
-        self._last_generated: float | None = None
         # work the device owes the server
         self.page: PeoplePage | None = None  # a people page not yet finished
         self.settings_uploaded = False
@@ -396,113 +380,6 @@ class SimDevice:
 
     # ---------------------------------------------------------------- records
 
-    def make_identify_record(self, when: float) -> PendingRecord:
-        """One access event: a known person (face, card or password) or a stranger."""
-        person = self.people.pick(self.rng.random()) if self.rng.random() < 0.9 else None
-        return self._identify_record(person, when)
-
-    def identify_event(self, user_id: int | None = None, *, card: str | None = None,
-                       when: float | None = None) -> PendingRecord:
-        """Someone presents themselves now: the person `user_id` held by the device, else a stranger
-        (with `card`: an unregistered card). The record is queued as `generate_records` queues its own
-        (asked to the server first in online-authorization mode)."""
-        when = self.clock() if when is None else when
-        person = self.people.get(user_id) if user_id is not None else None
-        rec = self._identify_record(person, when, card)
-        self._queue_event(rec, when)
-        return rec
-
-    def _identify_record(self, person: StoredPerson | None, when: float, card: str | None = None) -> PendingRecord:
-        detail: dict[str, Any] = {"RecordID": self.next_id(), "RecordDate": int(when)}
-        if person is None:
-            kind = REC_UNREGISTERED_CARD if card else REC_UNREGISTERED
-            detail.update(RecordType=kind, UserID="0", Name="", CardNum=card or "0")
-        else:
-            d = person.detail
-            kind = REC_FACE
-            if not (person.photo or person.face_feature):
-                kind = REC_CARD if person.card else REC_PASSWORD
-            detail.update(RecordType=kind, UserID=str(person.user_id))
-            for key in ("Code", "Name", "IdentityCard", "Job", "Department"):
-                if d.get(key):
-                    detail[key] = d[key]
-            detail["CardNum"] = person.card or "0"
-        detail.setdefault("IdentityCard", "")
-        detail.setdefault("Job", "")
-        detail.setdefault("Department", "")
-        detail["QRCode"] = ""
-        detail["IsEntry"] = 1 if self.rng.random() < 0.6 else 0
-        detail["BodyTemp"] = self.rng.randrange(360, 373) if self.settings.get("UseBodyTemperature") else 0
-        rec = PendingRecord(None, detail)
-        if self.settings.get("SaveRecordPicture", 1) and self.config.photo_bytes > 0:
-            rec.photo_seed = self.rng.getrandbits(32)
-            rec.photo_size = self.config.photo_bytes
-        detail["PhotoLen"] = jpeg_size(rec.photo_size) if rec.photo_seed is not None else 0
-        if person is not None and not self.config.online_auth:
-            self._judge(rec, person, when)
-        return rec
-
-    def _judge(self, rec: PendingRecord, person: StoredPerson, when: float) -> None:
-        """Decide offline like a terminal (protocol/access.py): a refusal becomes the record's type;
-        a granted open uses one of the person's counted opens."""
-        refusal = access.offline_refusal(person.detail, self.settings, when)
-        if refusal is not None:
-            rec.detail["RecordType"] = refusal
-            self.stats.count("refused offline")
-            return
-        before = person.detail.get("OpenTimes")
-        access.after_open(person.detail)
-        if person.detail.get("OpenTimes") != before:
-            self.people.touch()
-
-    def generate_records(self, now: float | None = None) -> int:
-        """Produce the records of the time since the last call at --records-per-min."""
-        now = self.clock() if now is None else now
-        if self._last_generated is None or self.config.records_per_min <= 0:
-            self._last_generated = now
-            return 0
-        elapsed = max(0.0, now - self._last_generated)
-        self._last_generated = now
-        self._record_carry += elapsed * self.config.records_per_min / 60.0
-        count = int(self._record_carry)
-        self._record_carry -= count
-        for i in range(count):
-            when = now - elapsed + elapsed * (i + 1) / (count + 1)
-            self._queue_event(self.make_identify_record(when), when)
-        if count:
-            self.stats.count("records generated", count)
-        return count
-
-    def _queue_event(self, rec: PendingRecord, when: float) -> None:
-        """An identify event: to the server for a decision first (online auth), else decided here."""
-        if self.config.online_auth:
-            self.auth_queue.append(rec)
-            return
-        self.identify_backlog.append(rec)
-        if _granted(rec):
-            self.door.passed(when)
-
-    def decide(self, rec: PendingRecord, answer: Answer | None) -> AuthDecision:
-        """Act on a RequestAuthorization answer; no usable answer: the device decides offline, as
-        it does without online authorization (people it holds pass). The event is then logged
-        (uploaded with UploadIdentifyRecord) like any other."""
-        success = answer.success if answer is not None and answer.status == 200 else None
-        if answer is not None and success in AUTH_ANSWERS:
-            message = clean_text(answer.doc.get("Message")) if isinstance(answer.doc, dict) else ""
-            decision = AuthDecision(rec, success, message, success != AUTH_DENY)
-            self.stats.count("authorization: " + ("allowed" if decision.opened else "denied"))
-        else:
-            person = self.people.get(as_int(rec.detail.get("UserID")) or 0)
-            if person is not None:
-                self._judge(rec, person, rec.detail["RecordDate"])
-            decision = AuthDecision(rec, None, "", _granted(rec))
-            self.stats.count("authorization: no answer, decided offline")
-        self.auth_log.append(decision)
-        self.identify_backlog.append(rec)
-        if decision.opened:
-            self.door.passed(rec.detail["RecordDate"])
-        return decision
-
     # ----------------------------------------------------------- life cycle
 
     def boot(self) -> None:
@@ -512,7 +389,7 @@ class SimDevice:
         self.door.power_on()
         self.settings["BootTime"] = int(self.clock())
         self._system_event(SYS_POWER_ON)
-        self.record_pause_until = 0.0
+        self.records.pause_until = 0.0
         self.page = None  # a page in progress is lost with the RAM; the server hands it out again
 
     def factory_reset(self) -> None:
@@ -522,7 +399,7 @@ class SimDevice:
             q.clear()
         self.history.clear()
         self.push_queue.clear()
-        self.auth_queue.clear()
+        self.access.auth_queue.clear()
         self.door.factory_reset()
         self.interval = float(self.config.interval)
         self.settings = self._fresh_settings()
@@ -599,18 +476,17 @@ class SimDevice:
             self.save_state()
 
     async def _cycle(self, deadline: float) -> Flow:
-        self.generate_records()
+        self.records.generate_records()
         ka = await self.keepalive(deadline)
         if not ka.ok:
-            while self.auth_queue:  # the server is out of reach: nobody waits at the door for it
-                self.decide(self.auth_queue.popleft(), None)
+            self.access.decide_offline()
             return Flow.STOP
         uploaded_now = False
         if not self.settings_uploaded:
             if await self.upload_settings(deadline) is Flow.STOP:
                 return Flow.STOP
             uploaded_now = True
-        if await self.authorize_pending(deadline) is Flow.STOP:
+        if await self.access.authorize_pending(deadline) is Flow.STOP:
             return Flow.STOP
         for flag in KEEPALIVE_FLAGS:
             name = endpoint_for_flag(flag).name
@@ -622,7 +498,7 @@ class SimDevice:
                 return Flow.STOP
         if await self.push_pending(deadline) is Flow.STOP:
             return Flow.STOP
-        return await self.upload_backlog(deadline)
+        return await self.records.upload_backlog(deadline)
 
     # --------------------------------------------------------- plumbing
 
@@ -853,104 +729,7 @@ class SimDevice:
                 parts.append(wire.photo_part("Photo", person.photo))
         return await self._post_parts("PushPeople", parts, deadline)
 
-    async def upload_backlog(self, deadline: float) -> Flow:
-        """Records after the flagged work: identify records one by one, then system batches."""
-        loop = asyncio.get_running_loop()
-        while self._has_time(deadline):
-            if not (self.identify_backlog or any(self.system_backlog.values())):
-                return Flow.CONTINUE
-            if loop.time() < self.record_pause_until:
-                # After an error the device waits before trying again (10 s by the document).
-                if self.record_pause_until >= deadline - self.config.min_request_window:
-                    return Flow.CONTINUE
-                await asyncio.sleep(self.record_pause_until - loop.time())
-                continue
-            if self.identify_backlog:
-                flow = await self.upload_identify_record(self.identify_backlog[0], deadline)
-            else:
-                kind = KIND_DOOR if self.system_backlog[KIND_DOOR] else KIND_SYSTEM
-                flow = await self.upload_system_records(kind, deadline)
-            if flow is Flow.STOP:
-                return Flow.STOP
-        return Flow.CONTINUE
 
-    def _record_failed(self, answer: Answer) -> Flow:
-        if answer.deferred:
-            return Flow.STOP
-        if answer.quiet:
-            self.stats.count("quiet until next keepalive")
-            return Flow.STOP
-        loop = asyncio.get_running_loop()
-        self.record_pause_until = loop.time() + self.config.record_retry_pause
-        self.stats.count("record upload failed; retry after pause")
-        return Flow.CONTINUE
-
-    async def upload_identify_record(self, rec: PendingRecord, deadline: float) -> Flow:
-        answer = await self._send_identify(rec, deadline)
-        if not answer.ok:
-            return self._record_failed(answer)
-        self.identify_backlog.popleft()
-        self.history.append(rec)
-        self.stats.count("identify records uploaded")
-        if self._fault(self.faults.duplicate_records, "duplicate-records"):
-            await self._send_identify(rec, deadline)
-        return Flow.CONTINUE
-
-    async def _send_identify(self, rec: PendingRecord, deadline: float) -> Answer:
-        return await self._post_parts("UploadIdentifyRecord", self._record_parts(rec), deadline)
-
-    def _record_parts(self, rec: PendingRecord) -> list[multipart.Part]:
-        """SN, the record's JSON part and its photo: UploadIdentifyRecord and RequestAuthorization alike."""
-        parts = [wire.sn_part(self.sn, self.variants),
-                 wire.json_part(self.variants.record_json_part, rec.detail, self.variants,
-                                quirk=self._json_part_quirk())]
-        photo = rec.photo()
-        if photo is not None:
-            filename = "Postman_file.jpg" if self.variants.record_photo_part != "Photo" else "Photo.jpg"
-            parts.append(wire.photo_part(self.variants.record_photo_part, photo, filename))
-        return parts
-
-    async def authorize_pending(self, deadline: float) -> Flow:
-        """Online authorization: ask the server about each waiting identify event, oldest first."""
-        while self.auth_queue and self._has_time(deadline):
-            answer = await self.request_authorization(self.auth_queue[0], deadline)
-            if answer.deferred:
-                return Flow.STOP
-            self.decide(self.auth_queue.popleft(), answer)
-            if answer.quiet:
-                self.stats.count("quiet until next keepalive")
-                return Flow.STOP
-        return Flow.CONTINUE
-
-    async def request_authorization(self, rec: PendingRecord, deadline: float) -> Answer:
-        """RequestAuthorization (在线鉴权): the record, as uploaded later, with its photo."""
-        return await self._post_parts("RequestAuthorization", self._record_parts(rec), deadline,
-                                      answers=AUTH_ANSWERS)
-
-    async def upload_system_records(self, kind: int, deadline: float) -> Flow:
-        queue = self.system_backlog[kind]
-        batch = [queue[i] for i in range(min(len(queue), self.config.system_batch, MAX_SYSTEM_RECORDS))]
-        doc = {"SN": self.sn, "RecordType": kind, "Records": [r.detail for r in batch]}
-        answer = await self._post_json("UploadSystemRecord", doc, deadline)
-        if not answer.ok:
-            return self._record_failed(answer)
-        for _ in batch:
-            self.history.append(queue.popleft())
-        self.stats.count("system records uploaded", len(batch))
-        if self._fault(self.faults.duplicate_records, "duplicate-records"):
-            await self._post_json("UploadSystemRecord", doc, deadline)
-        return Flow.CONTINUE
-
-
-
-def _registered(rec: PendingRecord) -> bool:
-    """A record of a person the device holds (a stranger's UserID is "0")."""
-    return as_int(rec.detail.get("UserID")) not in (None, 0)
-
-
-def _granted(rec: PendingRecord) -> bool:
-    """A record of a person the device holds and did not refuse (protocol/access.py)."""
-    return _registered(rec) and as_int(rec.detail.get("RecordType")) not in access.OFFLINE_REFUSALS
 
 
 def _md5_matches(data: bytes, expected: Any) -> bool:
