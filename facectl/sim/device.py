@@ -32,32 +32,14 @@ from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_
 from . import wire
 from .auth import Access, AuthDecision
 from .codes import *  # noqa: F403  (the code values, importable from here as before)
-from .codes import (
-    KIND_DOOR,
-    KIND_SYSTEM,
-    PUSH_ADDED,
-    PUSH_DELETED,
-    PUSH_QUERIED,
-    PUSH_UPDATED,
-    REG_CARD,
-    REG_FACE,
-    REG_FINGERPRINT,
-    REG_PALM,
-    REG_PASSWORD,
-    RESULT_DUPLICATE,
-    RESULT_NO_FINGERPRINT,
-    RESULT_NO_PALM,
-    RESULT_OK,
-    SYS_FORMATTED,
-    SYS_POWER_ON,
-    SYS_RECORDS_DELETED,
-)
+from .codes import KIND_DOOR, KIND_SYSTEM, PUSH_DELETED, PUSH_QUERIED, SYS_FORMATTED, SYS_POWER_ON, SYS_RECORDS_DELETED
 from .config import SimConfig
 from .context import Context
 from .door import Door
+from .enrolment import Enrolling, Enrolment
 from .flow import DeviceRestart, Flow
 from .jpeg import make_jpeg
-from .people import Failure, ImportInterrupted, StoredPerson, import_person, random_feature
+from .people import Failure, ImportInterrupted, import_person
 from .records import PendingRecord, Records
 from .state import Saved, StateDir
 from .stats import Stats
@@ -74,17 +56,6 @@ class PeoplePage:
     people: list[Any]
     done: int = 0
     failures: list[Failure] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Enrolment:
-    """The outcome of a RegisterIdentifyTicket command."""
-
-    user_id: int
-    result: int
-    register_type: int
-    repetition: int | None = None
-    push_type: int | None = None  # PushPeople to send afterwards, when registered
 
 
 @dataclass(slots=True)
@@ -154,6 +125,7 @@ class SimDevice:
     make_identify_record = _Via("records")
     identify_event = _Via("records")
     generate_records = _Via("records")
+    enrol = _Via("enrolling")
     # Moving to the context (these names go as the parts that use them move out).
     _fresh_settings = _Via("ctx", "fresh_settings")
     _release_seconds = _Via("ctx", "release_seconds")
@@ -176,6 +148,7 @@ class SimDevice:
         self.door = Door(ctx)
         self.access = Access(ctx, self.door)
         self.records = Records(ctx, self.access)
+        self.enrolling = Enrolling(ctx)
         self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
         # work the device owes the server
         self.page: PeoplePage | None = None  # a people page not yet finished
@@ -324,7 +297,7 @@ class SimDevice:
             plan.applied.append(f"QueryPeople {len(query)}")
         ticket = cmds.get(commands.REGISTER_TICKET)
         if ticket is not None:
-            enrolment = self.enrol(ticket["RegisterType"], ticket.get("UserID"), ticket.get("RegisterIndex"))
+            enrolment = self.enrolling.enrol(ticket["RegisterType"], ticket.get("UserID"), ticket.get("RegisterIndex"))
             plan.enrolments.append(enrolment)
             plan.applied.append("RegisterIdentifyTicket")
         if commands.SNAPSHOT in cmds:
@@ -344,39 +317,6 @@ class SimDevice:
             plan.restart = True
             plan.applied.append("Restart")
         return plan
-
-    def enrol(self, register_type: int, user_id: int | None, index: int | None) -> Enrolment:
-        """Enrol a credential at the device, as if the person stood in front of it."""
-        functions = self.settings.get("FunctionList") or {}
-        uid = user_id if user_id else (max(self.people.ids(), default=0) + 1)
-        if register_type == REG_FINGERPRINT and not functions.get("Fingerprint", False):
-            return Enrolment(uid, RESULT_NO_FINGERPRINT, register_type)
-        if register_type == REG_PALM and not functions.get("Palmvein", False):
-            return Enrolment(uid, RESULT_NO_PALM, register_type)
-        person = self.people.get(uid)
-        push_type = PUSH_UPDATED
-        if person is None:
-            person = StoredPerson(uid, {"UserID": str(uid), "Name": f"Enrolled {uid}"})
-            push_type = PUSH_ADDED
-        if register_type == REG_CARD:
-            card = str(self.rng.randrange(10**7, 10**9))
-            owner = self.people.cards.get(card)
-            if owner is not None and owner != uid:
-                return Enrolment(uid, RESULT_DUPLICATE, register_type, repetition=owner)
-            person.detail["CardNum"] = card
-        elif register_type == REG_PASSWORD:
-            person.detail["Password"] = str(self.rng.randrange(100000, 999999))
-        elif register_type == REG_FACE:
-            person.photo = make_jpeg(self.config.photo_bytes, self.rng.getrandbits(32))
-            person.face_feature = random_feature(self.rng.randbytes(96))
-        elif register_type in (REG_FINGERPRINT, REG_PALM):
-            target = person.fingerprints if register_type == REG_FINGERPRINT else person.palmveins
-            num = index if index is not None else len(target) + 1
-            data = random_feature(self.rng.randbytes(96))
-            target[:] = [t for t in target if t.get("Num") != num]
-            target.append({"Num": num, "Data": data, "MD5": md5_hex(data.encode())})
-        self.people.put(person)
-        return Enrolment(uid, RESULT_OK, register_type, push_type=push_type)
 
     # ---------------------------------------------------------------- records
 
@@ -544,7 +484,7 @@ class SimDevice:
         if plan.snapshot and await self.upload_snapshot(deadline) is Flow.STOP:
             return Flow.STOP
         for enrolment in plan.enrolments:
-            if await self.register_result(enrolment, deadline) is Flow.STOP:
+            if await self.enrolling.register_result(enrolment, deadline) is Flow.STOP:
                 return Flow.STOP
             if enrolment.push_type is not None:
                 self.push_queue.appendleft((enrolment.push_type, enrolment.user_id))
@@ -588,22 +528,6 @@ class SimDevice:
         self.last_snapshot = photo
         parts = [wire.sn_part(self.sn, self.variants), wire.photo_part("Photo", photo, "snapshot.jpg")]
         answer = await self._post_parts("UploadSnapshoot", parts, deadline)
-        return Flow.CONTINUE if answer.ok else self._failed(answer)
-
-    async def register_result(self, enrolment: Enrolment, deadline: float) -> Flow:
-        if self._fault(self.faults.drop_result, "drop-result"):
-            return Flow.CONTINUE
-        doc: dict[str, Any] = {"SN": self.sn, "UserID": enrolment.user_id, "Result": enrolment.result}
-        if enrolment.repetition is not None:
-            doc["RepetitionUserID"] = enrolment.repetition
-        parts = []
-        person = self.people.get(enrolment.user_id) if enrolment.result == RESULT_OK else None
-        if person is not None:
-            doc["UserDetail"] = person.wire()
-        parts.append(wire.json_part("ResultJson", doc, self.variants, quirk=self._json_part_quirk()))
-        if person is not None and person.photo is not None:
-            parts.append(wire.photo_part("Photo", person.photo))
-        answer = await self._post_parts("RegisterIdentifyTicketResult", parts, deadline)
         return Flow.CONTINUE if answer.ok else self._failed(answer)
 
     async def download_people(self, deadline: float) -> Flow:
