@@ -15,38 +15,33 @@ async methods per endpoint do the HTTP call and hand the answer to them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from facectl.protocol import commands, multipart
-from facectl.protocol.device_rules import flag_set, is_url
+from facectl.protocol import multipart
+from facectl.protocol.device_rules import flag_set
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
 from facectl.protocol.limits import MAX_PEOPLE_PAGE
 from facectl.protocol.numbers import as_int
-from facectl.protocol.people import md5_hex
 from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
 from . import wire
 from .auth import Access, AuthDecision
 from .codes import *  # noqa: F403  (the code values, importable from here as before)
-from .codes import KIND_DOOR, KIND_SYSTEM, PUSH_DELETED, PUSH_QUERIED, SYS_FORMATTED, SYS_POWER_ON, SYS_RECORDS_DELETED
+from .codes import KIND_DOOR, KIND_SYSTEM, PUSH_DELETED, SYS_FORMATTED, SYS_POWER_ON
 from .config import SimConfig
 from .context import Context
 from .door import Door
 from .enrolment import Enrolling, Enrolment
 from .flow import DeviceRestart, Flow
-from .jpeg import make_jpeg
 from .people import Failure, ImportInterrupted, import_person
 from .records import PendingRecord, Records
+from .remote import Remote, RemotePlan
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, Fetched, SessionFactory, Transport, make_client
-
-#: The largest firmware / system file the simulator downloads.
-MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -56,21 +51,6 @@ class PeoplePage:
     people: list[Any]
     done: int = 0
     failures: list[Failure] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class RemotePlan:
-    """What a RemoteCommand answer asks the device to do beyond changing its state."""
-
-    snapshot: bool = False
-    enrolments: list[Enrolment] = field(default_factory=list)
-    software: dict[str, Any] | None = None
-    system_files: list[dict[str, Any]] = field(default_factory=list)
-    restart: bool = False
-    factory_reset: bool = False
-    applied: list[str] = field(default_factory=list)
-    #: "field: reason" for each command the answer carried but the device could not read.
-    unreadable: list[str] = field(default_factory=list)
 
 
 class _Via:
@@ -126,6 +106,10 @@ class SimDevice:
     identify_event = _Via("records")
     generate_records = _Via("records")
     enrol = _Via("enrolling")
+    apply_remote = _Via("remote", "apply")
+    upload_snapshot = _Via("remote")
+    last_snapshot = _Via("remote")
+    system_files = _Via("remote")
     # Moving to the context (these names go as the parts that use them move out).
     _fresh_settings = _Via("ctx", "fresh_settings")
     _release_seconds = _Via("ctx", "release_seconds")
@@ -149,11 +133,10 @@ class SimDevice:
         self.access = Access(ctx, self.door)
         self.records = Records(ctx, self.access)
         self.enrolling = Enrolling(ctx)
-        self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
+        self.remote = Remote(ctx, self.door, self.enrolling, self.factory_reset)
         # work the device owes the server
         self.page: PeoplePage | None = None  # a people page not yet finished
         self.settings_uploaded = False
-        self.system_files: dict[tuple[Any, Any], str] = {}
         self.boots = 0
         self._session_factory: SessionFactory | None = None
         #: Flash memory: what survives a reboot (config.state_dir; sim/state.py).
@@ -162,7 +145,7 @@ class SimDevice:
             self._restore()
         self._flag_handlers: dict[str, Callable[[float], Awaitable[Flow]]] = {
             "UploadWorkSetting": self.upload_settings,
-            "RemoteCommand": self.remote_command,
+            "RemoteCommand": self.remote.remote_command,
             "DownloadWorkSetting": self.sync_settings,
             "DeletePeopleList": self.delete_people,
             "DownloadPeopleList": self.download_people,
@@ -254,69 +237,6 @@ class SimDevice:
                 self.settings[key] = value
                 changed.append(key)
         return changed
-
-    def apply_remote(self, answer: dict[str, Any]) -> RemotePlan:
-        """Obey a RemoteCommand answer: change state now, return the follow-up work.
-
-        The answer is read by the protocol's one reader (`commands.read_answer`), as the
-        server's tests read it; the fields it cannot read are named in the plan and the
-        others still carried out, in the order below.
-        """
-        read = commands.read_answer(answer)
-        plan = RemotePlan(unreadable=[f"{field}: {why}" for field, why in read.unreadable])
-        cmds = dict(read.commands)
-        door = cmds.get(commands.OPENDOOR_FIELD)
-        if door is not None:
-            self.door.opendoor(door)
-            plan.applied.append(f"Opendoor {door}")
-        if commands.CLOSEALARM in cmds:
-            self.door.close_alarms()
-            plan.applied.append("Closealarm")
-        if commands.CLEAR_RECORD in cmds:
-            self.identify_backlog.clear()
-            for q in self.system_backlog.values():
-                q.clear()
-            self.history.clear()
-            self._system_event(SYS_RECORDS_DELETED)
-            plan.applied.append("ClearRecord")
-        if commands.REPOST_RECORD in cmds:
-            for rec in self.history:
-                if rec.kind is None:
-                    self.identify_backlog.append(rec)
-                else:
-                    self.system_backlog[rec.kind].append(rec)
-            plan.applied.append(f"RepostRecord ({len(self.history)} records)")
-            self.history.clear()
-        if commands.PUSH_ALL_PEOPLE in cmds:
-            for uid in self.people.ids():
-                self.push_queue.append((PUSH_QUERIED, uid))
-            plan.applied.append("PushAllPeople")
-        query = cmds.get(commands.QUERY_PEOPLE, [])
-        self.push_queue.extend((PUSH_QUERIED, uid) for uid in query)
-        if query:
-            plan.applied.append(f"QueryPeople {len(query)}")
-        ticket = cmds.get(commands.REGISTER_TICKET)
-        if ticket is not None:
-            enrolment = self.enrolling.enrol(ticket["RegisterType"], ticket.get("UserID"), ticket.get("RegisterIndex"))
-            plan.enrolments.append(enrolment)
-            plan.applied.append("RegisterIdentifyTicket")
-        if commands.SNAPSHOT in cmds:
-            plan.snapshot = True
-            plan.applied.append("Snapshoot")
-        if commands.PUSH_SOFTWARE in cmds:
-            plan.software = cmds[commands.PUSH_SOFTWARE]
-            plan.applied.append("PushSoftware")
-        if commands.PUSH_SYSTEM_FILE in cmds:
-            plan.system_files = cmds[commands.PUSH_SYSTEM_FILE]
-            plan.applied.append("PushSystemFile")
-        plan.applied += self.door.elevator_commands(cmds)
-        if commands.RECOVER in cmds:
-            plan.factory_reset = plan.restart = True
-            plan.applied.append("Recover")
-        if commands.RESTART in cmds:
-            plan.restart = True
-            plan.applied.append("Restart")
-        return plan
 
     # ---------------------------------------------------------------- records
 
@@ -472,64 +392,6 @@ class SimDevice:
         self.stats.count("settings applied", len(changed))
         return await self.upload_settings(deadline)
 
-    async def remote_command(self, deadline: float) -> Flow:
-        answer = await self._post_json("RemoteCommand", {"SN": self.sn}, deadline)
-        if not answer.ok or not isinstance(answer.doc, dict):
-            return self._failed(answer)
-        plan = self.apply_remote(answer.doc)
-        for item in plan.applied:
-            self.stats.count(f"remote: {item.split(' ')[0]}")
-        for item in plan.unreadable:
-            self.stats.count(f"remote: unreadable {item.split(':')[0]}")
-        if plan.snapshot and await self.upload_snapshot(deadline) is Flow.STOP:
-            return Flow.STOP
-        for enrolment in plan.enrolments:
-            if await self.enrolling.register_result(enrolment, deadline) is Flow.STOP:
-                return Flow.STOP
-            if enrolment.push_type is not None:
-                self.push_queue.appendleft((enrolment.push_type, enrolment.user_id))
-        if plan.software is not None:
-            plan.restart |= await self._firmware(plan.software, deadline)
-        for item in plan.system_files:
-            await self._system_file(item, deadline)
-        if plan.factory_reset:
-            self.factory_reset()
-        if plan.restart:
-            raise DeviceRestart("remote restart")
-        return Flow.CONTINUE
-
-    async def _firmware(self, software: dict[str, Any], deadline: float) -> bool:
-        url = software.get("SoftwareURL")
-        if not is_url(url):
-            self.stats.count("firmware: bad URL")
-            return False
-        got = await self._fetch(url, MAX_DOWNLOAD_BYTES, deadline)
-        if got.data is None or not _md5_matches(got.data, software.get("SoftwareMD5")):
-            self.stats.count("firmware: download or MD5 failed")
-            return False
-        self.settings["FirmwareVerson"] = str(software.get("SoftwareVer") or self.settings["FirmwareVerson"])
-        self.stats.count("firmware: updated")
-        return True
-
-    async def _system_file(self, item: dict[str, Any], deadline: float) -> None:
-        key = (item.get("FileType"), item.get("FileIndex"))
-        if as_int(item.get("IsDelete")) == 1:
-            self.system_files.pop(key, None)
-            return
-        url = item.get("FileURL")
-        got = await self._fetch(url, MAX_DOWNLOAD_BYTES, deadline) if is_url(url) else Fetched(None, "no URL")
-        if got.data is None or not _md5_matches(got.data, item.get("FileMD5")):
-            self.stats.count("system file: download or MD5 failed")
-            return
-        self.system_files[key] = md5_hex(got.data)
-
-    async def upload_snapshot(self, deadline: float) -> Flow:
-        photo = make_jpeg(self.config.photo_bytes or 20000, self.rng.getrandbits(32))
-        self.last_snapshot = photo
-        parts = [wire.sn_part(self.sn, self.variants), wire.photo_part("Photo", photo, "snapshot.jpg")]
-        answer = await self._post_parts("UploadSnapshoot", parts, deadline)
-        return Flow.CONTINUE if answer.ok else self._failed(answer)
-
     async def download_people(self, deadline: float) -> Flow:
         """AddPeople: page through DownloadPeopleList until an empty list, reporting each page.
 
@@ -655,9 +517,6 @@ class SimDevice:
 
 
 
-
-def _md5_matches(data: bytes, expected: Any) -> bool:
-    return bool(expected) and hashlib.md5(data).hexdigest().lower() == str(expected).strip().lower()
 
 
 __all__ = ["SimDevice", "Flow", "DeviceRestart", "PendingRecord", "AuthDecision", "Enrolment", "RemotePlan"]
