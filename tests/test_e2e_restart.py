@@ -35,6 +35,7 @@ from facectl.server.app import STORE
 from facectl.server.config import ServerConfig
 from facectl.sim.device import SimDevice
 from facectl.sim.fleet import serials
+from facectl.sim.people_sync import PeopleSync
 from facectl.store import Store
 from facectl.store.people import PersonInput
 
@@ -254,7 +255,7 @@ def test_photo_download_failed_by_an_outage_is_retried(db_path: str, store: Stor
     server = ThreadServer(db_path)
     server.start()
 
-    class OutageDuringImport(SimDevice):
+    class OutageDuringImport(PeopleSync):
         outage = True
 
         async def import_page(self, people: list[Any], deadline: float) -> Any:
@@ -274,14 +275,15 @@ def test_photo_download_failed_by_an_outage_is_retried(db_path: str, store: Stor
     store.devices.add(sn)
     store.people.save_many([PersonInput(uid, {"Name": f"Person {uid}"}, photo=make_jpeg(2000, uid))
                             for uid in range(1, 11)])
-    dev = OutageDuringImport(sn, SimConfig(server=f"http://127.0.0.1:{server.port}", seed=3))
+    dev = SimDevice(sn, SimConfig(server=f"http://127.0.0.1:{server.port}", seed=3))
+    dev.people_sync = sync = OutageDuringImport(dev.ctx)
 
     def status() -> dict[str, Any]:
         return people_status(store, sn)
 
     async def main() -> None:
         async with powered(dev):
-            await drive([dev], lambda: not dev.outage and not status().get("pending") and not status().get(
+            await drive([dev], lambda: not sync.outage and not status().get("pending") and not status().get(
                 "in_flight") and status().get("delivered", 0) + status().get("failed", 0) == 10,
                 "the page reported", describe=status)
             failed = status()

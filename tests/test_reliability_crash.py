@@ -125,17 +125,21 @@ class WatchedDevice(SimDevice):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.refusals: list[str] = []
+        post_json, post_parts = self.ctx.post_json, self.ctx.post_parts
+
+        async def watched_json(name: str, doc: dict[str, Any], deadline: float) -> Answer:
+            return self._note(await post_json(name, doc, deadline))
+
+        async def watched_parts(name: str, parts: list, deadline: float, **kw: Any) -> Answer:
+            return self._note(await post_parts(name, parts, deadline, **kw))
+
+        self.ctx.post_json = watched_json  # type: ignore[method-assign]
+        self.ctx.post_parts = watched_parts  # type: ignore[method-assign]
 
     def _note(self, answer: Answer) -> Answer:
         if answer.answered and not answer.ok:
             self.refusals.append(f"{answer.endpoint}: HTTP {answer.status} {answer.raw[:200]!r}")
         return answer
-
-    async def _post_json(self, name: str, doc: dict[str, Any], deadline: float) -> Answer:
-        return self._note(await super()._post_json(name, doc, deadline))
-
-    async def _post_parts(self, name: str, parts: list, deadline: float) -> Answer:
-        return self._note(await super()._post_parts(name, parts, deadline))
 
 
 @dataclass

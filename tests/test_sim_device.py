@@ -729,15 +729,15 @@ def test_a_page_cut_by_the_keepalive_deadline_is_finished_after_it() -> None:
         dev = make_device(server, people_limit=10)
         ready(dev, server)
         budget = iter(range(1000))
-        real_has_time = dev._has_time
+        real_has_time = dev.ctx.has_time
 
         def has_time(deadline: float) -> bool:  # the deadline "arrives" after 6 checks
             return next(budget) < 6 and real_has_time(deadline)
-        dev._has_time = has_time  # type: ignore[method-assign]
+        dev.ctx.has_time = has_time  # type: ignore[method-assign]
         await cycles(dev)
         assert dev.page is not None and 0 < dev.page.done < 10
         assert "DownloadPeopleListResult" not in server.names()
-        dev._has_time = real_has_time  # type: ignore[method-assign]
+        dev.ctx.has_time = real_has_time  # type: ignore[method-assign]
         server.log.clear()
         await cycles(dev)  # no AddPeople flag any more: the device finishes its page anyway
         names = server.names()

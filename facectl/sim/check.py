@@ -43,8 +43,10 @@ from facectl.protocol.endpoints import ENDPOINTS, V1_PATHS
 from facectl.protocol.settings import is_read_only
 
 from . import wire
+from .codes import PUSH_QUERIED
 from .config import SimConfig, Variants
-from .device import PUSH_QUERIED, DeviceRestart, Flow, SimDevice
+from .device import SimDevice
+from .flow import DeviceRestart, Flow
 from .jpeg import make_jpeg
 from .people import StoredPerson
 from .stats import Stats

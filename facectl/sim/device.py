@@ -6,6 +6,18 @@ UploadWorkParameter, Remote, SyncParameter, DeletePeople, AddPeople), then
 pushes the device owes (PushPeople), then the record backlog; and the next
 keepalive leaves on time whatever is left (no request waits past it).
 
+`SimDevice` is the coordinator: it owns the life cycle (power on, the period,
+restart, factory reset, what survives in flash) and holds the parts, one module
+each, which share one `Context` (sim/context.py):
+
+    door.py          relay, sensor, keep-open, lock, alarms, elevator ports
+    records.py       the record log; making access events; uploading the backlog
+    auth.py          offline judging and online authorization (RequestAuthorization)
+    enrolment.py     RegisterIdentifyTicket and its result
+    remote.py        RemoteCommand: obeying the answer, the follow-up calls
+    people_sync.py   AddPeople, DeletePeople, PushPeople
+    work_settings.py UploadWorkSetting and SyncParameter
+
 The device logic (what to do with an answer) lives in plain methods that take
 and return data (`keepalive_doc`, `apply_settings`, `apply_remote`, `enrol`,
 `make_identify_record`, ...), so it can be tested without a network; the
@@ -15,262 +27,143 @@ async methods per endpoint do the HTTP call and hand the answer to them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable
 from typing import Any
 
-from facectl.protocol import access, commands, multipart
-from facectl.protocol.codes import (
-    AUTH_RESULTS,
-    DOOR_EVENT_TYPES,
-    IDENTIFY_RECORD_TYPES,
-    OPENDOOR,
-    PUSH_TYPES,
-    REGISTER_RESULTS,
-    REGISTER_TYPES,
-    SYSTEM_EVENT_TYPES,
-    SYSTEM_RECORD_KINDS,
-)
-from facectl.protocol.device_rules import flag_set, is_url
+from facectl.protocol.device_rules import flag_set
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
-from facectl.protocol.identity import clean_text
-from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_SYSTEM_RECORDS
-from facectl.protocol.numbers import as_int
-from facectl.protocol.people import md5_hex
-from facectl.protocol.record_columns import FROM_PERSON, RECORD_COLUMNS
-from facectl.protocol.responses import OK
-from facectl.protocol.settings import IDENTITY_SETTING, is_read_only, normalize_value
 
-from . import wire
+from .auth import Access, AuthDecision
+from .codes import *  # noqa: F403  (the code values, importable from here as before)
+from .codes import SYS_FORMATTED, SYS_POWER_ON
 from .config import SimConfig
-from .jpeg import jpeg_size, make_jpeg
-from .people import Failure, ImportInterrupted, PeopleStore, StoredPerson, import_person, random_feature
-from .settings_doc import FIRMWARE_925, default_settings, firmware_925_settings
+from .context import Context
+from .door import Door
+from .enrolment import Enrolling, Enrolment
+from .flow import DeviceRestart, Flow
+from .people_sync import PeopleSync
+from .records import PendingRecord, Records
+from .remote import Remote, RemotePlan
 from .state import Saved, StateDir
 from .stats import Stats
-from .transport import Answer, Fetched, SessionFactory, Transport, make_client
+from .transport import Answer, SessionFactory, Transport, make_client
+from .work_settings import WorkSettings
 
-
-class Flow(Enum):
-    CONTINUE = "continue"
-    #: Stop this cycle and stay quiet until the next keepalive (failure, 401/403/400).
-    STOP = "stop"
-
-
-class DeviceRestart(Exception):
-    """The device restarts (remote command, firmware update, injected fault)."""
-
-
-def _code_of(table, label: str) -> int:
-    """A code's value by its English label, so the simulator names events as the document does."""
-    return int(table.value_of(label))
-
-
-# Code values, looked up by their labels in the document's tables (codes.py).
-REC_CARD = _code_of(IDENTIFY_RECORD_TYPES, "card verification")
-REC_FACE = _code_of(IDENTIFY_RECORD_TYPES, "face verification")
-REC_PASSWORD = _code_of(IDENTIFY_RECORD_TYPES, "password (user id + password)")
-REC_UNREGISTERED = _code_of(IDENTIFY_RECORD_TYPES, "unregistered user")
-REC_UNREGISTERED_CARD = _code_of(IDENTIFY_RECORD_TYPES, "unregistered card")
-KIND_DOOR = _code_of(SYSTEM_RECORD_KINDS, "door sensor record")
-KIND_SYSTEM = _code_of(SYSTEM_RECORD_KINDS, "system record")
-DOOR_OPENED = _code_of(DOOR_EVENT_TYPES, "door sensor: open")
-DOOR_CLOSED = _code_of(DOOR_EVENT_TYPES, "door sensor: closed")
-SYS_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: open")
-SYS_CLOSE = _code_of(SYSTEM_EVENT_TYPES, "software: close")
-SYS_KEEP_OPEN = _code_of(SYSTEM_EVENT_TYPES, "software: keep open")
-SYS_LOCK = _code_of(SYSTEM_EVENT_TYPES, "software: lock")
-SYS_UNLOCK = _code_of(SYSTEM_EVENT_TYPES, "software: unlock")
-SYS_POWER_ON = _code_of(SYSTEM_EVENT_TYPES, "power on")
-SYS_FORMATTED = _code_of(SYSTEM_EVENT_TYPES, "device formatted")
-SYS_RECORDS_DELETED = _code_of(SYSTEM_EVENT_TYPES, "all records deleted")
-OPEN_PULSE = _code_of(OPENDOOR, "open (pulse relay)")
-OPEN_KEEP = _code_of(OPENDOOR, "keep open")
-OPEN_CLOSE = _code_of(OPENDOOR, "close (end keep-open)")
-OPEN_LOCK = _code_of(OPENDOOR, "lock")
-OPEN_UNLOCK = _code_of(OPENDOOR, "unlock")
-REG_CARD = _code_of(REGISTER_TYPES, "card")
-REG_PASSWORD = _code_of(REGISTER_TYPES, "password")
-REG_FINGERPRINT = _code_of(REGISTER_TYPES, "fingerprint")
-REG_FACE = _code_of(REGISTER_TYPES, "face")
-REG_PALM = _code_of(REGISTER_TYPES, "palm vein")
-RESULT_OK = _code_of(REGISTER_RESULTS, "registered")
-RESULT_DUPLICATE = _code_of(REGISTER_RESULTS, "duplicate credential")
-RESULT_NO_FINGERPRINT = _code_of(REGISTER_RESULTS, "fingerprint not supported")
-RESULT_NO_PALM = _code_of(REGISTER_RESULTS, "palm vein not supported")
-PUSH_ADDED = _code_of(PUSH_TYPES, "added")
-PUSH_UPDATED = _code_of(PUSH_TYPES, "updated")
-PUSH_DELETED = _code_of(PUSH_TYPES, "deleted")
-PUSH_QUERIED = _code_of(PUSH_TYPES, "queried")
-AUTH_DENY = _code_of(AUTH_RESULTS, "deny")
-#: Success values of a RequestAuthorization answer (0 deny, 1 allow with message, 2 allow silently).
-AUTH_ANSWERS = frozenset(int(c.value) for c in AUTH_RESULTS)
-
-#: Alarm name -> the system event that records its clearing (Closealarm).
-ALARM_CLEARED = {
-    name: _code_of(SYSTEM_EVENT_TYPES, label) for name, label in (
-        ("fire", "fire alarm cleared"), ("blacklist", "blacklist alarm cleared"),
-        ("anti", "tamper alarm cleared"), ("illegal", "illegal verification alarm cleared"),
-        ("password", "duress alarm cleared"), ("openTimeout", "door open timeout alarm cleared"),
-        ("doorSensor", "door sensor alarm cleared"),
-    )
+#: Keepalive flag's endpoint -> the part and its method doing the work (looked up when it runs,
+#: so a test may replace a part).
+FLAG_WORK: dict[str, tuple[str, str]] = {
+    "UploadWorkSetting": ("work_settings", "upload_settings"),
+    "RemoteCommand": ("remote", "remote_command"),
+    "DownloadWorkSetting": ("work_settings", "sync_settings"),
+    "DeletePeopleList": ("people_sync", "delete_people"),
+    "DownloadPeopleList": ("people_sync", "download_people"),
 }
-#: Elevator field -> the port set it changes (none: OpenElevatorPort pulses) and whether it adds to it.
-ELEVATOR_EFFECTS: tuple[tuple[str, str | None, bool], ...] = (
-    (commands.OPEN_ELEVATOR, None, True),
-    (commands.KEEP_OPEN_ELEVATOR, "keep_open", True),
-    (commands.CLOSE_ELEVATOR, "keep_open", False),
-    (commands.LOCK_ELEVATOR, "locked", True),
-    (commands.UNLOCK_ELEVATOR, "locked", False),
-)
-#: How many uploaded records a device keeps for RepostRecord.
-HISTORY_SIZE = 10000
-#: The largest firmware / system file the simulator downloads.
-MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
 
 
-@dataclass(slots=True)
-class PendingRecord:
-    kind: int | None  # None: identify record; else the UploadSystemRecord kind (1 door, 2 system)
-    detail: dict[str, Any]
-    photo_seed: int | None = None  # the photo is made at upload time from this seed
-    photo_size: int = 0
+class _Via:
+    """An attribute of a part (or of the context), read and set on the device under its own name,
+    so callers and tests see one terminal whichever part holds the state."""
 
-    def photo(self) -> bytes | None:
-        if self.photo_seed is None:
-            return None
-        return make_jpeg(self.photo_size, self.photo_seed)
+    def __init__(self, part: str, attr: str | None = None) -> None:
+        self.part, self.attr = part, attr
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = self.attr or name
 
-@dataclass(slots=True)
-class AuthDecision:
-    """One identify event in online-authorization mode, and what came of it."""
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(getattr(obj, self.part), self.attr)  # type: ignore[arg-type]
 
-    record: PendingRecord
-    success: int | None  # the server's Success (0 deny, 1 or 2 allow); None: no answer, decided offline
-    message: str = ""
-    opened: bool = False
-
-
-@dataclass(slots=True)
-class PeoplePage:
-    """A DownloadPeopleList page being imported (it may span a keepalive)."""
-
-    people: list[Any]
-    done: int = 0
-    failures: list[Failure] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Enrolment:
-    """The outcome of a RegisterIdentifyTicket command."""
-
-    user_id: int
-    result: int
-    register_type: int
-    repetition: int | None = None
-    push_type: int | None = None  # PushPeople to send afterwards, when registered
-
-
-@dataclass(slots=True)
-class RemotePlan:
-    """What a RemoteCommand answer asks the device to do beyond changing its state."""
-
-    snapshot: bool = False
-    enrolments: list[Enrolment] = field(default_factory=list)
-    software: dict[str, Any] | None = None
-    system_files: list[dict[str, Any]] = field(default_factory=list)
-    restart: bool = False
-    factory_reset: bool = False
-    applied: list[str] = field(default_factory=list)
-    #: "field: reason" for each command the answer carried but the device could not read.
-    unreadable: list[str] = field(default_factory=list)
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(getattr(obj, self.part), self.attr, value)  # type: ignore[arg-type]
 
 
 class SimDevice:
     """One simulated terminal. Use `run()`, or `boot()` and `cycle()` to drive it step by step."""
 
+    # The shared context: who the terminal is, its settings and people, the way to the server.
+    sn = _Via("ctx")
+    config = _Via("ctx")
+    stats = _Via("ctx")
+    clock = _Via("ctx")
+    rng = _Via("ctx")
+    variants = _Via("ctx")
+    faults = _Via("ctx")
+    interval = _Via("ctx")
+    settings = _Via("ctx")
+    people = _Via("ctx")
+    push_queue = _Via("ctx")
+    transport = _Via("ctx")
+    calls = _Via("ctx")
+    last_answer = _Via("ctx")
+    # The record log.
+    identify_backlog = _Via("log")
+    system_backlog = _Via("log")
+    history = _Via("log")
+    next_record_id = _Via("log")
+    next_id = _Via("log")
+    # The parts' state and logic, under the names the terminal had before it had parts.
+    alarms = _Via("door")
+    elevator = _Via("door")
+    keep_open = _Via("door")
+    locked = _Via("door")
+    auth_queue = _Via("access")
+    auth_log = _Via("access")
+    decide = _Via("access")
+    make_identify_record = _Via("records")
+    identify_event = _Via("records")
+    generate_records = _Via("records")
+    enrol = _Via("enrolling")
+    apply_remote = _Via("remote", "apply")
+    upload_snapshot = _Via("remote")
+    last_snapshot = _Via("remote")
+    system_files = _Via("remote")
+    page = _Via("people_sync")
+    import_page = _Via("people_sync")
+    push_people = _Via("people_sync")
+    settings_doc = _Via("work_settings")
+    apply_settings = _Via("work_settings")
+    settings_uploaded = _Via("work_settings", "uploaded")
+
     def __init__(
         self, sn: str, config: SimConfig | None = None, stats: Stats | None = None, *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sn = sn
-        self.config = config or SimConfig()
-        self.stats = stats or Stats()
-        self.clock = clock
-        seed = self.config.seed
-        self.rng = random.Random(f"{seed}:{sn}") if seed is not None else random.Random()
-        self.variants = self.config.variants
-        self.faults = self.config.faults
-        self.interval = float(self.config.interval)
-        self.settings = self._fresh_settings()
-        self.people = PeopleStore(self.config.people_capacity)
-        # door state, shown in the next keepalive
-        self.relay_until = 0.0
-        self.door_open_until = 0.0
-        self.keep_open = 0
-        self.locked = 0
-        self.alarms: list[str] = []
-        self.elevator: dict[str, set[int]] = {"keep_open": set(), "locked": set()}
-        # records
-        self.identify_backlog: deque[PendingRecord] = deque()
-        self.system_backlog: dict[int, deque[PendingRecord]] = {KIND_DOOR: deque(), KIND_SYSTEM: deque()}
-        self.history: deque[PendingRecord] = deque(maxlen=HISTORY_SIZE)
-        # online authorization (config.online_auth): events waiting for the server's decision, and decisions
-        self.auth_queue: deque[PendingRecord] = deque()
-        self.auth_log: deque[AuthDecision] = deque(maxlen=HISTORY_SIZE)
-        self.last_snapshot: bytes | None = None  # the photo of the last UploadSnapshoot
-        self.next_record_id = int(self.clock()) * 1000
-        self.record_pause_until = 0.0  # loop time
-        self._record_carry = self.rng.random()  # a random phase, so a fleet does not fire in step
-        self._last_generated: float | None = None
-        # work the device owes the server
-        self.push_queue: deque[tuple[int, int]] = deque()  # (PushType, UserID)
-        self.page: PeoplePage | None = None  # a people page not yet finished
-        self.settings_uploaded = False
-        self.system_files: dict[tuple[Any, Any], str] = {}
+        self.ctx = ctx = Context(sn, config or SimConfig(), stats or Stats(), clock)
+        self.log = ctx.log
+        self.door = Door(ctx)
+        self.access = Access(ctx, self.door)
+        self.records = Records(ctx, self.access)
+        self.enrolling = Enrolling(ctx)
+        self.remote = Remote(ctx, self.door, self.enrolling, self.factory_reset)
+        self.people_sync = PeopleSync(ctx)
+        self.work_settings = WorkSettings(ctx, self.door)
         self.boots = 0
-        self.transport: Transport | None = None
         self._session_factory: SessionFactory | None = None
         #: Flash memory: what survives a reboot (config.state_dir; sim/state.py).
-        self.state = StateDir(self.config.state_dir, sn) if self.config.state_dir else None
+        self.state = StateDir(ctx.config.state_dir, sn) if ctx.config.state_dir else None
         if self.state is not None:
             self._restore()
-        #: Endpoint names called, most recent last (for tests and --verbose).
-        self.calls: deque[str] = deque(maxlen=1000)
-        self.last_answer: Answer | None = None
-        self._flag_handlers: dict[str, Callable[[float], Awaitable[Flow]]] = {
-            "UploadWorkSetting": self.upload_settings,
-            "RemoteCommand": self.remote_command,
-            "DownloadWorkSetting": self.sync_settings,
-            "DeletePeopleList": self.delete_people,
-            "DownloadPeopleList": self.download_people,
-        }
-        for flag in KEEPALIVE_FLAGS:  # every flag of the catalog has a handler
-            assert endpoint_for_flag(flag).name in self._flag_handlers, flag
+        for flag in KEEPALIVE_FLAGS:  # every flag of the catalog has a part doing its work
+            assert endpoint_for_flag(flag).name in FLAG_WORK, flag
 
     # ------------------------------------------------------------------ state
 
     def _restore(self) -> None:
         """Power on with what the terminal kept (sim/state.py): people, settings, RecordID, records."""
         assert self.state is not None
+        ctx = self.ctx
         saved, people = self.state.load()
         if saved is None:
             return
-        self.settings = saved.settings
-        self.next_record_id = saved.next_record_id
+        ctx.settings = saved.settings
+        ctx.log.next_record_id = saved.next_record_id
         for kind, detail, seed, size in saved.backlog:
-            rec = PendingRecord(kind, detail, seed, size)
-            (self.identify_backlog if kind is None else self.system_backlog[kind]).append(rec)
+            ctx.log.requeue(PendingRecord(kind, detail, seed, size))
         for person in people:
-            self.people.put(person)
+            ctx.people.put(person)
         try:
-            self.interval = max(1.0, float(self.settings.get("HTTPClient_KeepaliveTime", self.interval)))
+            ctx.interval = max(1.0, float(ctx.settings.get("HTTPClient_KeepaliveTime", ctx.interval)))
         except (TypeError, ValueError):
             pass
 
@@ -278,382 +171,43 @@ class SimDevice:
         """Write what a terminal keeps in flash, when the simulator was given a state directory."""
         if self.state is None:
             return
-        backlog = [[r.kind, r.detail, r.photo_seed, r.photo_size]
-                   for q in (self.identify_backlog, *self.system_backlog.values()) for r in q]
-        self.state.save(Saved(self.settings, self.next_record_id, backlog), self.people)
-
-    def _fresh_settings(self) -> dict[str, Any]:
-        build = firmware_925_settings if self.config.firmware == FIRMWARE_925 else default_settings
-        return build(self.sn, server_url=self.config.server,
-                     keepalive_seconds=max(1, round(self.config.interval)),
-                     use_gzip=self.variants.gzip != "none", now=self.clock())
-
-    @property
-    def relay_status(self) -> int:
-        return 1 if self.keep_open or self.clock() < self.relay_until else 0
-
-    @property
-    def door_sensor(self) -> int:
-        return 1 if self.keep_open or self.clock() < self.door_open_until else 0
+        ctx = self.ctx
+        backlog = [[r.kind, r.detail, r.photo_seed, r.photo_size] for r in ctx.log.waiting()]
+        self.state.save(Saved(ctx.settings, ctx.log.next_record_id, backlog), ctx.people)
 
     def keepalive_doc(self) -> dict[str, Any]:
         """The Keepalive request: the serial and the door state as it is now."""
-        return {
-            "SN": self.sn,
-            "RelayStatus": self.relay_status,
-            "KeepOpenStatus": self.keep_open,
-            "DoorSensorStatus": self.door_sensor,
-            "LockDoorStatus": self.locked,
-            "AlarmStatus": ",".join(self.alarms),
-        }
-
-    def settings_doc(self) -> dict[str, Any]:
-        """The UploadWorkSetting document with the current state and storage counts."""
-        doc = self.settings
-        doc[IDENTITY_SETTING] = self.sn
-        doc["SystemTime"] = int(self.clock())
-        doc["RelayStatus"] = self.relay_status
-        doc["KeepOpenStatus"] = self.keep_open
-        doc["DoorSensorStatus"] = self.door_sensor
-        doc["LockDoorStatus"] = self.locked
-        doc["AlarmStatus"] = ",".join(self.alarms) if self.alarms else '""'  # protocol.md 3.7, as sent
-        storage = doc.get("PeopleStorageInfo")
-        if isinstance(storage, dict):
-            for key, current in self.people.counts().items():
-                if isinstance(storage.get(key), dict):
-                    storage[key]["Current"] = current
-            if isinstance(storage.get("Person"), dict):
-                storage["Person"]["Max"] = self.people.capacity
-        records = doc.get("RecordStorageInfo")
-        if isinstance(records, dict):
-            for key, count in (("VerifyRecord", len(self.identify_backlog)),
-                               ("DoorRecord", len(self.system_backlog[KIND_DOOR])),
-                               ("SystemRecord", len(self.system_backlog[KIND_SYSTEM]))):
-                if isinstance(records.get(key), dict):
-                    records[key]["Current"] = count
-        return doc
-
-    def apply_settings(self, answer: dict[str, Any]) -> list[str]:
-        """Apply a DownloadWorkSetting answer; returns the keys that changed.
-
-        Only settings the device has are taken; read-only fields (protocol.md 5.4, 8.5), nulls,
-        the identity and the answer's own Success/Message are ignored.
-        """
-        changed = []
-        for key, value in answer.items():
-            if key in ("Success", "Message", IDENTITY_SETTING):
-                continue
-            if is_read_only(key):
-                self.stats.count("read-only setting sent by server")
-                continue
-            if value is None:
-                self.stats.count("null setting sent by server (ignored)")
-                continue
-            if key not in self.settings:
-                self.stats.count("unknown setting ignored")
-                continue
-            value = normalize_value(value)
-            if self.settings[key] != value:
-                if key == "HTTPClient_KeepaliveTime":
-                    try:
-                        self.interval = max(1.0, float(value))
-                    except (TypeError, ValueError):
-                        continue
-                self.settings[key] = value
-                changed.append(key)
-        return changed
-
-    def _release_seconds(self) -> float:
-        try:
-            return max(1.0, float(self.settings.get("ReleaseTime", 3)))
-        except (TypeError, ValueError):
-            return 3.0
-
-    def apply_remote(self, answer: dict[str, Any]) -> RemotePlan:
-        """Obey a RemoteCommand answer: change state now, return the follow-up work.
-
-        The answer is read by the protocol's one reader (`commands.read_answer`), as the
-        server's tests read it; the fields it cannot read are named in the plan and the
-        others still carried out, in the order below.
-        """
-        read = commands.read_answer(answer)
-        plan = RemotePlan(unreadable=[f"{field}: {why}" for field, why in read.unreadable])
-        cmds = dict(read.commands)
-        now = self.clock()
-        door = cmds.get(commands.OPENDOOR_FIELD)
-        if door == OPEN_PULSE:
-            self.relay_until = now + self._release_seconds()
-            self.door_open_until = self.relay_until
-            self._system_event(SYS_OPEN)
-            self._door_event(DOOR_OPENED)
-            self._door_event(DOOR_CLOSED, self.door_open_until)
-        elif door == OPEN_KEEP:
-            self.keep_open = 1
-            self._system_event(SYS_KEEP_OPEN)
-        elif door == OPEN_CLOSE:
-            self.keep_open = 0
-            self.relay_until = self.door_open_until = 0.0
-            self._system_event(SYS_CLOSE)
-        elif door == OPEN_LOCK:
-            self.locked = 1
-            self._system_event(SYS_LOCK)
-        elif door == OPEN_UNLOCK:
-            self.locked = 0
-            self._system_event(SYS_UNLOCK)
-        if door is not None:
-            plan.applied.append(f"Opendoor {door}")
-        if commands.CLOSEALARM in cmds:
-            for name in self.alarms:
-                if name in ALARM_CLEARED:
-                    self._system_event(ALARM_CLEARED[name])
-            self.alarms.clear()
-            plan.applied.append("Closealarm")
-        if commands.CLEAR_RECORD in cmds:
-            self.identify_backlog.clear()
-            for q in self.system_backlog.values():
-                q.clear()
-            self.history.clear()
-            self._system_event(SYS_RECORDS_DELETED)
-            plan.applied.append("ClearRecord")
-        if commands.REPOST_RECORD in cmds:
-            for rec in self.history:
-                if rec.kind is None:
-                    self.identify_backlog.append(rec)
-                else:
-                    self.system_backlog[rec.kind].append(rec)
-            plan.applied.append(f"RepostRecord ({len(self.history)} records)")
-            self.history.clear()
-        if commands.PUSH_ALL_PEOPLE in cmds:
-            for uid in self.people.ids():
-                self.push_queue.append((PUSH_QUERIED, uid))
-            plan.applied.append("PushAllPeople")
-        query = cmds.get(commands.QUERY_PEOPLE, [])
-        self.push_queue.extend((PUSH_QUERIED, uid) for uid in query)
-        if query:
-            plan.applied.append(f"QueryPeople {len(query)}")
-        ticket = cmds.get(commands.REGISTER_TICKET)
-        if ticket is not None:
-            enrolment = self.enrol(ticket["RegisterType"], ticket.get("UserID"), ticket.get("RegisterIndex"))
-            plan.enrolments.append(enrolment)
-            plan.applied.append("RegisterIdentifyTicket")
-        if commands.SNAPSHOT in cmds:
-            plan.snapshot = True
-            plan.applied.append("Snapshoot")
-        if commands.PUSH_SOFTWARE in cmds:
-            plan.software = cmds[commands.PUSH_SOFTWARE]
-            plan.applied.append("PushSoftware")
-        if commands.PUSH_SYSTEM_FILE in cmds:
-            plan.system_files = cmds[commands.PUSH_SYSTEM_FILE]
-            plan.applied.append("PushSystemFile")
-        for name, target, add in ELEVATOR_EFFECTS:
-            if name not in cmds:
-                continue
-            plan.applied.append(name)
-            if target is not None:
-                ports = set(commands.parse_ports(cmds[name]))
-                self.elevator[target] = self.elevator[target] | ports if add else self.elevator[target] - ports
-        if commands.RECOVER in cmds:
-            plan.factory_reset = plan.restart = True
-            plan.applied.append("Recover")
-        if commands.RESTART in cmds:
-            plan.restart = True
-            plan.applied.append("Restart")
-        return plan
-
-    def enrol(self, register_type: int, user_id: int | None, index: int | None) -> Enrolment:
-        """Enrol a credential at the device, as if the person stood in front of it."""
-        functions = self.settings.get("FunctionList") or {}
-        uid = user_id if user_id else (max(self.people.ids(), default=0) + 1)
-        if register_type == REG_FINGERPRINT and not functions.get("Fingerprint", False):
-            return Enrolment(uid, RESULT_NO_FINGERPRINT, register_type)
-        if register_type == REG_PALM and not functions.get("Palmvein", False):
-            return Enrolment(uid, RESULT_NO_PALM, register_type)
-        person = self.people.get(uid)
-        push_type = PUSH_UPDATED
-        if person is None:
-            person = StoredPerson(uid, {"UserID": str(uid), "Name": f"Enrolled {uid}"})
-            push_type = PUSH_ADDED
-        if register_type == REG_CARD:
-            card = str(self.rng.randrange(10**7, 10**9))
-            owner = self.people.cards.get(card)
-            if owner is not None and owner != uid:
-                return Enrolment(uid, RESULT_DUPLICATE, register_type, repetition=owner)
-            person.detail["CardNum"] = card
-        elif register_type == REG_PASSWORD:
-            person.detail["Password"] = str(self.rng.randrange(100000, 999999))
-        elif register_type == REG_FACE:
-            person.photo = make_jpeg(self.config.photo_bytes, self.rng.getrandbits(32))
-            person.face_feature = random_feature(self.rng.randbytes(96))
-        elif register_type in (REG_FINGERPRINT, REG_PALM):
-            target = person.fingerprints if register_type == REG_FINGERPRINT else person.palmveins
-            num = index if index is not None else len(target) + 1
-            data = random_feature(self.rng.randbytes(96))
-            target[:] = [t for t in target if t.get("Num") != num]
-            target.append({"Num": num, "Data": data, "MD5": md5_hex(data.encode())})
-        self.people.put(person)
-        return Enrolment(uid, RESULT_OK, register_type, push_type=push_type)
-
-    # ---------------------------------------------------------------- records
-
-    def next_id(self) -> int:
-        self.next_record_id += 1
-        return self.next_record_id
-
-    def _system_event(self, event: int, when: float | None = None) -> None:
-        self._system(KIND_SYSTEM, event, when)
-
-    def _door_event(self, event: int, when: float | None = None) -> None:
-        self._system(KIND_DOOR, event, when)
-
-    def _system(self, kind: int, event: int, when: float | None) -> None:
-        when = self.clock() if when is None else when
-        self.system_backlog[kind].append(PendingRecord(
-            kind, {"RecordID": self.next_id(), "RecordType": event, "RecordDate": int(when)}))
-
-    def make_identify_record(self, when: float) -> PendingRecord:
-        """One access event: a known person (face, card or password) or a stranger."""
-        person = self.people.pick(self.rng.random()) if self.rng.random() < 0.9 else None
-        return self._identify_record(person, when)
-
-    def identify_event(self, user_id: int | None = None, *, card: str | None = None,
-                       when: float | None = None) -> PendingRecord:
-        """Someone presents themselves now: the person `user_id` held by the device, else a stranger
-        (with `card`: an unregistered card). The record is queued as `generate_records` queues its own
-        (asked to the server first in online-authorization mode)."""
-        when = self.clock() if when is None else when
-        person = self.people.get(user_id) if user_id is not None else None
-        rec = self._identify_record(person, when, card)
-        self._queue_event(rec, when)
-        return rec
-
-    def _identify_record(self, person: StoredPerson | None, when: float, card: str | None = None) -> PendingRecord:
-        detail: dict[str, Any] = {"RecordID": self.next_id(), "RecordDate": int(when)}
-        if person is None:
-            kind = REC_UNREGISTERED_CARD if card else REC_UNREGISTERED
-            detail.update(RecordType=kind, UserID="0", Name="", CardNum=card or "0")
-        else:
-            d = person.detail
-            kind = REC_FACE
-            if not (person.photo or person.face_feature):
-                kind = REC_CARD if person.card else REC_PASSWORD
-            detail.update(RecordType=kind, UserID=str(person.user_id))
-            for key in FROM_PERSON:
-                if d.get(key):
-                    detail[key] = d[key]
-            detail["CardNum"] = person.card or "0"
-        for column in RECORD_COLUMNS:  # what a terminal sends for a field it has nothing for
-            if column.blank is not None:
-                detail.setdefault(column.wire, column.blank)
-        detail["IsEntry"] = 1 if self.rng.random() < 0.6 else 0
-        detail["BodyTemp"] = self.rng.randrange(360, 373) if self.settings.get("UseBodyTemperature") else 0
-        rec = PendingRecord(None, detail)
-        if self.settings.get("SaveRecordPicture", 1) and self.config.photo_bytes > 0:
-            rec.photo_seed = self.rng.getrandbits(32)
-            rec.photo_size = self.config.photo_bytes
-        detail["PhotoLen"] = jpeg_size(rec.photo_size) if rec.photo_seed is not None else 0
-        if person is not None and not self.config.online_auth:
-            self._judge(rec, person, when)
-        return rec
-
-    def _judge(self, rec: PendingRecord, person: StoredPerson, when: float) -> None:
-        """Decide offline like a terminal (protocol/access.py): a refusal becomes the record's type;
-        a granted open uses one of the person's counted opens."""
-        refusal = access.offline_refusal(person.detail, self.settings, when)
-        if refusal is not None:
-            rec.detail["RecordType"] = refusal
-            self.stats.count("refused offline")
-            return
-        before = person.detail.get("OpenTimes")
-        access.after_open(person.detail)
-        if person.detail.get("OpenTimes") != before:
-            self.people.touch()
-
-    def generate_records(self, now: float | None = None) -> int:
-        """Produce the records of the time since the last call at --records-per-min."""
-        now = self.clock() if now is None else now
-        if self._last_generated is None or self.config.records_per_min <= 0:
-            self._last_generated = now
-            return 0
-        elapsed = max(0.0, now - self._last_generated)
-        self._last_generated = now
-        self._record_carry += elapsed * self.config.records_per_min / 60.0
-        count = int(self._record_carry)
-        self._record_carry -= count
-        for i in range(count):
-            when = now - elapsed + elapsed * (i + 1) / (count + 1)
-            self._queue_event(self.make_identify_record(when), when)
-        if count:
-            self.stats.count("records generated", count)
-        return count
-
-    def _queue_event(self, rec: PendingRecord, when: float) -> None:
-        """An identify event: to the server for a decision first (online auth), else decided here."""
-        if self.config.online_auth:
-            self.auth_queue.append(rec)
-            return
-        self.identify_backlog.append(rec)
-        if _granted(rec):
-            self._door_passed(when)
-
-    def _door_passed(self, when: float) -> None:
-        """Someone was let in: the door sensor opens and closes again (with --door-records)."""
-        if self.config.door_records:
-            self._door_event(DOOR_OPENED, when)
-            self._door_event(DOOR_CLOSED, when + self._release_seconds())
-
-    def decide(self, rec: PendingRecord, answer: Answer | None) -> AuthDecision:
-        """Act on a RequestAuthorization answer; no usable answer: the device decides offline, as
-        it does without online authorization (people it holds pass). The event is then logged
-        (uploaded with UploadIdentifyRecord) like any other."""
-        success = answer.success if answer is not None and answer.status == 200 else None
-        if answer is not None and success in AUTH_ANSWERS:
-            message = clean_text(answer.doc.get("Message")) if isinstance(answer.doc, dict) else ""
-            decision = AuthDecision(rec, success, message, success != AUTH_DENY)
-            self.stats.count("authorization: " + ("allowed" if decision.opened else "denied"))
-        else:
-            person = self.people.get(as_int(rec.detail.get("UserID")) or 0)
-            if person is not None:
-                self._judge(rec, person, rec.detail["RecordDate"])
-            decision = AuthDecision(rec, None, "", _granted(rec))
-            self.stats.count("authorization: no answer, decided offline")
-        self.auth_log.append(decision)
-        self.identify_backlog.append(rec)
-        if decision.opened:
-            self._door_passed(rec.detail["RecordDate"])
-        return decision
+        return {"SN": self.ctx.sn, **self.door.status(), "AlarmStatus": ",".join(self.door.alarms)}
 
     # ----------------------------------------------------------- life cycle
 
     def boot(self) -> None:
         """Power on: settings not uploaded yet, door released, a power-on system record."""
         self.boots += 1
-        self.settings_uploaded = False
-        self.relay_until = self.door_open_until = 0.0
-        self.keep_open = 0
-        self.settings["BootTime"] = int(self.clock())
-        self._system_event(SYS_POWER_ON)
-        self.record_pause_until = 0.0
-        self.page = None  # a page in progress is lost with the RAM; the server hands it out again
+        self.work_settings.uploaded = False
+        self.door.power_on()
+        self.ctx.settings["BootTime"] = int(self.ctx.clock())
+        self.log.system_event(SYS_POWER_ON)
+        self.records.pause_until = 0.0
+        self.people_sync.page = None  # a page in progress is lost with the RAM; the server hands it out again
 
     def factory_reset(self) -> None:
-        self.people.clear()
-        self.identify_backlog.clear()
-        for q in self.system_backlog.values():
-            q.clear()
-        self.history.clear()
-        self.push_queue.clear()
-        self.auth_queue.clear()
-        self.alarms.clear()
-        self.locked = 0
-        self.interval = float(self.config.interval)
-        self.settings = self._fresh_settings()
-        self._system_event(SYS_FORMATTED)
+        ctx = self.ctx
+        ctx.people.clear()
+        self.log.clear()
+        ctx.push_queue.clear()
+        self.access.auth_queue.clear()
+        self.door.factory_reset()
+        ctx.interval = float(ctx.config.interval)
+        ctx.settings = ctx.fresh_settings()
+        self.log.system_event(SYS_FORMATTED)
 
     async def start(self, session_factory: SessionFactory | None = None) -> None:
         """Open the device's connection and power on, as `run()` begins; then drive it with `step()`
         (and `close()` it at the end)."""
+        config = self.ctx.config
         self._session_factory = session_factory or (
-            lambda: make_client(self.config.server, max(30.0, 2 * self.interval), self.config.verify_tls))
+            lambda: make_client(config.server, max(30.0, 2 * self.ctx.interval), config.verify_tls))
         self._open_transport()
         self.boot()
 
@@ -669,42 +223,44 @@ class SimDevice:
     async def run(self, session_factory: SessionFactory | None, until: float,
                   start_at: float | None = None) -> None:
         """Run until loop time `until`: boot, then a keepalive every interval, work in between."""
+        ctx = self.ctx
         loop = asyncio.get_running_loop()
         await self.start(session_factory)
         due = loop.time() if start_at is None else start_at
         try:
-            while due < until - self.config.min_request_window:
+            while due < until - ctx.config.min_request_window:
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 sent_at = loop.time()
-                self.stats.keepalive_sent(sent_at - due, self.config.keepalive_slack)
-                deadline = min(sent_at + self.interval, until)
+                ctx.stats.keepalive_sent(sent_at - due, ctx.config.keepalive_slack)
+                deadline = min(sent_at + ctx.interval, until)
                 try:
                     await self.cycle(deadline)
-                    due = sent_at + self.interval
+                    due = sent_at + ctx.interval
                 except DeviceRestart as exc:
                     await self.restart(str(exc))
-                    due = loop.time() + self.config.boot_seconds
+                    due = loop.time() + ctx.config.boot_seconds
         finally:
             await self.close()
 
     def _open_transport(self) -> None:
         assert self._session_factory is not None
-        self.transport = Transport(
-            self._session_factory(), self.config.server, self.stats, rng=self.rng,
-            timeout_fault=self.faults.timeout, timeout_scale=self.config.timeout_scale,
-            min_window=self.config.min_request_window)
+        ctx = self.ctx
+        ctx.transport = Transport(
+            self._session_factory(), ctx.config.server, ctx.stats, rng=ctx.rng,
+            timeout_fault=ctx.faults.timeout, timeout_scale=ctx.config.timeout_scale,
+            min_window=ctx.config.min_request_window)
 
     async def close(self) -> None:
         self.save_state()
-        if self.transport is not None:
-            await self.transport.close()
-            self.transport = None
+        if self.ctx.transport is not None:
+            await self.ctx.transport.close()
+            self.ctx.transport = None
 
     async def restart(self, reason: str = "") -> None:
         """Drop the connection and boot again (the next call is a keepalive)."""
-        self.stats.count("restarts")
+        self.ctx.stats.count("restarts")
         await self.close()
         self._open_transport()
         self.boot()
@@ -720,420 +276,38 @@ class SimDevice:
             self.save_state()
 
     async def _cycle(self, deadline: float) -> Flow:
-        self.generate_records()
+        self.records.generate_records()
         ka = await self.keepalive(deadline)
         if not ka.ok:
-            while self.auth_queue:  # the server is out of reach: nobody waits at the door for it
-                self.decide(self.auth_queue.popleft(), None)
+            self.access.decide_offline()
             return Flow.STOP
         uploaded_now = False
-        if not self.settings_uploaded:
-            if await self.upload_settings(deadline) is Flow.STOP:
+        if not self.work_settings.uploaded:
+            if await self.work_settings.upload_settings(deadline) is Flow.STOP:
                 return Flow.STOP
             uploaded_now = True
-        if await self.authorize_pending(deadline) is Flow.STOP:
+        if await self.access.authorize_pending(deadline) is Flow.STOP:
             return Flow.STOP
         for flag in KEEPALIVE_FLAGS:
             name = endpoint_for_flag(flag).name
-            if not flag_set(ka.doc, flag) and not (name == "DownloadPeopleList" and self.page):
+            if not flag_set(ka.doc, flag) and not (name == "DownloadPeopleList" and self.people_sync.page):
                 continue
             if name == "UploadWorkSetting" and uploaded_now:
                 continue
-            if await self._flag_handlers[name](deadline) is Flow.STOP:
+            part, work = FLAG_WORK[name]
+            if await getattr(getattr(self, part), work)(deadline) is Flow.STOP:
                 return Flow.STOP
-        if await self.push_pending(deadline) is Flow.STOP:
+        if await self.people_sync.push_pending(deadline) is Flow.STOP:
             return Flow.STOP
-        return await self.upload_backlog(deadline)
-
-    # --------------------------------------------------------- plumbing
-
-    def _left(self, deadline: float) -> float:
-        return deadline - asyncio.get_running_loop().time()
-
-    def _has_time(self, deadline: float) -> bool:
-        return self._left(deadline) >= self.config.min_request_window
-
-    def _quirk(self, doc: dict[str, Any]) -> str | None:
-        if self.faults.quirky_json and self.rng.random() < self.faults.quirky_json:
-            quirk = wire.pick_quirk(doc, self.rng)
-            self.stats.count(f"quirky json: {quirk}")
-            return quirk
-        return None
-
-    def _json_part_quirk(self) -> str | None:
-        if self.faults.quirky_json and self.rng.random() < self.faults.quirky_json:
-            quirk = self.rng.choice(("trailing comma", "utf-8 BOM"))
-            self.stats.count(f"quirky json: {quirk}")
-            return quirk
-        return None
-
-    def _fault(self, probability: float, name: str) -> bool:
-        if probability and self.rng.random() < probability:
-            self.stats.count(f"fault: {name}")
-            return True
-        return False
-
-    async def _post_json(self, name: str, doc: dict[str, Any], deadline: float) -> Answer:
-        assert self.transport is not None, "run() or open a transport first"
-        self.calls.append(name)
-        self.last_answer = await self.transport.call(
-            name, wire.json_body(doc, self.variants, quirk=self._quirk(doc)), deadline)
-        return self.last_answer
-
-    async def _post_parts(self, name: str, parts: list, deadline: float,
-                          answers: frozenset[int] = frozenset({OK})) -> Answer:
-        assert self.transport is not None, "run() or open a transport first"
-        self.calls.append(name)
-        self.last_answer = await self.transport.call(
-            name, wire.multipart_body(parts, self.variants, self.rng), deadline, answers=answers)
-        return self.last_answer
-
-    def _failed(self, answer: Answer) -> Flow:
-        """After a failed call: 401/403/400 or no answer -> quiet until the next keepalive."""
-        if answer.deferred:
-            return Flow.STOP
-        if answer.quiet:
-            self.stats.count("quiet until next keepalive")
-            return Flow.STOP
-        if not answer.answered or answer.status != 200:
-            self.stats.count("call failed; sleeping until next keepalive")
-            return Flow.STOP
-        return Flow.CONTINUE
-
-    async def _fetch(self, url: str, max_bytes: int, deadline: float) -> Fetched:
-        assert self.transport is not None
-        self.calls.append("GET")
-        return await self.transport.fetch(url, deadline, max_bytes)
-
-    # ----------------------------------------------------- endpoint calls
+        return await self.records.upload_backlog(deadline)
 
     async def keepalive(self, deadline: float) -> Answer:
-        answer = await self._post_json("Keepalive", self.keepalive_doc(), deadline)
+        answer = await self.ctx.post_json("Keepalive", self.keepalive_doc(), deadline)
         if answer.quiet:
-            self.stats.count("quiet until next keepalive")
+            self.ctx.stats.count("quiet until next keepalive")
         elif not answer.ok and not answer.deferred:
-            self.stats.count("keepalive failed")
+            self.ctx.stats.count("keepalive failed")
         return answer
-
-    async def upload_settings(self, deadline: float) -> Flow:
-        answer = await self._post_json("UploadWorkSetting", self.settings_doc(), deadline)
-        if answer.ok:
-            self.settings_uploaded = True
-            return Flow.CONTINUE
-        self.settings_uploaded = False
-        return Flow.STOP  # 记录参数上传状态为未上传，通讯进入休眠
-
-    async def download_settings(self, deadline: float) -> Answer:
-        return await self._post_json("DownloadWorkSetting", {"SN": self.sn}, deadline)
-
-    async def sync_settings(self, deadline: float) -> Flow:
-        """SyncParameter: fetch the settings, apply them, upload the result again."""
-        answer = await self.download_settings(deadline)
-        if not answer.ok or not isinstance(answer.doc, dict):
-            return self._failed(answer)
-        changed = self.apply_settings(answer.doc)
-        self.stats.count("settings applied", len(changed))
-        return await self.upload_settings(deadline)
-
-    async def remote_command(self, deadline: float) -> Flow:
-        answer = await self._post_json("RemoteCommand", {"SN": self.sn}, deadline)
-        if not answer.ok or not isinstance(answer.doc, dict):
-            return self._failed(answer)
-        plan = self.apply_remote(answer.doc)
-        for item in plan.applied:
-            self.stats.count(f"remote: {item.split(' ')[0]}")
-        for item in plan.unreadable:
-            self.stats.count(f"remote: unreadable {item.split(':')[0]}")
-        if plan.snapshot and await self.upload_snapshot(deadline) is Flow.STOP:
-            return Flow.STOP
-        for enrolment in plan.enrolments:
-            if await self.register_result(enrolment, deadline) is Flow.STOP:
-                return Flow.STOP
-            if enrolment.push_type is not None:
-                self.push_queue.appendleft((enrolment.push_type, enrolment.user_id))
-        if plan.software is not None:
-            plan.restart |= await self._firmware(plan.software, deadline)
-        for item in plan.system_files:
-            await self._system_file(item, deadline)
-        if plan.factory_reset:
-            self.factory_reset()
-        if plan.restart:
-            raise DeviceRestart("remote restart")
-        return Flow.CONTINUE
-
-    async def _firmware(self, software: dict[str, Any], deadline: float) -> bool:
-        url = software.get("SoftwareURL")
-        if not is_url(url):
-            self.stats.count("firmware: bad URL")
-            return False
-        got = await self._fetch(url, MAX_DOWNLOAD_BYTES, deadline)
-        if got.data is None or not _md5_matches(got.data, software.get("SoftwareMD5")):
-            self.stats.count("firmware: download or MD5 failed")
-            return False
-        self.settings["FirmwareVerson"] = str(software.get("SoftwareVer") or self.settings["FirmwareVerson"])
-        self.stats.count("firmware: updated")
-        return True
-
-    async def _system_file(self, item: dict[str, Any], deadline: float) -> None:
-        key = (item.get("FileType"), item.get("FileIndex"))
-        if as_int(item.get("IsDelete")) == 1:
-            self.system_files.pop(key, None)
-            return
-        url = item.get("FileURL")
-        got = await self._fetch(url, MAX_DOWNLOAD_BYTES, deadline) if is_url(url) else Fetched(None, "no URL")
-        if got.data is None or not _md5_matches(got.data, item.get("FileMD5")):
-            self.stats.count("system file: download or MD5 failed")
-            return
-        self.system_files[key] = md5_hex(got.data)
-
-    async def upload_snapshot(self, deadline: float) -> Flow:
-        photo = make_jpeg(self.config.photo_bytes or 20000, self.rng.getrandbits(32))
-        self.last_snapshot = photo
-        parts = [wire.sn_part(self.sn, self.variants), wire.photo_part("Photo", photo, "snapshot.jpg")]
-        answer = await self._post_parts("UploadSnapshoot", parts, deadline)
-        return Flow.CONTINUE if answer.ok else self._failed(answer)
-
-    async def register_result(self, enrolment: Enrolment, deadline: float) -> Flow:
-        if self._fault(self.faults.drop_result, "drop-result"):
-            return Flow.CONTINUE
-        doc: dict[str, Any] = {"SN": self.sn, "UserID": enrolment.user_id, "Result": enrolment.result}
-        if enrolment.repetition is not None:
-            doc["RepetitionUserID"] = enrolment.repetition
-        parts = []
-        person = self.people.get(enrolment.user_id) if enrolment.result == RESULT_OK else None
-        if person is not None:
-            doc["UserDetail"] = person.wire()
-        parts.append(wire.json_part("ResultJson", doc, self.variants, quirk=self._json_part_quirk()))
-        if person is not None and person.photo is not None:
-            parts.append(wire.photo_part("Photo", person.photo))
-        answer = await self._post_parts("RegisterIdentifyTicketResult", parts, deadline)
-        return Flow.CONTINUE if answer.ok else self._failed(answer)
-
-    async def download_people(self, deadline: float) -> Flow:
-        """AddPeople: page through DownloadPeopleList until an empty list, reporting each page.
-
-        A page the keepalive deadline interrupts is kept and finished (and reported)
-        after the next keepalive, before a new page is asked for.
-        """
-        limit = max(1, min(self.config.people_limit, MAX_PEOPLE_PAGE))
-        if self.page is not None:
-            flow = await self._work_on_page(deadline)
-            if flow is not None:
-                return flow
-        while self._has_time(deadline):
-            answer = await self._post_json("DownloadPeopleList", {"SN": self.sn, "Limit": limit}, deadline)
-            if not answer.ok or not isinstance(answer.doc, dict):
-                return self._failed(answer)
-            people = answer.doc.get("PeopleList")
-            if not isinstance(people, list) or not people:
-                return Flow.CONTINUE
-            self.page = PeoplePage(people)
-            flow = await self._work_on_page(deadline)
-            if flow is not None:
-                return flow
-        return Flow.CONTINUE
-
-    async def _work_on_page(self, deadline: float) -> Flow | None:
-        """Import the rest of the current page and report it; None: ask for the next page."""
-        page = self.page
-        assert page is not None
-        done, failures = await self.import_page(page.people[page.done:], deadline)
-        page.done += done
-        page.failures += failures
-        if page.done < len(page.people):
-            self.stats.count("people page continued after the next keepalive")
-            return Flow.CONTINUE
-        self.page = None
-        if self._fault(self.faults.restart_mid_sync, "restart-mid-sync"):
-            raise DeviceRestart("injected restart in the middle of a people sync")
-        if self._fault(self.faults.drop_result, "drop-result"):
-            return None
-        doc = {"SN": self.sn, "SuccessCount": len(page.people) - len(page.failures),
-               "FailCount": len(page.failures), "FailList": [f.wire() for f in page.failures]}
-        result = await self._post_json("DownloadPeopleListResult", doc, deadline)
-        if not result.ok:
-            return self._failed(result)
-        return None
-
-    async def import_page(self, people: list[Any], deadline: float) -> tuple[int, list[Failure]]:
-        """Import people in order until done or out of time; (how many were processed, failures)."""
-        failures: list[Failure] = []
-
-        async def fetch(url: str, max_bytes: int) -> Fetched:
-            return await self._fetch(url, max_bytes, deadline)
-
-        done = 0
-        for person in people:
-            if not self._has_time(deadline):
-                break
-            try:
-                failure = await import_person(self.people, person, fetch)
-            except ImportInterrupted:
-                break
-            if failure is not None:
-                failures.append(failure)
-                self.stats.count(f"people import error {failure.code}")
-            else:
-                self.stats.count("people imported")
-            done += 1
-        return done, failures
-
-    async def delete_people(self, deadline: float) -> Flow:
-        """DeletePeople: page through DeletePeopleList until it is empty, reporting each page."""
-        limit = max(1, min(self.config.people_limit, MAX_PEOPLE_PAGE))
-        while self._has_time(deadline):
-            answer = await self._post_json("DeletePeopleList", {"SN": self.sn, "Limit": limit}, deadline)
-            if not answer.ok or not isinstance(answer.doc, dict):
-                return self._failed(answer)
-            delete_all = as_int(answer.doc.get("DeleteAll")) == 1
-            ids = [u for u in (as_int(v) for v in answer.doc.get("DeleteList") or []) if u is not None] \
-                if isinstance(answer.doc.get("DeleteList"), list) else []
-            if not delete_all and not ids:
-                return Flow.CONTINUE
-            if delete_all:
-                count = self.people.clear()
-            else:
-                for uid in ids:
-                    self.people.delete(uid)
-                count = len(ids)
-            self.stats.count("people deleted", count)
-            if self._fault(self.faults.drop_result, "drop-result"):
-                continue
-            doc = {"SN": self.sn, "DeleteCount": count, "DeleteAll": 1 if delete_all else 0,
-                   self.variants.delete_list_name: [] if delete_all else ids}
-            result = await self._post_json("DeletePeopleListResult", doc, deadline)
-            if not result.ok:
-                return self._failed(result)
-            if delete_all:
-                return Flow.CONTINUE
-        return Flow.CONTINUE
-
-    async def push_pending(self, deadline: float) -> Flow:
-        while self.push_queue and self._has_time(deadline):
-            push_type, uid = self.push_queue[0]
-            answer = await self.push_people(push_type, uid, deadline)
-            if not answer.ok:
-                flow = self._failed(answer)
-                if flow is Flow.STOP:
-                    return Flow.STOP  # kept: pushed again after the next keepalive
-            self.push_queue.popleft()
-        return Flow.CONTINUE
-
-    async def push_people(self, push_type: int, uid: int, deadline: float) -> Answer:
-        """PushPeople: SN, PushType, UserID as text; Detail as a gzip file part (protocol.md 6.4)."""
-        person = self.people.get(uid) if push_type != PUSH_DELETED else None
-        parts = [wire.sn_part(self.sn, self.variants),
-                 multipart.text_part("PushType", str(push_type)),
-                 multipart.text_part("UserID", str(uid))]
-        if person is not None:
-            parts.append(wire.json_part("Detail", person.wire(), self.variants, force_gzip=True,
-                                        as_file=True, quirk=self._json_part_quirk()))
-            if person.photo is not None:
-                parts.append(wire.photo_part("Photo", person.photo))
-        return await self._post_parts("PushPeople", parts, deadline)
-
-    async def upload_backlog(self, deadline: float) -> Flow:
-        """Records after the flagged work: identify records one by one, then system batches."""
-        loop = asyncio.get_running_loop()
-        while self._has_time(deadline):
-            if not (self.identify_backlog or any(self.system_backlog.values())):
-                return Flow.CONTINUE
-            if loop.time() < self.record_pause_until:
-                # After an error the device waits before trying again (10 s by the document).
-                if self.record_pause_until >= deadline - self.config.min_request_window:
-                    return Flow.CONTINUE
-                await asyncio.sleep(self.record_pause_until - loop.time())
-                continue
-            if self.identify_backlog:
-                flow = await self.upload_identify_record(self.identify_backlog[0], deadline)
-            else:
-                kind = KIND_DOOR if self.system_backlog[KIND_DOOR] else KIND_SYSTEM
-                flow = await self.upload_system_records(kind, deadline)
-            if flow is Flow.STOP:
-                return Flow.STOP
-        return Flow.CONTINUE
-
-    def _record_failed(self, answer: Answer) -> Flow:
-        if answer.deferred:
-            return Flow.STOP
-        if answer.quiet:
-            self.stats.count("quiet until next keepalive")
-            return Flow.STOP
-        loop = asyncio.get_running_loop()
-        self.record_pause_until = loop.time() + self.config.record_retry_pause
-        self.stats.count("record upload failed; retry after pause")
-        return Flow.CONTINUE
-
-    async def upload_identify_record(self, rec: PendingRecord, deadline: float) -> Flow:
-        answer = await self._send_identify(rec, deadline)
-        if not answer.ok:
-            return self._record_failed(answer)
-        self.identify_backlog.popleft()
-        self.history.append(rec)
-        self.stats.count("identify records uploaded")
-        if self._fault(self.faults.duplicate_records, "duplicate-records"):
-            await self._send_identify(rec, deadline)
-        return Flow.CONTINUE
-
-    async def _send_identify(self, rec: PendingRecord, deadline: float) -> Answer:
-        return await self._post_parts("UploadIdentifyRecord", self._record_parts(rec), deadline)
-
-    def _record_parts(self, rec: PendingRecord) -> list[multipart.Part]:
-        """SN, the record's JSON part and its photo: UploadIdentifyRecord and RequestAuthorization alike."""
-        parts = [wire.sn_part(self.sn, self.variants),
-                 wire.json_part(self.variants.record_json_part, rec.detail, self.variants,
-                                quirk=self._json_part_quirk())]
-        photo = rec.photo()
-        if photo is not None:
-            filename = "Postman_file.jpg" if self.variants.record_photo_part != "Photo" else "Photo.jpg"
-            parts.append(wire.photo_part(self.variants.record_photo_part, photo, filename))
-        return parts
-
-    async def authorize_pending(self, deadline: float) -> Flow:
-        """Online authorization: ask the server about each waiting identify event, oldest first."""
-        while self.auth_queue and self._has_time(deadline):
-            answer = await self.request_authorization(self.auth_queue[0], deadline)
-            if answer.deferred:
-                return Flow.STOP
-            self.decide(self.auth_queue.popleft(), answer)
-            if answer.quiet:
-                self.stats.count("quiet until next keepalive")
-                return Flow.STOP
-        return Flow.CONTINUE
-
-    async def request_authorization(self, rec: PendingRecord, deadline: float) -> Answer:
-        """RequestAuthorization (在线鉴权): the record, as uploaded later, with its photo."""
-        return await self._post_parts("RequestAuthorization", self._record_parts(rec), deadline,
-                                      answers=AUTH_ANSWERS)
-
-    async def upload_system_records(self, kind: int, deadline: float) -> Flow:
-        queue = self.system_backlog[kind]
-        batch = [queue[i] for i in range(min(len(queue), self.config.system_batch, MAX_SYSTEM_RECORDS))]
-        doc = {"SN": self.sn, "RecordType": kind, "Records": [r.detail for r in batch]}
-        answer = await self._post_json("UploadSystemRecord", doc, deadline)
-        if not answer.ok:
-            return self._record_failed(answer)
-        for _ in batch:
-            self.history.append(queue.popleft())
-        self.stats.count("system records uploaded", len(batch))
-        if self._fault(self.faults.duplicate_records, "duplicate-records"):
-            await self._post_json("UploadSystemRecord", doc, deadline)
-        return Flow.CONTINUE
-
-
-
-def _registered(rec: PendingRecord) -> bool:
-    """A record of a person the device holds (a stranger's UserID is "0")."""
-    return as_int(rec.detail.get("UserID")) not in (None, 0)
-
-
-def _granted(rec: PendingRecord) -> bool:
-    """A record of a person the device holds and did not refuse (protocol/access.py)."""
-    return _registered(rec) and as_int(rec.detail.get("RecordType")) not in access.OFFLINE_REFUSALS
-
-
-def _md5_matches(data: bytes, expected: Any) -> bool:
-    return bool(expected) and hashlib.md5(data).hexdigest().lower() == str(expected).strip().lower()
 
 
 __all__ = ["SimDevice", "Flow", "DeviceRestart", "PendingRecord", "AuthDecision", "Enrolment", "RemotePlan"]
