@@ -262,7 +262,7 @@ async def keepalive_target(server: ServerProcess, args: argparse.Namespace) -> d
         first = await post_all(base, KEEPALIVE, [bodies(i, 0) for i in range(len(sns))])
         settings = []
         for d in devices:
-            b = wire.json_body(d.settings_doc(), Variants())
+            b = wire.json_body(d.work_settings.settings_doc(), Variants())
             settings.append((b.data, b.headers))
         uploaded = await post_all(base, SETTINGS, settings)
         answers = await post_all(base, KEEPALIVE, [bodies(i, 0) for i in range(len(sns))])

@@ -67,7 +67,7 @@ async def _marks(stats: Stats, marks: list[tuple[float, int]], start: float, sto
 
 
 def backlog_left(devices: list[SimDevice]) -> int:
-    return sum(len(d.identify_backlog) + sum(len(q) for q in d.system_backlog.values()) for d in devices)
+    return sum(len(d.log.identify_backlog) + sum(len(q) for q in d.log.system_backlog.values()) for d in devices)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     now = time.time()
     for d in devices:  # a backlog built up during the outage, oldest first
         for k in range(args.backlog):
-            d.identify_backlog.append(d.make_identify_record(now - args.backlog + k))
+            d.log.identify_backlog.append(d.records.make_identify_record(now - args.backlog + k))
     raise_fd_limit(2 * len(devices) + 256)
     loop = asyncio.get_running_loop()
     wait = args.start_at - time.time()

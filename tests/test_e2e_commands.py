@@ -18,7 +18,7 @@ import pytest
 from test_sim_e2e import SN, add_people, backlog, drive, make_device, md5, people_status, powered, run_async
 
 from facectl.protocol import commands as rules
-from facectl.sim.device import (
+from facectl.sim.codes import (
     ALARM_CLEARED,
     PUSH_QUERIED,
     PUSH_UPDATED,
@@ -32,8 +32,8 @@ from facectl.sim.device import (
     SYS_POWER_ON,
     SYS_RECORDS_DELETED,
     SYS_UNLOCK,
-    SimDevice,
 )
+from facectl.sim.device import SimDevice
 from facectl.sim.jpeg import make_jpeg
 from facectl.store import Store
 
@@ -57,7 +57,7 @@ async def command(dev: SimDevice, store: Store, field: str, value: Any, until: C
         return store.commands.get(row["id"]) or {}
 
     await drive([dev], lambda: current().get("state") == state and until(),
-                what or f"{field} {value!r} {state}", describe=lambda: (current(), dev.stats.events))
+                what or f"{field} {value!r} {state}", describe=lambda: (current(), dev.ctx.stats.events))
     return current()
 
 
@@ -73,7 +73,7 @@ def ready_device(url: str, store: Store, people: int = 0) -> SimDevice:
         add_people(store, range(1, people + 1))
     dev = make_device(url)
     # a long relay pulse, so the next keepalive shows it however slow this machine is
-    dev.settings["ReleaseTime"] = 600
+    dev.ctx.settings["ReleaseTime"] = 600
     return dev
 
 
@@ -119,13 +119,13 @@ def test_closealarm_clears_what_the_keepalive_reported(open_server, store: Store
     async def main() -> None:
         async with powered(dev):
             await boot(dev, store)
-            dev.alarms[:] = ["fire", "doorSensor"]  # the building's fire alarm, a forced door
+            dev.door.alarms[:] = ["fire", "doorSensor"]  # the building's fire alarm, a forced door
             await drive([dev], lambda: door(store)["alarm_status"] == "fire,doorSensor", "alarms reported")
             await command(dev, store, rules.CLOSEALARM, 1,
                           lambda: door(store)["alarm_status"] == "" and backlog(dev) == 0, what="alarms cleared")
 
     run_async(main)
-    assert dev.alarms == []
+    assert dev.door.alarms == []
     assert system_events(store)[-2:] == [ALARM_CLEARED["fire"], ALARM_CLEARED["doorSensor"]]
 
 
@@ -137,17 +137,17 @@ def test_repost_and_clear_records(open_server, store: Store) -> None:
         async with powered(dev):
             await boot(dev, store)
             for _ in range(5):
-                dev.identify_event(None)
+                dev.records.identify_event(None)
             await drive([dev], lambda: backlog(dev) == 0, "records uploaded")
             counts["before"] = store.records.count(SN)
-            uploads = dev.stats.endpoint("UploadIdentifyRecord").calls
+            uploads = dev.ctx.stats.endpoint("UploadIdentifyRecord").calls
             # RepostRecord: everything uploaded again, nothing stored twice
             await command(dev, store, rules.REPOST_RECORD, 1,
-                          lambda: backlog(dev) == 0 and dev.stats.events.get("remote: RepostRecord"))
-            counts["reposted"] = dev.stats.endpoint("UploadIdentifyRecord").calls - uploads
+                          lambda: backlog(dev) == 0 and dev.ctx.stats.events.get("remote: RepostRecord"))
+            counts["reposted"] = dev.ctx.stats.endpoint("UploadIdentifyRecord").calls - uploads
             counts["after repost"] = store.records.count(SN)
             # ClearRecord: what the device had not uploaded yet is gone; the deletion is logged
-            lost = [dev.identify_event(None) for _ in range(3)]
+            lost = [dev.records.identify_event(None) for _ in range(3)]
             await command(dev, store, rules.CLEAR_RECORD, 1,
                           lambda: backlog(dev) == 0 and SYS_RECORDS_DELETED in system_events(store))
             counts["lost"] = sum(store.records.get(SN, r.detail["RecordID"], "identify") is not None for r in lost)
@@ -167,11 +167,11 @@ def test_people_commands_push_all_query_and_enrol(open_server, store: Store) -> 
         async with powered(dev):
             await boot(dev, store, people=3)
             rows["all"] = await command(dev, store, rules.PUSH_ALL_PEOPLE, 1,
-                                        lambda: len(store.people.reports(SN)) == 3 and not dev.push_queue,
+                                        lambda: len(store.people.reports(SN)) == 3 and not dev.ctx.push_queue,
                                         state="done")
             rows["query"] = await command(dev, store, rules.QUERY_PEOPLE, [2, 999], state="done")
             field, ticket = rules.register_ticket("face", 3)
-            rows["face"] = await command(dev, store, field, ticket, lambda: not dev.push_queue, state="done")
+            rows["face"] = await command(dev, store, field, ticket, lambda: not dev.ctx.push_queue, state="done")
             field, ticket = rules.register_ticket("fingerprint", 1, 0)
             rows["finger"] = await command(dev, store, field, ticket, state="failed")
 
@@ -186,7 +186,7 @@ def test_people_commands_push_all_query_and_enrol(open_server, store: Store) -> 
     assert followup["endpoint"] == "RegisterIdentifyTicketResult" and followup["detail"]["Result"] == RESULT_OK
     assert reports[3]["push_type"] == PUSH_UPDATED
     faces = [b for b in store.people.biometrics(3) if b["source_sn"] == SN]
-    assert faces and dev.people.get(3).face_feature
+    assert faces and dev.ctx.people.get(3).face_feature
     # no fingerprint reader on this model: the ticket fails with the device's reason
     assert rows["finger"]["note"].startswith("device: fingerprint not supported"), rows["finger"]
     enrolments = {e["user_id"]: e["result"] for e in store.people.enrolment_results(SN)}
@@ -204,7 +204,7 @@ def test_snapshot_arrives_byte_for_byte(open_server, store: Store) -> None:
     row = run_async(main)
     (followup,) = store.commands.followups(row["id"])
     _, data = store.files.get(followup["detail"]["photo"])
-    assert md5(data) == md5(dev.last_snapshot)
+    assert md5(data) == md5(dev.remote.last_snapshot)
     assert store.snapshots.latest(SN)["photo"] == followup["detail"]["photo"]
 
 
@@ -221,9 +221,9 @@ def test_firmware_and_screen_images_are_downloaded_and_checked(open_server, stor
             await boot(dev, store)
             boots.append(dev.boots)
             field, value = rules.system_file(rules.FILE_TYPE_STANDBY, 2, image_sha)
-            await command(dev, store, field, value, lambda: (1, 2) in dev.system_files)
+            await command(dev, store, field, value, lambda: (1, 2) in dev.remote.system_files)
             field, value = rules.system_file(rules.FILE_TYPE_STANDBY, 2, None)
-            await command(dev, store, field, value, lambda: (1, 2) not in dev.system_files)
+            await command(dev, store, field, value, lambda: (1, 2) not in dev.remote.system_files)
             # the device takes the firmware (MD5 checked), restarts into it, and reports it
             field, value = rules.push_software(firmware_sha, "9.99")
             await command(dev, store, field, value,
@@ -231,8 +231,8 @@ def test_firmware_and_screen_images_are_downloaded_and_checked(open_server, stor
             boots.append(dev.boots)
 
     run_async(main)
-    assert dev.stats.events.get("firmware: updated") == 1
-    assert "system file: download or MD5 failed" not in dev.stats.events
+    assert dev.ctx.stats.events.get("firmware: updated") == 1
+    assert "system file: download or MD5 failed" not in dev.ctx.stats.events
     assert boots[1] == boots[0] + 1
     assert store.settings.document(SN)["FirmwareVerson"] == "9.99"
 
@@ -249,13 +249,13 @@ def test_elevator_ports(open_server, store: Store) -> None:
             await drive([dev], lambda: {c["state"] for c in store.commands.list(SN)} == {"sent"},
                         "three elevator commands sent")
             assert len({c["batch"] for c in store.commands.list(SN)}) == 1
-            assert dev.elevator == {"keep_open": {3, 4}, "locked": {5}}
-            await command(dev, store, *rules.elevator("close", "3"), lambda: dev.elevator["keep_open"] == {4})
-            await command(dev, store, *rules.elevator("unlock", "5"), lambda: dev.elevator["locked"] == set())
+            assert dev.door.elevator == {"keep_open": {3, 4}, "locked": {5}}
+            await command(dev, store, *rules.elevator("close", "3"), lambda: dev.door.elevator["keep_open"] == {4})
+            await command(dev, store, *rules.elevator("unlock", "5"), lambda: dev.door.elevator["locked"] == set())
 
     run_async(main)
     for field in rules.ELEVATOR_FIELDS:
-        assert dev.stats.events.get(f"remote: {field}", 0) >= 1, field
+        assert dev.ctx.stats.events.get(f"remote: {field}", 0) >= 1, field
 
 
 def test_restart_and_factory_reset(open_server, store: Store) -> None:
@@ -270,20 +270,20 @@ def test_restart_and_factory_reset(open_server, store: Store) -> None:
                           lambda: system_events(store).count(SYS_POWER_ON) == 2
                           and store.settings.uploaded_at(SN) > uploaded)
             seen["boots after restart"] = dev.boots
-            seen["people after restart"] = len(dev.people)
-            seen["imports before reset"] = dev.stats.events["people imported"]
+            seen["people after restart"] = len(dev.ctx.people)
+            seen["imports before reset"] = dev.ctx.stats.events["people imported"]
             # the factory settings (ReleaseTime 3, not the 600 set above) reach the server
             await command(dev, store, rules.RECOVER, 1,
                           lambda: SYS_FORMATTED in system_events(store) and backlog(dev) == 0
                           and store.settings.document(SN)["ReleaseTime"] == 3)
-            await drive([dev], lambda: len(dev.people) == 5 and people_status(store, SN)["delivered"] == 5,
+            await drive([dev], lambda: len(dev.ctx.people) == 5 and people_status(store, SN)["delivered"] == 5,
                         "people back on the device")
 
     run_async(main)
     assert seen["boots after restart"] == 2 and dev.boots == 3
     # a restart keeps the people; the factory reset wiped them and the server sent them again
     assert seen["people after restart"] == 5 and seen["imports before reset"] == 5
-    assert dev.stats.events["people imported"] == 10
+    assert dev.ctx.stats.events["people imported"] == 10
     assert system_events(store).count(SYS_POWER_ON) == 3
 
 
@@ -295,15 +295,15 @@ def test_people_come_back_after_a_factory_reset(open_server, store: Store) -> No
     async def main() -> None:
         async with powered(dev):
             await boot(dev, store, people=5)
-            seen["imports before"] = dev.stats.events["people imported"]
+            seen["imports before"] = dev.ctx.stats.events["people imported"]
             await command(dev, store, rules.RECOVER, 1, lambda: SYS_FORMATTED in system_events(store))
             # well inside the server's 120 s redelivery timeout: no operator, no timeout involved
-            await drive([dev], lambda: len(dev.people) == 5 and people_status(store, SN)["delivered"] == 5,
+            await drive([dev], lambda: len(dev.ctx.people) == 5 and people_status(store, SN)["delivered"] == 5,
                         "people resent without an operator", timeout=5, describe=lambda: people_status(store, SN))
 
     run_async(main)
-    assert dev.people.ids() == [1, 2, 3, 4, 5]
-    assert dev.stats.events["people imported"] - seen["imports before"] == 5  # each sent again, once
+    assert dev.ctx.people.ids() == [1, 2, 3, 4, 5]
+    assert dev.ctx.stats.events["people imported"] - seen["imports before"] == 5  # each sent again, once
     status = people_status(store, SN)
     assert status["failed"] == 0 and status["pending"] == 0 and status["in_flight"] == 0, status
     # the device's factory settings reached the server after the reset (ReleaseTime was 600)

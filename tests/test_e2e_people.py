@@ -53,22 +53,22 @@ def write_import(tmp_path: Path, uids: range) -> dict[int, bytes]:
 
 def converged(store: Store, devices: list[SimDevice], wanted: set[int]) -> bool:
     for dev in devices:
-        status = people_status(store, dev.sn)
-        if set(dev.people.ids()) != wanted or status.get("delivered") != len(wanted) \
+        status = people_status(store, dev.ctx.sn)
+        if set(dev.ctx.people.ids()) != wanted or status.get("delivered") != len(wanted) \
                 or status.get("to_delete") or status.get("pending") or status.get("in_flight"):
             return False
     return True
 
 
 def statuses(store: Store, devices: list[SimDevice]) -> dict[str, Any]:
-    return {dev.sn: (len(dev.people), people_status(store, dev.sn)) for dev in devices}
+    return {dev.ctx.sn: (len(dev.ctx.people), people_status(store, dev.ctx.sn)) for dev in devices}
 
 
 def test_people_reach_three_devices_and_so_do_changes_and_deletes(
         open_server, store: Store, db_path: str, tmp_path: Path) -> None:
     devices = [make_device(open_server.url, sn, people_limit=50) for sn in serials(3, "FC-8190P")]
     for dev in devices:
-        store.devices.add(dev.sn)
+        store.devices.add(dev.ctx.sn)
     photos = write_import(tmp_path, range(1, PEOPLE + 1))
     facectl(db_path, "people", "import", str(tmp_path / "staff.csv"))
     everyone = set(range(1, PEOPLE + 1))
@@ -79,25 +79,25 @@ def test_people_reach_three_devices_and_so_do_changes_and_deletes(
                         timeout=60, describe=lambda: statuses(store, devices))
             for dev in devices:
                 for uid in everyone:
-                    person = dev.people.get(uid)
+                    person = dev.ctx.people.get(uid)
                     assert person.detail["Name"] == f"员工 {uid}" and person.card == str(3_800_000_000 + uid)
-                    assert md5(person.photo) == md5(photos[uid]), (dev.sn, uid)
+                    assert md5(person.photo) == md5(photos[uid]), (dev.ctx.sn, uid)
             # a change reaches everyone; so does a removal
             facectl(db_path, "people", "update", "7", "--name", "Renamed")
             facectl(db_path, "people", "rm", *[str(uid) for uid in range(1, 51)])
             await drive(devices, lambda: converged(store, devices, everyone - set(range(1, 51)))
-                        and all(d.people.get(7) is None for d in devices), "deletes on 3 devices",
+                        and all(d.ctx.people.get(7) is None for d in devices), "deletes on 3 devices",
                         describe=lambda: statuses(store, devices))
             facectl(db_path, "people", "update", "70", "--name", "Renamed", "--card", "123456")
-            await drive(devices, lambda: all(d.people.get(70).detail["Name"] == "Renamed" for d in devices)
+            await drive(devices, lambda: all(d.ctx.people.get(70).detail["Name"] == "Renamed" for d in devices)
                         and converged(store, devices, everyone - set(range(1, 51))), "update on 3 devices",
                         describe=lambda: statuses(store, devices))
 
     run_async(main, 80)
     for dev in devices:
-        assert dev.people.ids() == list(range(51, PEOPLE + 1))
-        assert dev.people.get(70).card == "123456" and md5(dev.people.get(70).photo) == md5(photos[70])
-        assert dev.stats.events.get("people deleted") == 50
-        assert not any(k.startswith("people import error") for k in dev.stats.events), dev.stats.events
-        status = people_status(store, dev.sn)
+        assert dev.ctx.people.ids() == list(range(51, PEOPLE + 1))
+        assert dev.ctx.people.get(70).card == "123456" and md5(dev.ctx.people.get(70).photo) == md5(photos[70])
+        assert dev.ctx.stats.events.get("people deleted") == 50
+        assert not any(k.startswith("people import error") for k in dev.ctx.stats.events), dev.ctx.stats.events
+        status = people_status(store, dev.ctx.sn)
         assert status["failed"] == 0 and status["wanted"] == PEOPLE - 50

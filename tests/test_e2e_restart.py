@@ -128,33 +128,33 @@ def fleet(url: str, store: Store) -> tuple[list[SimDevice], list[SimDevice]]:
     syncing = [make_device(url, sn, people_limit=25, photo_bytes=8000) for sn in serials(3, "FC-8190S")]
     uploading = [make_device(url, sn, photo_bytes=20000) for sn in serials(3, "FC-8190U")]
     for dev in syncing + uploading:
-        store.devices.add(dev.sn)
+        store.devices.add(dev.ctx.sn)
     from facectl.sim.jpeg import make_jpeg
 
     store.people.save_many([PersonInput(uid, {"Name": f"Person {uid}", "CardNum": str(50_000 + uid)},
-                                        photo=make_jpeg(3000, uid), scope=[d.sn for d in syncing])
+                                        photo=make_jpeg(3000, uid), scope=[d.ctx.sn for d in syncing])
                             for uid in range(1, PEOPLE + 1)])
     for dev in syncing:
         for _ in range(10):
-            dev.identify_event(None)
+            dev.records.identify_event(None)
     for dev in uploading:
         for _ in range(60):
-            dev.identify_event(None)
+            dev.records.identify_event(None)
     return syncing, uploading
 
 
 def restart_mid_sync(server: Any, store: Store, syncing: list[SimDevice], uploading: list[SimDevice],
                      seen: dict[str, Any]) -> Callable[[], Any]:
     devices = syncing + uploading
-    records = sum(len(d.identify_backlog) for d in devices)
+    records = sum(len(d.log.identify_backlog) for d in devices)
 
     def progress() -> tuple[int, int]:
-        delivered = sum(people_status(store, d.sn).get("delivered", 0) for d in syncing)
+        delivered = sum(people_status(store, d.ctx.sn).get("delivered", 0) for d in syncing)
         stored = store.db.execute("SELECT count(*) FROM records WHERE kind = 'identify'").fetchone()[0]
         return delivered, stored
 
     def failures() -> int:
-        return sum(e.net_errors + e.timeouts for d in devices for e in d.stats.endpoints.values())
+        return sum(e.net_errors + e.timeouts for d in devices for e in d.ctx.stats.endpoints.values())
 
     async def main() -> None:
         while True:
@@ -189,8 +189,8 @@ async def _until(condition: Callable[[], Any]) -> None:
 
 def everything_done(store: Store, syncing: list[SimDevice], uploading: list[SimDevice]) -> bool:
     for dev in syncing:
-        status = people_status(store, dev.sn)
-        if len(dev.people) != PEOPLE or status.get("delivered") != PEOPLE or status.get("in_flight"):
+        status = people_status(store, dev.ctx.sn)
+        if len(dev.ctx.people) != PEOPLE or status.get("delivered") != PEOPLE or status.get("in_flight"):
             return False
     return all(backlog(d) == 0 for d in syncing + uploading)
 
@@ -206,7 +206,7 @@ def test_server_restart_mid_sync_loses_nothing_and_stores_nothing_twice(
         seen: dict[str, Any] = {"failure codes": set()}
 
         def describe() -> Any:
-            return seen, {d.sn: (len(d.people), backlog(d), people_status(store, d.sn)) for d in devices}
+            return seen, {d.ctx.sn: (len(d.ctx.people), backlog(d), people_status(store, d.ctx.sn)) for d in devices}
 
         async def main() -> None:
             async with powered(*devices):
@@ -216,7 +216,7 @@ def test_server_restart_mid_sync_loses_nothing_and_stores_nothing_twice(
                     # A photo a device could not fetch while the server was down is reported failed
                     # (error 2) and retried by the server itself; note every failure seen on the way.
                     for dev in syncing:
-                        seen["failure codes"] |= {f["code"] for f in people_status(store, dev.sn)["failures"]}
+                        seen["failure codes"] |= {f["code"] for f in people_status(store, dev.ctx.sn)["failures"]}
                     return restarted() and everything_done(store, syncing, uploading)
 
                 await drive(devices, done, "the restart, then every record uploaded and every person "
@@ -231,17 +231,17 @@ def test_server_restart_mid_sync_loses_nothing_and_stores_nothing_twice(
     assert seen["failures"] > 0
     assert seen["failure codes"] <= {ERR_PHOTO_DOWNLOAD}, seen  # only downloads cut by the outage
     for dev in devices:
-        acknowledged = list(dev.history)
+        acknowledged = list(dev.log.history)
         assert len(acknowledged) == (10 if dev in syncing else 60) + 1  # and the power-on record
         for rec in acknowledged:
-            assert stored_rows(store, dev.sn, rec) == 1, (dev.sn, rec.detail)
-        assert store.records.count(dev.sn) == len(acknowledged), dev.sn
+            assert stored_rows(store, dev.ctx.sn, rec) == 1, (dev.ctx.sn, rec.detail)
+        assert store.records.count(dev.ctx.sn) == len(acknowledged), dev.ctx.sn
     for dev in syncing:
-        assert dev.people.ids() == list(range(1, PEOPLE + 1))
-        status = people_status(store, dev.sn)
+        assert dev.ctx.people.ids() == list(range(1, PEOPLE + 1))
+        status = people_status(store, dev.ctx.sn)
         assert status["delivered"] == PEOPLE and status["failed"] == 0 and status["pending"] == 0, status
     for dev in uploading:
-        assert len(dev.people) == 0 and people_status(store, dev.sn).get("wanted", 0) == 0
+        assert len(dev.ctx.people) == 0 and people_status(store, dev.ctx.sn).get("wanted", 0) == 0
     assert store.quarantine.count() == 0
 
 
@@ -298,6 +298,6 @@ def test_photo_download_failed_by_an_outage_is_retried(db_path: str, store: Stor
         run_async(main)
     finally:
         server.stop()
-    assert dev.people.ids() == list(range(1, 11))
+    assert dev.ctx.people.ids() == list(range(1, 11))
     final = status()
     assert final["failed"] == final["retrying"] == 0 and final["failures"] == [], final

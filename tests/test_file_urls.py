@@ -104,12 +104,12 @@ def test_people_with_photos_reach_simulated_devices_on_a_non_80_port(server: Liv
     devices = [make_device(server.url, sn, people_limit=20) for sn in ("FC-8190H26042702", "SV-8396H66669999")]
     photos = {uid: make_jpeg(1500 + uid, uid) for uid in range(1, 41)}
     for dev in devices:
-        store.devices.add(dev.sn)
+        store.devices.add(dev.ctx.sn)
     for uid, photo in photos.items():
         store.people.add(PersonInput(uid, {"Name": f"员工 {uid}"}, photo=photo))
 
     def done() -> bool:
-        return all(len(dev.people) == len(photos) for dev in devices)
+        return all(len(dev.ctx.people) == len(photos) for dev in devices)
 
     async def main() -> None:
         async with powered(*devices):
@@ -118,4 +118,4 @@ def test_people_with_photos_reach_simulated_devices_on_a_non_80_port(server: Liv
     run_async(main)
     for dev in devices:
         for uid, photo in photos.items():
-            assert md5(dev.people.get(uid).photo) == md5(photo), (dev.sn, uid)
+            assert md5(dev.ctx.people.get(uid).photo) == md5(photo), (dev.ctx.sn, uid)

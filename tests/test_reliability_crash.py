@@ -43,8 +43,9 @@ import aiohttp
 import pytest
 from test_reliability import _free_port
 
+from facectl.sim.codes import KIND_DOOR
 from facectl.sim.config import SimConfig
-from facectl.sim.device import KIND_DOOR, SimDevice
+from facectl.sim.device import SimDevice
 from facectl.sim.fleet import serials
 from facectl.sim.jpeg import make_jpeg
 from facectl.sim.people import random_feature
@@ -172,8 +173,8 @@ class Killer:
             self.server.kill()
             self.kills.append({
                 "records_answered": self.records, "files_answered": self.files,
-                "people_held": sum(len(d.people) for d in self.people_devices),
-                "records_waiting": sum(len(d.identify_backlog) for d in self.record_devices),
+                "people_held": sum(len(d.ctx.people) for d in self.people_devices),
+                "records_waiting": sum(len(d.log.identify_backlog) for d in self.record_devices),
             })
             self.restart = asyncio.create_task(self.server.restart())
 
@@ -223,13 +224,13 @@ print("CLI DONE", len(jobs))
 
 
 def _converged(store: Store, people_devices: list[SimDevice], devices: list[SimDevice]) -> bool:
-    if any(d.identify_backlog or any(d.system_backlog.values()) or d.push_queue for d in devices):
+    if any(d.log.identify_backlog or any(d.log.system_backlog.values()) or d.ctx.push_queue for d in devices):
         return False
     for d in people_devices:
-        (status,) = store.people.status(d.sn)
+        (status,) = store.people.status(d.ctx.sn)
         if (status["delivered"], status["pending"], status["in_flight"], status["failed"]) != (PEOPLE, 0, 0, 0):
             return False
-        if d.people.ids() != list(range(1, PEOPLE + 1)):
+        if d.ctx.people.ids() != list(range(1, PEOPLE + 1)):
             return False
     return True
 
@@ -249,7 +250,7 @@ def test_sigkill_while_a_fleet_uploads_and_syncs_people_and_the_cli_writes(tmp_p
     devices = people_devices + record_devices
     for d in record_devices:
         for i in range(BACKLOG):
-            d.identify_backlog.append(d.make_identify_record(d.clock() - BACKLOG + i))
+            d.log.identify_backlog.append(d.records.make_identify_record(d.ctx.clock() - BACKLOG + i))
 
     async def scenario() -> tuple[ServerProcess, Killer, bytes, int]:
         server = ServerProcess(db, port)
@@ -294,14 +295,14 @@ def test_sigkill_while_a_fleet_uploads_and_syncs_people_and_the_cli_writes(tmp_p
 
     store = Store(db)
     assert _converged(store, people_devices, devices), (
-        f"not converged after {rounds} rounds", [store.people.status(d.sn)[0] for d in people_devices],
-        [(d.sn, len(d.identify_backlog), len(d.people.ids())) for d in devices])
+        f"not converged after {rounds} rounds", [store.people.status(d.ctx.sn)[0] for d in people_devices],
+        [(d.ctx.sn, len(d.log.identify_backlog), len(d.ctx.people.ids())) for d in devices])
     # Every acknowledged record is stored exactly once, and nothing was stored that no device saw acknowledged.
     for d in devices:
-        acknowledged = sorted((_kind(r), r.detail["RecordID"]) for r in d.history)
+        acknowledged = sorted((_kind(r), r.detail["RecordID"]) for r in d.log.history)
         stored = sorted(tuple(r) for r in store.db.execute(
-            "SELECT kind, record_id FROM records WHERE sn = ?", [d.sn]))
-        assert stored == acknowledged, (d.sn, len(stored), len(acknowledged))
+            "SELECT kind, record_id FROM records WHERE sn = ?", [d.ctx.sn]))
+        assert stored == acknowledged, (d.ctx.sn, len(stored), len(acknowledged))
     assert store.records.count() >= len(record_devices) * BACKLOG
     assert store.db.execute("SELECT count(*) FROM (SELECT 1 FROM records GROUP BY sn, kind, record_id "
                             "HAVING count(*) > 1)").fetchone()[0] == 0
@@ -309,10 +310,10 @@ def test_sigkill_while_a_fleet_uploads_and_syncs_people_and_the_cli_writes(tmp_p
     for d in people_devices:
         for uid in (1, 40, PEOPLE):
             person = store.people.get(uid)
-            held = d.people.get(uid)
-            assert held is not None and held.detail["Name"] == person["fields"]["Name"], (d.sn, uid)
-            assert hashlib.md5(held.photo).hexdigest().upper() == person["photo"]["md5"], (d.sn, uid)
-        assert d.people.get(3).face_feature, "face features delivered"
+            held = d.ctx.people.get(uid)
+            assert held is not None and held.detail["Name"] == person["fields"]["Name"], (d.ctx.sn, uid)
+            assert hashlib.md5(held.photo).hexdigest().upper() == person["photo"]["md5"], (d.ctx.sn, uid)
+        assert d.ctx.people.get(3).face_feature, "face features delivered"
     assert store.people.get(1)["fields"]["Name"] == "Renamed 1"
     # Nothing a device was told was a storage failure; nothing failed on the server.
     refusals = [r for d in devices for r in d.refusals]

@@ -227,10 +227,10 @@ def test_nothing_personal_in_facectl_serve_verbose_output(tmp_path: Path) -> Non
     try:
         sim = SimDevice("FC-8190H00000077", SimConfig(server=f"http://127.0.0.1:{port}", interval=0.3, seed=2,
                                                       photo_bytes=0, records_per_min=0))
-        store.devices.add(sim.sn)
+        store.devices.add(sim.ctx.sn)
 
         def synced() -> bool:
-            held = sim.people.get(1)
+            held = sim.ctx.people.get(1)
             return held is not None and bool(held.photo) and bool(held.face_feature)
 
         async def run_sim() -> None:
@@ -244,8 +244,8 @@ def test_nothing_personal_in_facectl_serve_verbose_output(tmp_path: Path) -> Non
                 await running
 
         asyncio.run(asyncio.wait_for(run_sim(), 20))
-        assert sim.people.get(1) is not None and sim.people.get(1).detail["Password"] == PINS[0]
-        assert sim.people.get(1).photo == PHOTOS[0] and sim.people.get(1).face_feature == FEATURES[0]
+        assert sim.ctx.people.get(1) is not None and sim.ctx.people.get(1).detail["Password"] == PINS[0]
+        assert sim.ctx.people.get(1).photo == PHOTOS[0] and sim.ctx.people.get(1).face_feature == FEATURES[0]
         Device(port).exercise()
     finally:
         log = _stop(proc, out)

@@ -116,6 +116,6 @@ def test_a_simulated_925_terminal_takes_a_change_and_reports_no_read_only_echo(s
             await drive([dev], applied, "Volume applied", describe=lambda: store.settings.changes(SN))
 
     run_async(main)
-    assert dev.settings["Volume"] == 2 and dev.settings["UTCTimeZone"] == "UTC+08:00"
+    assert dev.ctx.settings["Volume"] == 2 and dev.ctx.settings["UTCTimeZone"] == "UTC+08:00"
     assert store.devices.get(SN)["timezone"] == "UTC+08:00"
-    assert not [e for e in dev.stats.events if "sent by server" in e], dev.stats.events
+    assert not [e for e in dev.ctx.stats.events if "sent by server" in e], dev.ctx.stats.events

@@ -31,8 +31,9 @@ from facectl.protocol.identity import SnRule
 from facectl.protocol.limits import MAX_PHOTO_BYTES
 from facectl.sim.check import run_check
 from facectl.sim.config import Faults, SimConfig, Variants
-from facectl.sim.device import DeviceRestart, Flow, SimDevice
+from facectl.sim.device import SimDevice
 from facectl.sim.fleet import run_fleet, serials
+from facectl.sim.flow import DeviceRestart, Flow
 from facectl.sim.jpeg import make_jpeg
 from facectl.sim.transport import make_session
 
@@ -196,7 +197,7 @@ def make_device(server: FakeServer, **options: Any) -> SimDevice:
 
 def ready(dev: SimDevice, server: FakeServer) -> None:
     """Skip the boot: the device has uploaded its settings and the server has them."""
-    dev.settings_uploaded = True
+    dev.work_settings.uploaded = True
     if server.settings is None:
         server.settings = {}
 
@@ -232,7 +233,7 @@ def test_boot_then_flags_in_priority_order_then_records() -> None:
         server.commands = [{"Opendoor": 1}]
         server.pending_settings = {"Volume": 3}
         server.settings = None  # asks for UploadWorkParameter again
-        dev.identify_backlog.append(dev.make_identify_record(dev.clock()))
+        dev.log.identify_backlog.append(dev.records.make_identify_record(dev.ctx.clock()))
         await cycles(dev)
         names = server.names()
         expected_order = [endpoint_for_flag(f).name for f in KEEPALIVE_FLAGS]
@@ -253,12 +254,12 @@ def test_one_keep_alive_connection_for_everything() -> None:
         server.people = [person(server, i, photo) for i in range(1, 31)]
         dev = make_device(server, records_per_min=600, people_limit=10)
         dev.boot()
-        dev.generate_records(dev.clock() - 6)
+        dev.records.generate_records(dev.ctx.clock() - 6)
         await cycles(dev, 3)
         ports = {r.port for r in server.log}
         assert len(ports) == 1, f"{len(ports)} connections for {len(server.log)} requests"
-        assert dev.transport.session.connector.limit == 1
-        assert len(dev.people) == 30
+        assert dev.ctx.transport.session.connector.limit == 1
+        assert len(dev.ctx.people) == 30
         await dev.close()
     with_server(test)
 
@@ -284,7 +285,7 @@ def test_people_sync_pages_photos_and_failures() -> None:
         fails = {f["UserID"]: f["ErrorCode"] for r in results for f in r["FailList"]}
         assert fails == {"4": 2, "5": 3, "6": 1, "7": 2}
         assert sum(r["SuccessCount"] for r in results) == 246
-        assert len(dev.people) == 246 and dev.people.get(1).photo == good
+        assert len(dev.ctx.people) == 246 and dev.ctx.people.get(1).photo == good
         await dev.close()
     with_server(test)
 
@@ -295,15 +296,15 @@ def test_delete_people_and_delete_all() -> None:
         ready(dev, server)
         from facectl.sim.people import StoredPerson
         for uid in range(1, 6):
-            dev.people.put(StoredPerson(uid, {"UserID": str(uid)}))
+            dev.ctx.people.put(StoredPerson(uid, {"UserID": str(uid)}))
         server.deletes = [2, 4]
         await cycles(dev)
-        assert dev.people.ids() == [1, 3, 5]
+        assert dev.ctx.people.ids() == [1, 3, 5]
         (result,) = [r.doc for r in server.log if r.endpoint == "DeletePeopleListResult"]
         assert result == {"SN": SN, "DeleteCount": 2, "DeleteAll": 0, "DeletList": [2, 4]}
         server.delete_all = True
         await cycles(dev)
-        assert len(dev.people) == 0
+        assert len(dev.ctx.people) == 0
         assert [r.doc["DeleteAll"] for r in server.log if r.endpoint == "DeletePeopleListResult"] == [0, 1]
         await dev.close()
     with_server(test)
@@ -314,8 +315,8 @@ def test_remote_commands_are_obeyed_and_reported() -> None:
         dev = make_device(server)
         ready(dev, server)
         from facectl.sim.people import StoredPerson
-        dev.people.put(StoredPerson(1, {"UserID": "1", "Name": "A"}, photo=make_jpeg(3000, 3)))
-        dev.people.put(StoredPerson(2, {"UserID": "2", "Name": "B"}))
+        dev.ctx.people.put(StoredPerson(1, {"UserID": "1", "Name": "A"}, photo=make_jpeg(3000, 3)))
+        dev.ctx.people.put(StoredPerson(2, {"UserID": "2", "Name": "B"}))
         server.commands = [{"Opendoor": 2, "Snapshoot": 1, "PushAllPeople": 1,
                             "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 2}]
         await cycles(dev)
@@ -352,8 +353,8 @@ def test_answers_the_two_readers_read_differently_are_read_one_way() -> None:
         server.commands = [{"KeepOpenElevatorPort": 3, "LockElevatorPort": "1 2", "Opendoor": 9,
                             "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 5, "RegisterIdentifyIndex": 0}]
         await cycles(dev)
-        assert dev.elevator == {"keep_open": {3}, "locked": {1, 2}}
-        assert dev.keepalive_doc()["RelayStatus"] == 0 and dev.stats.events.get("remote: unreadable Opendoor") == 1
+        assert dev.door.elevator == {"keep_open": {3}, "locked": {1, 2}}
+        assert dev.keepalive_doc()["RelayStatus"] == 0 and dev.ctx.stats.events.get("remote: unreadable Opendoor") == 1
         reg = next(r for r in server.log if r.endpoint == "RegisterIdentifyTicketResult")
         assert (reg.doc["Result"], reg.doc["UserID"]) == (1, 5)
         server.log.clear()
@@ -390,7 +391,7 @@ def test_401_on_keepalive_keeps_the_device_quiet() -> None:
         server.keepalive_code = 401
         dev = make_device(server, records_per_min=600)
         dev.boot()
-        dev.generate_records(dev.clock() - 6)
+        dev.records.generate_records(dev.ctx.clock() - 6)
         assert await cycles(dev, 2) == [Flow.STOP, Flow.STOP]
         assert server.names() == ["Keepalive", "Keepalive"]  # nothing else, but keepalives go on
         server.keepalive_code = 1
@@ -405,8 +406,8 @@ def test_401_on_a_record_stops_until_the_next_keepalive() -> None:
     async def test(server: FakeServer) -> None:
         dev = make_device(server, records_per_min=600)
         ready(dev, server)
-        dev.generate_records(dev.clock() - 1)
-        dev.generate_records(dev.clock())
+        dev.records.generate_records(dev.ctx.clock() - 1)
+        dev.records.generate_records(dev.ctx.clock())
 
         def refuse(req: Req) -> None:
             if req.endpoint == "UploadIdentifyRecord":
@@ -430,16 +431,16 @@ def test_record_error_pauses_then_retries_the_same_record() -> None:
         server.record_failures = 1
         dev = make_device(server, records_per_min=60, record_retry_pause=0.2, door_records=False)
         ready(dev, server)
-        dev.system_backlog[2].clear()
-        dev.generate_records(dev.clock() - 2)
-        dev.generate_records(dev.clock())
-        assert len(dev.identify_backlog) == 2
+        dev.log.system_backlog[2].clear()
+        dev.records.generate_records(dev.ctx.clock() - 2)
+        dev.records.generate_records(dev.ctx.clock())
+        assert len(dev.log.identify_backlog) == 2
         await cycles(dev)
         uploads = [r for r in server.log if r.endpoint == "UploadIdentifyRecord"]
         ids = [r.doc["RecordID"] for r in uploads]
         assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
         assert uploads[1].at - uploads[0].at >= 0.2  # the pause after an error
-        assert not dev.identify_backlog
+        assert not dev.log.identify_backlog
         await dev.close()
     with_server(test)
 
@@ -450,8 +451,8 @@ def test_record_pause_longer_than_the_interval_waits_for_the_next_cycle(timed: b
         server.record_failures = 1
         dev = make_device(server, records_per_min=60, door_records=False)  # pause: 10 s
         ready(dev, server)
-        dev.generate_records(dev.clock() - 2)
-        dev.generate_records(dev.clock())
+        dev.records.generate_records(dev.ctx.clock() - 2)
+        dev.records.generate_records(dev.ctx.clock())
         loop = asyncio.get_running_loop()
         started = loop.time()
         await dev.cycle(loop.time() + 1.0)
@@ -470,7 +471,7 @@ def test_timeouts_are_retried_three_times_within_the_deadline(timed: bool) -> No
         started = loop.time()
         assert await cycles(dev) == [Flow.STOP]
         assert server.names() == ["Keepalive"] * 3
-        stats = dev.stats.endpoint("Keepalive")
+        stats = dev.ctx.stats.endpoint("Keepalive")
         assert (stats.calls, stats.tries, stats.retries, stats.timeouts, stats.ok) == (1, 3, 2, 3, 0)
         assert not timed or loop.time() - started < 1.0
         # no try waits past the next keepalive
@@ -486,7 +487,7 @@ def test_non_json_answer_is_a_failed_call() -> None:
         server.broken = {"UploadWorkSetting"}
         dev = make_device(server)
         assert await cycles(dev) == [Flow.STOP]
-        assert not dev.settings_uploaded
+        assert not dev.work_settings.uploaded
         assert server.names() == ["Keepalive", "UploadWorkSetting"]
         await dev.close()
     with_server(test)
@@ -503,7 +504,7 @@ def test_fault_restart_mid_sync_does_not_report_the_page() -> None:
         with pytest.raises(DeviceRestart):
             await cycles(dev)
         assert "DownloadPeopleListResult" not in server.names()
-        assert len(dev.people) == 3  # imported, never confirmed: the server hands them out again
+        assert len(dev.ctx.people) == 3  # imported, never confirmed: the server hands them out again
         await dev.restart()
         server.log.clear()
         await cycles(dev)
@@ -518,14 +519,14 @@ def test_faults_drop_result_duplicate_records_and_timeouts() -> None:
         dev = make_device(server, records_per_min=60, door_records=False,
                           faults=Faults(drop_result=1.0, duplicate_records=1.0, quirky_json=1.0))
         ready(dev, server)
-        dev.generate_records(dev.clock() - 1)
-        dev.generate_records(dev.clock())
+        dev.records.generate_records(dev.ctx.clock() - 1)
+        dev.records.generate_records(dev.ctx.clock())
         await cycles(dev)
         names = server.names()
         assert "DownloadPeopleList" in names and "DownloadPeopleListResult" not in names
         uploads = [r.doc["RecordID"] for r in server.log if r.endpoint == "UploadIdentifyRecord"]
         assert len(uploads) == 2 and uploads[0] == uploads[1]
-        assert any(k.startswith("quirky json") for k in dev.stats.events)
+        assert any(k.startswith("quirky json") for k in dev.ctx.stats.events)
         await dev.close()
 
         # timeout fault: the answer is thrown away and the same request sent again
@@ -533,7 +534,7 @@ def test_faults_drop_result_duplicate_records_and_timeouts() -> None:
         dev = make_device(server, faults=Faults(timeout=1.0))
         await cycles(dev)
         assert server.names() == ["Keepalive"] * 3
-        assert dev.stats.endpoint("Keepalive").injected == 3
+        assert dev.ctx.stats.endpoint("Keepalive").injected == 3
         await dev.close()
     with_server(test)
 
@@ -544,8 +545,8 @@ def test_variants_reach_the_server_intact(variants: Variants) -> None:
     async def test(server: FakeServer) -> None:
         dev = make_device(server, records_per_min=60, variants=variants)
         dev.boot()
-        dev.generate_records(dev.clock() - 1)
-        dev.generate_records(dev.clock())
+        dev.records.generate_records(dev.ctx.clock() - 1)
+        dev.records.generate_records(dev.ctx.clock())
         await cycles(dev)
         rec = next(r for r in server.log if r.endpoint == "UploadIdentifyRecord")
         assert rec.sn == SN and rec.json_part == variants.record_json_part
@@ -573,9 +574,9 @@ def test_run_loop_keeps_keepalives_on_time() -> None:
         assert 4 <= len(keepalives) <= 6
         gaps = [b - a for a, b in zip(keepalives, keepalives[1:], strict=False)]
         assert max(gaps) < 0.5 + config.keepalive_slack, gaps
-        assert dev.stats.missed_keepalives == 0
+        assert dev.ctx.stats.missed_keepalives == 0
         assert server.names()[:2] == ["Keepalive", "UploadWorkSetting"]
-        assert dev.transport is None  # closed at the end
+        assert dev.ctx.transport is None  # closed at the end
     with_server(test)
 
 
@@ -687,15 +688,15 @@ def test_gzip_detail_is_real_gzip_on_the_wire() -> None:
     async def test(server: FakeServer) -> None:
         dev = make_device(server)
         from facectl.sim.people import StoredPerson
-        dev.people.put(StoredPerson(8, {"UserID": "8"}))
-        original = dev.transport.call
+        dev.ctx.people.put(StoredPerson(8, {"UserID": "8"}))
+        original = dev.ctx.transport.call
 
         async def spy(name, body, deadline, **kw):
             if name == "PushPeople":
                 seen.append(body.data)
             return await original(name, body, deadline, **kw)
-        dev.transport.call = spy  # type: ignore[method-assign]
-        answer = await dev.push_people(4, 8, asyncio.get_running_loop().time() + 5)
+        dev.ctx.transport.call = spy  # type: ignore[method-assign]
+        answer = await dev.people_sync.push_people(4, 8, asyncio.get_running_loop().time() + 5)
         assert answer.ok
         await dev.close()
     with_server(test)
@@ -735,7 +736,7 @@ def test_a_page_cut_by_the_keepalive_deadline_is_finished_after_it() -> None:
             return next(budget) < 6 and real_has_time(deadline)
         dev.ctx.has_time = has_time  # type: ignore[method-assign]
         await cycles(dev)
-        assert dev.page is not None and 0 < dev.page.done < 10
+        assert dev.people_sync.page is not None and 0 < dev.people_sync.page.done < 10
         assert "DownloadPeopleListResult" not in server.names()
         dev.ctx.has_time = real_has_time  # type: ignore[method-assign]
         server.log.clear()
@@ -744,5 +745,5 @@ def test_a_page_cut_by_the_keepalive_deadline_is_finished_after_it() -> None:
         assert names[:3] == ["Keepalive", "DownloadPeopleListResult", "DownloadPeopleList"]
         (result,) = [r.doc for r in server.log if r.endpoint == "DownloadPeopleListResult"]
         assert result["SuccessCount"] == 10 and result["FailCount"] == 0
-        assert len(dev.people) == 10 and dev.page is None
+        assert len(dev.ctx.people) == 10 and dev.people_sync.page is None
     with_server(test)

@@ -19,9 +19,11 @@ from conftest import timed
 
 from facectl.protocol.endpoints import ENDPOINTS
 from facectl.sim.check import run_check
+from facectl.sim.codes import AUTH_DENY, KIND_DOOR
 from facectl.sim.config import GZIP_MODES, RECORD_JSON_PARTS, RECORD_PHOTO_PARTS, Faults, SimConfig, Variants
-from facectl.sim.device import AUTH_DENY, KIND_DOOR, PendingRecord, SimDevice
+from facectl.sim.device import SimDevice
 from facectl.sim.fleet import run_fleet, serials
+from facectl.sim.records import PendingRecord
 from facectl.store import Store
 
 pytestmark = pytest.mark.timeout(60)
@@ -126,7 +128,8 @@ def stored_rows(store: Store, sn: str, rec: PendingRecord, kind: str | None = No
 
 
 def backlog(dev: SimDevice) -> int:
-    return len(dev.identify_backlog) + sum(len(q) for q in dev.system_backlog.values()) + len(dev.auth_queue)
+    log = dev.log
+    return len(log.identify_backlog) + sum(len(q) for q in log.system_backlog.values()) + len(dev.access.auth_queue)
 
 
 def people_status(store: Store, sn: str) -> dict[str, Any]:
@@ -149,16 +152,16 @@ def test_device_boots_and_its_records_are_stored_once(open_server, store: Store)
     async def main() -> None:
         async with powered(dev):
             for _ in range(12):
-                dev.identify_event(None)
-            await drive([dev], lambda: backlog(dev) == 0 and dev.stats.events.get("fault: duplicate-records"),
-                        "backlog uploaded, duplicates sent", describe=lambda: dev.stats.events)
+                dev.records.identify_event(None)
+            await drive([dev], lambda: backlog(dev) == 0 and dev.ctx.stats.events.get("fault: duplicate-records"),
+                        "backlog uploaded, duplicates sent", describe=lambda: dev.ctx.stats.events)
 
     run_async(main)
-    assert dev.calls[0] == "Keepalive" and dev.calls[1] == "UploadWorkSetting"
+    assert dev.ctx.calls[0] == "Keepalive" and dev.ctx.calls[1] == "UploadWorkSetting"
     doc = store.settings.document(SN)
     assert doc is not None and doc["DeviceSN"] == SN and "FirmwareVerson" in doc
     assert store.devices.get(SN)["state"] == "approved"
-    acknowledged = list(dev.history)
+    acknowledged = list(dev.log.history)
     assert len(acknowledged) == 13  # 12 identify records and the power-on record
     for rec in acknowledged:
         assert stored_rows(store, SN, rec) == 1, rec.detail
@@ -172,16 +175,16 @@ def test_unapproved_device_stays_quiet_until_approved(server, store: Store) -> N
 
     async def main() -> None:
         async with powered(dev):
-            dev.identify_event(None)
-            await drive([dev], lambda: dev.stats.endpoint("Keepalive").calls >= 3, "three keepalives")
-            assert set(dev.stats.endpoints) == {"Keepalive"}  # 401: nothing but keepalives
+            dev.records.identify_event(None)
+            await drive([dev], lambda: dev.ctx.stats.endpoint("Keepalive").calls >= 3, "three keepalives")
+            assert set(dev.ctx.stats.endpoints) == {"Keepalive"}  # 401: nothing but keepalives
             assert store.devices.get(SN)["state"] == "pending"
             assert store.records.count(SN) == 0
             store.devices.set_state(SN, "approved")
             await drive([dev], lambda: backlog(dev) == 0, "records uploaded after approval")
 
     run_async(main)
-    calls = list(dev.calls)
+    calls = list(dev.ctx.calls)
     first = calls.index("UploadWorkSetting")
     assert calls[first - 1] == "Keepalive" and set(calls[:first]) == {"Keepalive"}
     assert store.settings.document(SN) is not None
@@ -208,8 +211,8 @@ def test_fleet_against_the_real_server(open_server, store: Store, timed: bool) -
     assert not timed or report["endpoints"]["Keepalive"]["p99_ms"] < ENDPOINTS["Keepalive"].device_timeout * 1000
     assert {d["sn"] for d in store.devices.list()} >= set(sns)
     for dev in run.devices:
-        for rec in dev.history:
-            assert stored_rows(store, dev.sn, rec) == 1
+        for rec in dev.log.history:
+            assert stored_rows(store, dev.ctx.sn, rec) == 1
 
 
 # ------------------------------------------------------------------ settings
@@ -234,12 +237,12 @@ def test_settings_round_trip(open_server, store: Store, db_path: str) -> None:
                         "every change applied", describe=lambda: store.settings.changes(SN))
 
     run_async(main)
-    calls = list(dev.calls)
+    calls = list(dev.ctx.calls)
     sync = calls.index("DownloadWorkSetting")
     assert calls[sync + 1] == "UploadWorkSetting"  # applied, then uploaded again
-    assert dev.stats.events.get("settings applied") == 4
-    assert dev.settings["ReleaseTime"] == 7 and dev.settings["ShortMessage"] == "Welcome home"
-    assert dev.interval == 20.0  # the device took its new keepalive interval
+    assert dev.ctx.stats.events.get("settings applied") == 4
+    assert dev.ctx.settings["ReleaseTime"] == 7 and dev.ctx.settings["ShortMessage"] == "Welcome home"
+    assert dev.ctx.interval == 20.0  # the device took its new keepalive interval
     doc = store.settings.document(SN)
     assert doc["ReleaseTime"] == 7 and doc["ShortMessage"] == "Welcome home"
     assert doc["AlarmClocks"] == [{"Num": 1, "Clock": "07:30", "Times": 2}]
@@ -270,23 +273,23 @@ def test_records_with_photos_in_every_wire_variant(open_server, store: Store) ->
     async def main() -> None:
         async with powered(*devices):
             for i, dev in enumerate(devices):
-                dev.config.photo_bytes = 2000 + 1500 * i  # a different size per variant, up to ~37 KB
+                dev.ctx.config.photo_bytes = 2000 + 1500 * i  # a different size per variant, up to ~37 KB
                 for _ in range(3):
-                    dev.identify_event(None)
-                dev.identify_event(None).photo_seed = None  # and one without a photo
-                dev.identify_backlog[-1].detail["PhotoLen"] = 0
+                    dev.records.identify_event(None)
+                dev.records.identify_event(None).photo_seed = None  # and one without a photo
+                dev.log.identify_backlog[-1].detail["PhotoLen"] = 0
             await drive(devices, lambda: all(backlog(d) == 0 for d in devices), "every backlog uploaded",
-                        describe=lambda: {d.sn: backlog(d) for d in devices})
+                        describe=lambda: {d.ctx.sn: backlog(d) for d in devices})
 
     run_async(main)
     assert {d["sn"] for d in store.devices.list()} == set(sns)  # no " FC-..." device
     for dev, variant in zip(devices, RECORD_VARIANTS, strict=True):
-        identify = [r for r in dev.history if r.kind is None]
+        identify = [r for r in dev.log.history if r.kind is None]
         assert len(identify) == 4, variant
-        assert store.records.count(dev.sn) == len(dev.history), variant  # duplicates not stored
+        assert store.records.count(dev.ctx.sn) == len(dev.log.history), variant  # duplicates not stored
         for rec in identify:
-            assert stored_rows(store, dev.sn, rec) == 1, (variant, rec.detail)
-            row = store.records.get(dev.sn, rec.detail["RecordID"], "identify")
+            assert stored_rows(store, dev.ctx.sn, rec) == 1, (variant, rec.detail)
+            row = store.records.get(dev.ctx.sn, rec.detail["RecordID"], "identify")
             sent = rec.photo()
             if sent is None:
                 assert row["photo"] is None, variant
@@ -294,7 +297,7 @@ def test_records_with_photos_in_every_wire_variant(open_server, store: Store) ->
             assert row["photo"] is not None, variant
             _, data = store.files.get(row["photo"])
             assert md5(data) == md5(sent), variant
-        assert dev.stats.events.get("fault: duplicate-records", 0) >= 4
+        assert dev.ctx.stats.events.get("fault: duplicate-records", 0) >= 4
     assert store.quarantine.count() == 0
 
 
@@ -310,17 +313,17 @@ def test_online_authorization_allows_the_registered_and_denies_strangers(open_se
     async def main() -> None:
         async with powered(dev):
             await drive([dev], lambda: people_status(store, SN).get("delivered") == 3, "people delivered")
-            dev.identify_event(2)
-            dev.identify_event(None)
-            dev.identify_event(None, card="77777777")
-            await drive([dev], lambda: len(dev.auth_log) == 3 and backlog(dev) == 0, "three decisions, uploaded")
+            dev.records.identify_event(2)
+            dev.records.identify_event(None)
+            dev.records.identify_event(None, card="77777777")
+            await drive([dev], lambda: len(dev.access.auth_log) == 3 and backlog(dev) == 0, "three decisions, uploaded")
 
     run_async(main)
-    member, stranger, card = dev.auth_log
+    member, stranger, card = dev.access.auth_log
     assert member.success == 1 and member.opened and member.message == "Welcome, Person 2"
     assert stranger.success == AUTH_DENY and not stranger.opened and stranger.message
     assert card.success == AUTH_DENY and not card.opened
-    assert dev.calls.count("RequestAuthorization") == 3
+    assert dev.ctx.calls.count("RequestAuthorization") == 3
     # stored as auth records with the decision and its reason, photo intact
     for decision, expected, words in ((member, 1, "user 2: allowed"), (stranger, 0, "unknown person"),
                                       (card, 0, "CardNum 77777777")):
@@ -352,10 +355,10 @@ def test_people_sync_converges_on_the_device(open_server, store: Store) -> None:
             await drive([dev], lambda: people_status(store, SN).get("to_delete") == 0, "20 people deleted")
 
     run_async(main)
-    assert dev.people.ids() == list(range(21, 151))
-    assert all(p.photo is not None for p in dev.people.people.values())  # fetched, MD5 checked
-    assert dev.stats.events.get("people imported") == 150
-    assert "DeletePeopleList" in dev.calls
+    assert dev.ctx.people.ids() == list(range(21, 151))
+    assert all(p.photo is not None for p in dev.ctx.people.people.values())  # fetched, MD5 checked
+    assert dev.ctx.stats.events.get("people imported") == 150
+    assert "DeletePeopleList" in dev.ctx.calls
     status = people_status(store, SN)
     assert status["delivered"] == 130 and status["failed"] == 0 and status["pending"] == 0
 
@@ -381,24 +384,24 @@ def test_lost_results_and_restarts_mid_sync_still_converge(open_server, store: S
     async def main() -> None:
         async with powered(dev):
             # 1. every result lost: the device holds everyone, the server has no confirmation
-            dev.faults = Faults(drop_result=1.0)
-            await drive([dev], lambda: len(dev.people) == 60, "all 60 imported", describe=status)
+            dev.ctx.faults = Faults(drop_result=1.0)
+            await drive([dev], lambda: len(dev.ctx.people) == 60, "all 60 imported", describe=status)
             assert status()["delivered"] == 0
             # 2. redelivered (after the timeout); the device restarts before each report
-            dev.faults = Faults(restart_mid_sync=1.0)
+            dev.ctx.faults = Faults(restart_mid_sync=1.0)
             boots = dev.boots
             await drive([dev], lambda: dev.boots >= boots + 3, "three restarts mid-sync", describe=status)
             assert status()["delivered"] == 0
             # 3. both faults at random (seeded) until everything is confirmed
-            dev.faults = Faults(drop_result=0.3, restart_mid_sync=0.2)
+            dev.ctx.faults = Faults(drop_result=0.3, restart_mid_sync=0.2)
             await drive([dev], lambda: status()["delivered"] == 60, "all 60 confirmed", timeout=30,
-                        describe=lambda: (status(), dev.stats.events))
+                        describe=lambda: (status(), dev.ctx.stats.events))
 
     run_async(main)
     final = status()
     assert final["delivered"] == 60 and final["failed"] == 0 and final["pending"] == 0, final
-    assert dev.people.ids() == list(range(1, 61))
-    assert dev.stats.events["fault: drop-result"] >= 3 and dev.stats.events["fault: restart-mid-sync"] >= 3
+    assert dev.ctx.people.ids() == list(range(1, 61))
+    assert dev.ctx.stats.events["fault: drop-result"] >= 3 and dev.ctx.stats.events["fault: restart-mid-sync"] >= 3
 
 
 def test_enrolled_face_survives_an_operator_update(open_server, store: Store) -> None:
@@ -413,15 +416,15 @@ def test_enrolled_face_survives_an_operator_update(open_server, store: Store) ->
     async def main() -> None:
         async with powered(dev):
             await drive([dev], lambda: store.commands.get(command["id"])["state"] == "done"
-                        and people_status(store, SN).get("delivered") == 1 and not dev.push_queue,
+                        and people_status(store, SN).get("delivered") == 1 and not dev.ctx.push_queue,
                         "enrolled and reported")
-            person = dev.people.get(5)
+            person = dev.ctx.people.get(5)
             assert person is not None and person.face_feature, "enrolment did not happen"
             store.people.update(PersonInput(5, {"Name": "Renamed"}))
-            await drive([dev], lambda: dev.people.get(5).detail.get("Name") == "Renamed"
+            await drive([dev], lambda: dev.ctx.people.get(5).detail.get("Name") == "Renamed"
                         and people_status(store, SN).get("delivered") == 1, "update delivered")
 
     run_async(main)
-    person = dev.people.get(5)
+    person = dev.ctx.people.get(5)
     assert person.detail.get("Name") == "Renamed"
     assert person.face_feature, "the update erased the face enrolled at the device (protocol.md 6.5)"

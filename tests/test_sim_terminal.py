@@ -21,7 +21,8 @@ from test_sim_e2e import SN, backlog, drive, make_device, people_status, powered
 
 from facectl.cli.main import cli
 from facectl.protocol import access
-from facectl.sim.device import REC_FACE, SYS_POWER_ON, SimDevice
+from facectl.sim.codes import REC_FACE, SYS_POWER_ON
+from facectl.sim.device import SimDevice
 from facectl.sim.jpeg import make_jpeg
 from facectl.store import Store
 from facectl.store.people import PersonInput
@@ -58,14 +59,14 @@ def test_the_device_refuses_like_a_terminal_and_uploads_the_refusals(open_server
     add_restricted_people(store)
     dev = make_device(open_server.url)
     # Today is holiday 1 on this device.
-    dev.settings["Holidays"] = [{"Num": 1, "Date": int(time.time())}]
+    dev.ctx.settings["Holidays"] = [{"Num": 1, "Date": int(time.time())}]
 
     async def main() -> None:
         async with powered(dev):
             await booted(dev, store, len(RESTRICTIONS))
             for uid in (ORDINARY, EXPIRED, NO_TIME, HOLIDAY, ONE_OPEN, ONE_OPEN, BLACKLISTED):
-                dev.identify_event(uid)
-            dev.identify_event(None)  # a stranger
+                dev.records.identify_event(uid)
+            dev.records.identify_event(None)  # a stranger
             await drive([dev], lambda: backlog(dev) == 0 and len(identify_types(store)) == 8, "records stored")
 
     run_async(main)
@@ -76,7 +77,7 @@ def test_the_device_refuses_like_a_terminal_and_uploads_the_refusals(open_server
     # Only the two granted opens moved the door: an open and a close record each.
     doors = store.db.execute("SELECT count(*) FROM records WHERE sn = ? AND kind = 'door'", [SN]).fetchone()[0]
     assert doors == 4
-    assert dev.people.get(ONE_OPEN).detail["OpenTimes"] == 0
+    assert dev.ctx.people.get(ONE_OPEN).detail["OpenTimes"] == 0
 
 
 def test_records_list_shows_the_refusals(open_server, store: Store, db_path: str) -> None:
@@ -86,7 +87,7 @@ def test_records_list_shows_the_refusals(open_server, store: Store, db_path: str
     async def main() -> None:
         async with powered(dev):
             await booted(dev, store, len(RESTRICTIONS))
-            dev.identify_event(BLACKLISTED)
+            dev.records.identify_event(BLACKLISTED)
             await drive([dev], lambda: backlog(dev) == 0 and len(identify_types(store)) == 1, "record stored")
 
     run_async(main)
@@ -105,8 +106,8 @@ def _restart_twice(url: str, store: Store, state_dir: Path | None) -> tuple[SimD
     async def main() -> float:
         async with powered(first):
             await booted(first, store, len(RESTRICTIONS))
-            first.identify_event(ORDINARY)
-            first.settings["DeviceName"] = "Kept name"
+            first.records.identify_event(ORDINARY)
+            first.ctx.settings["DeviceName"] = "Kept name"
             await drive([first], lambda: backlog(first) == 0, "record uploaded")
         delivered_at = max(r[0] for r in store.db.execute("SELECT have_at FROM device_people WHERE sn = ?", [SN]))
         second = make_device(url, **options)
@@ -124,16 +125,16 @@ def test_a_restarted_simulator_with_state_keeps_people_settings_and_counter(open
                                                                              tmp_path: Path) -> None:
     add_restricted_people(store)
     first, second, delivered_at = _restart_twice(open_server.url, store, tmp_path / "state")
-    assert sorted(second.people.ids()) == sorted(RESTRICTIONS)
-    assert second.people.get(ORDINARY).photo == first.people.get(ORDINARY).photo
-    assert second.settings["DeviceName"] == "Kept name"
+    assert sorted(second.ctx.people.ids()) == sorted(RESTRICTIONS)
+    assert second.ctx.people.get(ORDINARY).photo == first.ctx.people.get(ORDINARY).photo
+    assert second.ctx.settings["DeviceName"] == "Kept name"
     # The RecordID counter went on where it stopped: the reboot's power-on record is the next number.
     power_on = [r[0] for r in store.db.execute(
         "SELECT record_id FROM records WHERE sn = ? AND kind = 'system' AND record_type = ? ORDER BY record_id",
         [SN, SYS_POWER_ON])]
-    assert power_on[-1] == first.next_record_id + 1
+    assert power_on[-1] == first.log.next_record_id + 1
     # The server saw a terminal that still holds everyone: nothing was sent again.
-    assert "DownloadPeopleList" not in second.calls
+    assert "DownloadPeopleList" not in second.ctx.calls
     assert store.people.storage_lost_note(SN) is None
     assert all(r[0] <= delivered_at for r in store.db.execute("SELECT have_at FROM device_people WHERE sn = ?", [SN]))
 
@@ -142,8 +143,8 @@ def test_a_restarted_simulator_without_state_is_factory_new_and_gets_everyone_ag
                                                                                      store: Store) -> None:
     add_restricted_people(store)
     _, second, _ = _restart_twice(open_server.url, store, None)
-    assert "DownloadPeopleList" in second.calls
-    assert sorted(second.people.ids()) == sorted(RESTRICTIONS)
+    assert "DownloadPeopleList" in second.ctx.calls
+    assert sorted(second.ctx.people.ids()) == sorted(RESTRICTIONS)
     note = store.people.storage_lost_note(SN)["note"]
     assert note.startswith(f"the device reported holding 0 people while {len(RESTRICTIONS)} were delivered")
 

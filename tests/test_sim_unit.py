@@ -36,8 +36,7 @@ from facectl.protocol.items import FAIL_ITEM_FIELDS
 from facectl.protocol.limits import MAX_PHOTO_BYTES
 from facectl.protocol.settings import READ_ONLY_SETTINGS
 from facectl.sim import wire
-from facectl.sim.config import Faults, SimConfig, Variants
-from facectl.sim.device import (
+from facectl.sim.codes import (
     KIND_DOOR,
     KIND_SYSTEM,
     PUSH_ADDED,
@@ -49,8 +48,9 @@ from facectl.sim.device import (
     SYS_KEEP_OPEN,
     SYS_POWER_ON,
     SYS_RECORDS_DELETED,
-    SimDevice,
 )
+from facectl.sim.config import Faults, SimConfig, Variants
+from facectl.sim.device import SimDevice
 from facectl.sim.jpeg import MIN_JPEG_BYTES, jpeg_size, make_jpeg
 from facectl.sim.people import PeopleStore, StoredPerson, import_person
 from facectl.sim.settings_doc import default_settings, example_text
@@ -126,9 +126,9 @@ def test_settings_document_is_the_documents_example() -> None:
 
 def test_settings_upload_reports_state_and_storage() -> None:
     dev, _ = device()
-    dev.people.put(StoredPerson(1, {"UserID": "1", "CardNum": "55"}, photo=make_jpeg(0)))
-    dev.keep_open = 1
-    doc = dev.settings_doc()
+    dev.ctx.people.put(StoredPerson(1, {"UserID": "1", "CardNum": "55"}, photo=make_jpeg(0)))
+    dev.door.keep_open = 1
+    doc = dev.work_settings.settings_doc()
     assert doc["KeepOpenStatus"] == 1 and doc["RelayStatus"] == 1
     assert doc["PeopleStorageInfo"]["Person"] == {"Max": 20000, "Current": 1}
     assert doc["PeopleStorageInfo"]["Card"]["Current"] == 1
@@ -137,14 +137,14 @@ def test_settings_upload_reports_state_and_storage() -> None:
 
 def test_apply_settings_skips_read_only_and_unknown() -> None:
     dev, _ = device(interval=15)
-    firmware = dev.settings["FirmwareVerson"]
-    changed = dev.apply_settings({"Success": 1, "DeviceSN": "XX-OTHER00", "Volume": 2,
+    firmware = dev.ctx.settings["FirmwareVerson"]
+    changed = dev.work_settings.apply_settings({"Success": 1, "DeviceSN": "XX-OTHER00", "Volume": 2,
                                   "FirmwareVerson": "9.99", "NoSuchSetting": 1,
                                   "HTTPClient_KeepaliveTime": 20, "ShortMessage": '""'})
     assert sorted(changed) == ["HTTPClient_KeepaliveTime", "Volume"]
-    assert dev.settings["FirmwareVerson"] == firmware and dev.settings["DeviceSN"] == SN
-    assert dev.interval == 20.0
-    assert "NoSuchSetting" not in dev.settings
+    assert dev.ctx.settings["FirmwareVerson"] == firmware and dev.ctx.settings["DeviceSN"] == SN
+    assert dev.ctx.interval == 20.0
+    assert "NoSuchSetting" not in dev.ctx.settings
     assert "FirmwareVerson" in READ_ONLY_SETTINGS
 
 
@@ -155,56 +155,56 @@ def test_door_commands_show_in_the_next_keepalive() -> None:
     dev, clock = device()
     assert dev.keepalive_doc() == {"SN": SN, "RelayStatus": 0, "KeepOpenStatus": 0,
                                    "DoorSensorStatus": 0, "LockDoorStatus": 0, "AlarmStatus": ""}
-    dev.apply_remote({"Success": 1, "Opendoor": 1})
+    dev.remote.apply({"Success": 1, "Opendoor": 1})
     assert dev.keepalive_doc()["RelayStatus"] == 1
-    clock.now += float(dev.settings["ReleaseTime"]) + 0.1
+    clock.now += float(dev.ctx.settings["ReleaseTime"]) + 0.1
     assert dev.keepalive_doc()["RelayStatus"] == 0  # the pulse is over
-    dev.apply_remote({"Success": 1, "Opendoor": 2})
+    dev.remote.apply({"Success": 1, "Opendoor": 2})
     assert dev.keepalive_doc()["KeepOpenStatus"] == 1
-    dev.apply_remote({"Success": 1, "Opendoor": 4})
+    dev.remote.apply({"Success": 1, "Opendoor": 4})
     assert dev.keepalive_doc()["LockDoorStatus"] == 1
-    dev.apply_remote({"Success": 1, "Opendoor": 3})
-    dev.apply_remote({"Success": 1, "Opendoor": 5})
+    dev.remote.apply({"Success": 1, "Opendoor": 3})
+    dev.remote.apply({"Success": 1, "Opendoor": 5})
     doc = dev.keepalive_doc()
     assert (doc["KeepOpenStatus"], doc["LockDoorStatus"], doc["RelayStatus"]) == (0, 0, 0)
-    events = [r.detail["RecordType"] for r in dev.system_backlog[KIND_SYSTEM]]
+    events = [r.detail["RecordType"] for r in dev.log.system_backlog[KIND_SYSTEM]]
     assert SYS_KEEP_OPEN in events and len(events) == 5
 
 
 def test_alarms_clear_and_are_recorded() -> None:
     dev, _ = device()
-    dev.alarms = ["fire", "anti"]
+    dev.door.alarms = ["fire", "anti"]
     assert dev.keepalive_doc()["AlarmStatus"] == "fire,anti"
-    dev.apply_remote({"Success": 1, "Closealarm": 1})
+    dev.remote.apply({"Success": 1, "Closealarm": 1})
     assert dev.keepalive_doc()["AlarmStatus"] == ""
-    assert len(dev.system_backlog[KIND_SYSTEM]) == 2
+    assert len(dev.log.system_backlog[KIND_SYSTEM]) == 2
 
 
 def test_remote_plan_collects_follow_up_work() -> None:
     dev, _ = device()
     for uid in (3, 1, 2):
-        dev.people.put(StoredPerson(uid, {"UserID": str(uid)}))
-    plan = dev.apply_remote({"Success": 1, "PushAllPeople": 1, "QueryPeople": [7, "2"], "Snapshoot": 1,
+        dev.ctx.people.put(StoredPerson(uid, {"UserID": str(uid)}))
+    plan = dev.remote.apply({"Success": 1, "PushAllPeople": 1, "QueryPeople": [7, "2"], "Snapshoot": 1,
                              "Restart": 1, "PushSoftware": {"SoftwareURL": "http://x/fw"},
                              "KeepOpenElevatorPort": "1,2,3", "CloseElevatorPort": [2]})
-    assert list(dev.push_queue) == [(PUSH_QUERIED, 1), (PUSH_QUERIED, 2), (PUSH_QUERIED, 3),
+    assert list(dev.ctx.push_queue) == [(PUSH_QUERIED, 1), (PUSH_QUERIED, 2), (PUSH_QUERIED, 3),
                                     (PUSH_QUERIED, 7), (PUSH_QUERIED, 2)]
     assert plan.snapshot and plan.restart and plan.software is not None
-    assert dev.elevator["keep_open"] == {1, 3}
+    assert dev.door.elevator["keep_open"] == {1, 3}
 
 
 def test_register_ticket_object_and_flat_forms() -> None:
     dev, _ = device()
-    dev.people.put(StoredPerson(1, {"UserID": "1", "Name": "A"}))
-    plan = dev.apply_remote({"Success": 1, "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 1})
+    dev.ctx.people.put(StoredPerson(1, {"UserID": "1", "Name": "A"}))
+    plan = dev.remote.apply({"Success": 1, "RegisterIdentifyTicket": 4, "RegisterIdentifyUserID": 1})
     (enrolment,) = plan.enrolments
     assert (enrolment.user_id, enrolment.result, enrolment.push_type) == (1, RESULT_OK, PUSH_UPDATED)
-    assert dev.people.get(1).photo is not None and dev.people.get(1).face_feature
-    plan = dev.apply_remote({"Success": 1, "RegisterIdentifyTicket":
+    assert dev.ctx.people.get(1).photo is not None and dev.ctx.people.get(1).face_feature
+    plan = dev.remote.apply({"Success": 1, "RegisterIdentifyTicket":
                              {"RegisterType": 1, "UserID": 9, "RegisterIndex": 0}})
-    assert plan.enrolments[0].push_type == PUSH_ADDED and dev.people.get(9).card
+    assert plan.enrolments[0].push_type == PUSH_ADDED and dev.ctx.people.get(9).card
     # the example's FunctionList has no fingerprint reader
-    plan = dev.apply_remote({"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 3, "UserID": 1}})
+    plan = dev.remote.apply({"Success": 1, "RegisterIdentifyTicket": {"RegisterType": 3, "UserID": 1}})
     assert plan.enrolments[0].result == RESULT_NO_FINGERPRINT
 
 
@@ -212,27 +212,27 @@ def test_remote_answer_read_by_the_protocol_reader() -> None:
     """One QueryPeople id given bare is a list of one; repeats are asked once; a flag other than 1
     and an unknown door code are named as unreadable while the rest of the answer is carried out."""
     dev, _ = device()
-    plan = dev.apply_remote({"Success": 1, "QueryPeople": 5, "Snapshoot": 2, "Opendoor": "x", "Closealarm": "1"})
-    assert list(dev.push_queue) == [(PUSH_QUERIED, 5)]
+    plan = dev.remote.apply({"Success": 1, "QueryPeople": 5, "Snapshoot": 2, "Opendoor": "x", "Closealarm": "1"})
+    assert list(dev.ctx.push_queue) == [(PUSH_QUERIED, 5)]
     assert plan.applied == ["Closealarm", "QueryPeople 1"] and not plan.snapshot
     assert [u.split(":")[0] for u in plan.unreadable] == ["Opendoor", "Snapshoot"]
-    dev.push_queue.clear()
-    dev.apply_remote({"Success": 1, "QueryPeople": [4, "4", 2]})
-    assert list(dev.push_queue) == [(PUSH_QUERIED, 4), (PUSH_QUERIED, 2)]
+    dev.ctx.push_queue.clear()
+    dev.remote.apply({"Success": 1, "QueryPeople": [4, "4", 2]})
+    assert list(dev.ctx.push_queue) == [(PUSH_QUERIED, 4), (PUSH_QUERIED, 2)]
 
 
 def test_clear_and_repost_records() -> None:
     dev, clock = device(records_per_min=60)
-    dev.generate_records()
+    dev.records.generate_records()
     clock.now += 5
-    dev.generate_records()
-    sent = [dev.identify_backlog.popleft() for _ in range(2)]
-    dev.history.extend(sent)
-    dev.apply_remote({"Success": 1, "RepostRecord": 1})
-    assert list(dev.identify_backlog)[-2:] == sent and not dev.history
-    dev.apply_remote({"Success": 1, "ClearRecord": 1})
-    assert not dev.identify_backlog and not dev.history
-    assert dev.system_backlog[KIND_SYSTEM][-1].detail["RecordType"] == SYS_RECORDS_DELETED
+    dev.records.generate_records()
+    sent = [dev.log.identify_backlog.popleft() for _ in range(2)]
+    dev.log.history.extend(sent)
+    dev.remote.apply({"Success": 1, "RepostRecord": 1})
+    assert list(dev.log.identify_backlog)[-2:] == sent and not dev.log.history
+    dev.remote.apply({"Success": 1, "ClearRecord": 1})
+    assert not dev.log.identify_backlog and not dev.log.history
+    assert dev.log.system_backlog[KIND_SYSTEM][-1].detail["RecordType"] == SYS_RECORDS_DELETED
 
 
 # --------------------------------------------------------------- records
@@ -240,28 +240,28 @@ def test_clear_and_repost_records() -> None:
 
 def test_record_rate_and_content() -> None:
     dev, clock = device(records_per_min=60, photo_bytes=2000)
-    dev.generate_records()  # starts the clock
+    dev.records.generate_records()  # starts the clock
     clock.now += 10
-    assert dev.generate_records() == 10
-    rec = dev.identify_backlog[0]
+    assert dev.records.generate_records() == 10
+    rec = dev.log.identify_backlog[0]
     assert rec.detail["RecordType"] == REC_UNREGISTERED  # nobody on the device yet
     assert rec.detail["PhotoLen"] == len(rec.photo()) == 2000
-    ids = [r.detail["RecordID"] for r in dev.identify_backlog]
+    ids = [r.detail["RecordID"] for r in dev.log.identify_backlog]
     assert len(set(ids)) == 10
-    dev.people.put(StoredPerson(5, {"UserID": "5", "Name": "张三", "CardNum": "77"},
+    dev.ctx.people.put(StoredPerson(5, {"UserID": "5", "Name": "张三", "CardNum": "77"},
                                 photo=make_jpeg(0)))
     clock.now += 60
-    dev.generate_records()
-    known = [r for r in dev.identify_backlog if r.detail["UserID"] == "5"]
+    dev.records.generate_records()
+    known = [r for r in dev.log.identify_backlog if r.detail["UserID"] == "5"]
     assert known and known[0].detail["Name"] == "张三"
-    assert dev.system_backlog[KIND_DOOR]  # known people open the door
+    assert dev.log.system_backlog[KIND_DOOR]  # known people open the door
 
 
 def test_boot_records_power_on() -> None:
     dev, _ = device()
     dev.boot()
-    assert dev.system_backlog[KIND_SYSTEM][-1].detail["RecordType"] == SYS_POWER_ON
-    assert not dev.settings_uploaded
+    assert dev.log.system_backlog[KIND_SYSTEM][-1].detail["RecordType"] == SYS_POWER_ON
+    assert not dev.work_settings.uploaded
 
 
 # ------------------------------------------------------------------ wire
@@ -285,7 +285,7 @@ VARIANTS = [
                          f"-{v.gzip}-{int(v.json_part_as_file)}-{int(v.sn_leading_space)}")
 def test_record_upload_decodes_with_the_project_decoder(variants: Variants) -> None:
     dev = SimDevice(SN, SimConfig(seed=2, variants=variants, photo_bytes=3000), clock=Clock())
-    rec = dev.make_identify_record(1_718_616_771)
+    rec = dev.records.make_identify_record(1_718_616_771)
     parts = [wire.sn_part(SN, variants), wire.json_part(variants.record_json_part, rec.detail, variants),
              wire.photo_part(variants.record_photo_part, rec.photo())]
     decoded = _decode("UploadIdentifyRecord", wire.multipart_body(parts, variants, random.Random(1)))
@@ -301,7 +301,7 @@ def test_record_upload_decodes_with_the_project_decoder(variants: Variants) -> N
 @pytest.mark.parametrize("quirk", wire.JSON_QUIRKS)
 def test_quirky_json_still_decodes(quirk: str) -> None:
     dev, _ = device()
-    doc = dev.settings_doc() if quirk == "duplicate DeviceSN" else dev.keepalive_doc()
+    doc = dev.work_settings.settings_doc() if quirk == "duplicate DeviceSN" else dev.keepalive_doc()
     name = "UploadWorkSetting" if quirk == "duplicate DeviceSN" else "Keepalive"
     decoded = _decode(name, wire.json_body(doc, Variants(), quirk=quirk))
     assert decoded.sn == SN
@@ -337,7 +337,7 @@ def test_every_field_the_device_sends_is_in_the_catalog() -> None:
         return {n for f in (*e.request, *e.detail) for n in f.names}
 
     assert set(dev.keepalive_doc()) <= names("Keepalive")
-    rec = dev.make_identify_record(0)
+    rec = dev.records.make_identify_record(0)
     assert set(rec.detail) <= names("UploadIdentifyRecord")
     assert {"SN", "Limit"} <= names("DownloadPeopleList")
     assert {"SN", "SuccessCount", "FailCount", "FailList"} <= names("DownloadPeopleListResult")

@@ -171,7 +171,7 @@ def sim(server: str, sn: str | None, devices: int, sn_prefix: str, interval: flo
                                      "trailing_comma": variants.trailing_comma}}
     if len(sns) == 1:
         device = run.devices[0]
-        report["device"] = {"sn": device.sn, "people": len(device.people),
+        report["device"] = {"sn": device.ctx.sn, "people": len(device.ctx.people),
                             "door": device.keepalive_doc(), "boots": device.boots}
     _write(report_path, report)
     if as_json:

@@ -130,8 +130,8 @@ class Conformance:
         return asyncio.get_running_loop().time() + 60.0
 
     async def post(self, name: str, body: wire.Body, *, path: str | None = None) -> Answer:
-        assert self.device.transport is not None
-        answer = await self.device.transport.call(name, body, self._deadline(), path=path)
+        assert self.device.ctx.transport is not None
+        answer = await self.device.ctx.transport.call(name, body, self._deadline(), path=path)
         self.answers.append((name, answer))
         return answer
 
@@ -141,7 +141,7 @@ class Conformance:
 
     async def post_parts(self, name: str, parts: list[multipart.Part],
                          variants: Variants | None = None) -> Answer:
-        return await self.post(name, wire.multipart_body(parts, variants or Variants(), self.device.rng))
+        return await self.post(name, wire.multipart_body(parts, variants or Variants(), self.device.ctx.rng))
 
     def expect_ok(self, title: str, section: str, level: str, answer: Answer) -> bool:
         return self.add(title, section, level, answer.ok, _describe(answer))
@@ -161,7 +161,7 @@ class Conformance:
             connector=connector, trace_configs=[trace],
             headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip"},
             timeout=aiohttp.ClientTimeout(total=None))
-        self.device.transport = Transport(session, self.server, self.stats, rng=self.device.rng,
+        self.device.ctx.transport = Transport(session, self.server, self.stats, rng=self.device.ctx.rng,
                                           timeout_scale=self.config.timeout_scale)
         try:
             steps: list[Callable[[], Awaitable[None]]] = [
@@ -204,9 +204,9 @@ class Conformance:
                  SHOULD, flag_set(answer.doc, "UploadWorkParameter"),
                  "" if flag_set(answer.doc, "UploadWorkParameter")
                  else "not set: the server already had settings for this SN, or never asks")
-        upload = await self.post_json("UploadWorkSetting", self.device.settings_doc())
+        upload = await self.post_json("UploadWorkSetting", self.device.work_settings.settings_doc())
         if self.expect_ok("boot: UploadWorkSetting accepted", _section("UploadWorkSetting"), MUST, upload):
-            self.device.settings_uploaded = True
+            self.device.work_settings.uploaded = True
         again = await self.post_json("Keepalive", self.device.keepalive_doc())
         self.add("after the upload, UploadWorkParameter is no longer set", "protocol.md 1.3", SHOULD,
                  again.ok and not flag_set(again.doc, "UploadWorkParameter"), _describe(again))
@@ -223,10 +223,10 @@ class Conformance:
         self.expect_ok(f"path case and trailing slash ignored ({path})", "protocol.md 2.2", SHOULD,
                        await self.post_json("Keepalive", doc, path=path))
         self.expect_ok("UploadWorkSetting with the example's duplicate DeviceSN", "protocol.md 3.8", SHOULD,
-                       await self.post_json("UploadWorkSetting", self.device.settings_doc(),
+                       await self.post_json("UploadWorkSetting", self.device.work_settings.settings_doc(),
                                             quirk="duplicate DeviceSN"))
         self.expect_ok("UploadWorkSetting with a whole-body gzip", "protocol.md 6.2", SHOULD,
-                       await self.post_json("UploadWorkSetting", self.device.settings_doc(),
+                       await self.post_json("UploadWorkSetting", self.device.work_settings.settings_doc(),
                                             Variants(gzip="body")))
 
     async def settings_flow(self) -> None:
@@ -240,7 +240,7 @@ class Conformance:
                      not read_only, ", ".join(read_only))
             self.add("DownloadWorkSetting sends no null", "protocol.md 8.5", SHOULD, not nulls, ", ".join(nulls))
             unknown = sorted(k for k in answer.doc
-                             if k not in self.device.settings and k not in ("Success", "Message"))
+                             if k not in self.device.ctx.settings and k not in ("Success", "Message"))
             self.add("DownloadWorkSetting sends only settings the device has", "protocol.md 5.4", SHOULD,
                      not unknown, ", ".join(unknown[:10]))
 
@@ -253,7 +253,7 @@ class Conformance:
             unknown = sorted(set(answer.doc) - known)
             self.add("RemoteCommand uses the document's command names", section, SHOULD, not unknown,
                      ", ".join(unknown))
-            plan = self.device.apply_remote(answer.doc)
+            plan = self.device.remote.apply(answer.doc)
             self.add("RemoteCommand values are readable", section, MUST, not plan.unreadable,
                      "; ".join(plan.unreadable))
             if plan.restart:
@@ -284,7 +284,7 @@ class Conformance:
                      and (reason := other_server(p["Photo"], self.server))]
         self.add("photo URLs reach the server the device talks to", "protocol.md 8.2-8.3", SHOULD, not elsewhere,
                  "; ".join(f"{u}: {m}" for u, m in elsewhere[:3]))
-        done, failures = await self.device.import_page(people, self._deadline())
+        done, failures = await self.device.people_sync.import_page(people, self._deadline())
         self.add("people photos download and match their MD5", section, MUST,
                  not [f for f in failures if f.code in _FILE_ERRORS] if people else None,
                  "; ".join(f"{f.user_id}: {f.message}" for f in failures[:3]) if people
@@ -311,7 +311,7 @@ class Conformance:
         self.expect_ok("DeletePeopleListResult with the example's DeletList", "protocol.md 4.5", SHOULD, result)
 
     def _record(self) -> tuple[dict[str, Any], bytes]:
-        rec = self.device.make_identify_record(time.time())
+        rec = self.device.records.make_identify_record(time.time())
         return rec.detail, rec.photo() or make_jpeg(self.config.photo_bytes)
 
     async def _upload_record(self, variants: Variants, detail: dict[str, Any], photo: bytes | None,
@@ -368,25 +368,25 @@ class Conformance:
         section = _section("UploadSystemRecord")
         now = int(time.time())
         for kind, event, title in ((1, 1, "door-sensor records"), (2, 28, "system records")):
-            records = [{"RecordID": self.device.next_id(), "RecordType": event, "RecordDate": now}
+            records = [{"RecordID": self.device.log.next_id(), "RecordType": event, "RecordDate": now}
                        for _ in range(3)]
             answer = await self.post_json("UploadSystemRecord",
                                           {"SN": self.sn, "RecordType": kind, "Records": records})
             self.expect_ok(f"UploadSystemRecord with {title}", section, MUST, answer)
 
     async def push_flow(self) -> None:
-        person = next(iter(self.device.people.people.values()), None)
+        person = next(iter(self.device.ctx.people.people.values()), None)
         if person is None:
             person = StoredPerson(1, {"UserID": "1", "Name": "facectl check"},
                                   photo=make_jpeg(self.config.photo_bytes, 7))
-            self.device.people.put(person)
-        answer = await self.device.push_people(PUSH_QUERIED, person.user_id, self._deadline())
+            self.device.ctx.people.put(person)
+        answer = await self.device.people_sync.push_people(PUSH_QUERIED, person.user_id, self._deadline())
         self.answers.append(("PushPeople", answer))
         self.expect_ok("PushPeople with a gzip Detail file part and a photo", "protocol.md 6.4", MUST, answer)
 
     async def snapshot_flow(self) -> None:
-        await self.device.upload_snapshot(self._deadline())
-        answer = self.device.last_answer
+        await self.device.remote.upload_snapshot(self._deadline())
+        answer = self.device.ctx.last_answer
         assert answer is not None
         self.answers.append(("UploadSnapshoot", answer))
         self.expect_ok("UploadSnapshoot accepted", _section("UploadSnapshoot"), MUST, answer)
@@ -413,18 +413,18 @@ class Conformance:
     async def full_cycle(self) -> None:
         """A whole keepalive period as a device runs it, following whatever the server flags."""
         loop = asyncio.get_running_loop()
-        self.device.generate_records()
-        self.device.identify_backlog.append(self.device.make_identify_record(time.time()))
-        before = len(self.device.calls)
+        self.device.records.generate_records()
+        self.device.log.identify_backlog.append(self.device.records.make_identify_record(time.time()))
+        before = len(self.device.ctx.calls)
         started = loop.time()
         try:
             flow = await self.device.cycle(started + self.config.interval)
-            detail = " > ".join(list(self.device.calls)[before:][:12])
+            detail = " > ".join(list(self.device.ctx.calls)[before:][:12])
             restarted = False
         except DeviceRestart as exc:  # the server had queued a restart for the check device
             flow, detail, restarted = Flow.CONTINUE, f"the device restarted: {exc}", True
         self.add("a full keepalive cycle (flags in priority order, then records) completes",
-                 "调用流程", MUST, flow is Flow.CONTINUE and (restarted or not self.device.identify_backlog),
+                 "调用流程", MUST, flow is Flow.CONTINUE and (restarted or not self.device.log.identify_backlog),
                  detail)
         self.add("the cycle ends before the next keepalive is due", "调用流程", MUST,
                  loop.time() - started < self.config.interval, f"{loop.time() - started:.2f} s")

@@ -18,10 +18,13 @@ each, which share one `Context` (sim/context.py):
     people_sync.py   AddPeople, DeletePeople, PushPeople
     work_settings.py UploadWorkSetting and SyncParameter
 
+Callers reach state and logic through the part that holds it (`dev.ctx.sn`,
+`dev.door.alarms`, `dev.remote.apply`); code values come from sim/codes.py.
 The device logic (what to do with an answer) lives in plain methods that take
-and return data (`keepalive_doc`, `apply_settings`, `apply_remote`, `enrol`,
-`make_identify_record`, ...), so it can be tested without a network; the
-async methods per endpoint do the HTTP call and hand the answer to them.
+and return data (`keepalive_doc`, `work_settings.apply_settings`, `remote.apply`,
+`enrolling.enrol`, `records.make_identify_record`, ...), so it can be tested
+without a network; the async methods per endpoint do the HTTP call and hand the
+answer to them.
 """
 
 from __future__ import annotations
@@ -34,17 +37,16 @@ from typing import Any
 from facectl.protocol.device_rules import flag_set
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
 
-from .auth import Access, AuthDecision
-from .codes import *  # noqa: F403  (the code values, importable from here as before)
+from .auth import Access
 from .codes import SYS_FORMATTED, SYS_POWER_ON
 from .config import SimConfig
 from .context import Context
 from .door import Door
-from .enrolment import Enrolling, Enrolment
+from .enrolment import Enrolling
 from .flow import DeviceRestart, Flow
 from .people_sync import PeopleSync
 from .records import PendingRecord, Records
-from .remote import Remote, RemotePlan
+from .remote import Remote
 from .state import Saved, StateDir
 from .stats import Stats
 from .transport import Answer, SessionFactory, Transport, make_client
@@ -61,69 +63,8 @@ FLAG_WORK: dict[str, tuple[str, str]] = {
 }
 
 
-class _Via:
-    """An attribute of a part (or of the context), read and set on the device under its own name,
-    so callers and tests see one terminal whichever part holds the state."""
-
-    def __init__(self, part: str, attr: str | None = None) -> None:
-        self.part, self.attr = part, attr
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = self.attr or name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        return self if obj is None else getattr(getattr(obj, self.part), self.attr)  # type: ignore[arg-type]
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        setattr(getattr(obj, self.part), self.attr, value)  # type: ignore[arg-type]
-
-
 class SimDevice:
     """One simulated terminal. Use `run()`, or `boot()` and `cycle()` to drive it step by step."""
-
-    # The shared context: who the terminal is, its settings and people, the way to the server.
-    sn = _Via("ctx")
-    config = _Via("ctx")
-    stats = _Via("ctx")
-    clock = _Via("ctx")
-    rng = _Via("ctx")
-    variants = _Via("ctx")
-    faults = _Via("ctx")
-    interval = _Via("ctx")
-    settings = _Via("ctx")
-    people = _Via("ctx")
-    push_queue = _Via("ctx")
-    transport = _Via("ctx")
-    calls = _Via("ctx")
-    last_answer = _Via("ctx")
-    # The record log.
-    identify_backlog = _Via("log")
-    system_backlog = _Via("log")
-    history = _Via("log")
-    next_record_id = _Via("log")
-    next_id = _Via("log")
-    # The parts' state and logic, under the names the terminal had before it had parts.
-    alarms = _Via("door")
-    elevator = _Via("door")
-    keep_open = _Via("door")
-    locked = _Via("door")
-    auth_queue = _Via("access")
-    auth_log = _Via("access")
-    decide = _Via("access")
-    make_identify_record = _Via("records")
-    identify_event = _Via("records")
-    generate_records = _Via("records")
-    enrol = _Via("enrolling")
-    apply_remote = _Via("remote", "apply")
-    upload_snapshot = _Via("remote")
-    last_snapshot = _Via("remote")
-    system_files = _Via("remote")
-    page = _Via("people_sync")
-    import_page = _Via("people_sync")
-    push_people = _Via("people_sync")
-    settings_doc = _Via("work_settings")
-    apply_settings = _Via("work_settings")
-    settings_uploaded = _Via("work_settings", "uploaded")
 
     def __init__(
         self, sn: str, config: SimConfig | None = None, stats: Stats | None = None, *,
@@ -310,4 +251,4 @@ class SimDevice:
         return answer
 
 
-__all__ = ["SimDevice", "Flow", "DeviceRestart", "PendingRecord", "AuthDecision", "Enrolment", "RemotePlan"]
+__all__ = ["SimDevice"]

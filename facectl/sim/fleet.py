@@ -43,11 +43,11 @@ class FleetRun:
 
     def report(self) -> dict[str, Any]:
         out = self.stats.report()
-        out["people_held"] = sum(len(d.people) for d in self.devices)
+        out["people_held"] = sum(len(d.ctx.people) for d in self.devices)
         out["records_pending"] = sum(
-            len(d.identify_backlog) + sum(len(q) for q in d.system_backlog.values())
+            len(d.log.identify_backlog) + sum(len(q) for q in d.log.system_backlog.values())
             for d in self.devices)
-        out["pushes_pending"] = sum(len(d.push_queue) for d in self.devices)
+        out["pushes_pending"] = sum(len(d.ctx.push_queue) for d in self.devices)
         out["boots"] = sum(d.boots for d in self.devices)
         return out
 
@@ -71,7 +71,7 @@ async def run_fleet(
     spread = min(config.interval, duration / 2) if len(devices) > 1 else 0.0
     tasks = [
         asyncio.create_task(d.run(session_factory, until, start_at=start + spread * i / len(devices)),
-                            name=f"sim {d.sn}")
+                            name=f"sim {d.ctx.sn}")
         for i, d in enumerate(devices)
     ]
     stats.started = start
