@@ -11,9 +11,10 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console, RenderableType
@@ -21,6 +22,9 @@ from rich.markup import escape
 from rich.measure import Measurement
 
 from .tables import KEEP, Column, FitTable
+
+if TYPE_CHECKING:
+    import asyncio
 
 DEFAULT_DB = "facectl.db"
 EXIT_FAILED = 1
@@ -208,3 +212,27 @@ def require_device(store: Any, sn: str) -> dict[str, Any]:
     if row is None:
         fail(no_device(sn))
     return row
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by Ctrl-C or SIGTERM while the block runs on the current event loop, so a
+    long run (`demo`, `sim`) can end and still report. Where signals cannot be handled (not
+    the main thread, as in tests or when embedded), the event is only set by its owner."""
+    import asyncio  # only the long-running commands pay for it
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        yield stop
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)

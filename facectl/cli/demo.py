@@ -19,7 +19,6 @@ import csv
 import math
 import os
 import shutil
-import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from rich.text import Text
 from facectl.protocol import commands as command_rules
 from facectl.protocol import people as people_rules
 
-from .common import console, emit, fail, remove_new_database, wide_option
+from .common import console, emit, fail, remove_new_database, stop_on_signals, wide_option
 from .tables import KEEP, Column, FitTable
 from .watch import dashboard
 
@@ -223,57 +222,47 @@ async def _run(db_path: str, devices: int, people: int, duration: float | None, 
     sns = serials(devices)
     run = DemoRun(store, sns, people)
 
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        pass
-    console.print(f"[bold]facectl demo[/]: server {url} (open enrollment), {devices} simulated "
-                  f"device{'s' if devices > 1 else ''}, {people} people", highlight=False)
-    console.print(f"Data: {os.path.abspath(db_path)} (kept when the demo ends)", highlight=False, soft_wrap=True)
-    console.print(f"Stop with Ctrl-C{f'; stops by itself after {duration:g} s' if duration else ''}. "
-                  f"Meanwhile, in another terminal: facectl device list --db {db_path}", highlight=False,
-                  soft_wrap=True)
+    with stop_on_signals() as stop:
+        console.print(f"[bold]facectl demo[/]: server {url} (open enrollment), {devices} simulated "
+                      f"device{'s' if devices > 1 else ''}, {people} people", highlight=False)
+        console.print(f"Data: {os.path.abspath(db_path)} (kept when the demo ends)", highlight=False, soft_wrap=True)
+        console.print(f"Stop with Ctrl-C{f'; stops by itself after {duration:g} s' if duration else ''}. "
+                      f"Meanwhile, in another terminal: facectl device list --db {db_path}", highlight=False,
+                      soft_wrap=True)
 
-    sim_config = SimConfig(server=url, interval=KEEPALIVE_SECONDS, records_per_min=RECORDS_PER_MIN,
-                           photo_bytes=RECORD_PHOTO_BYTES)
-    stats = Stats(devices=devices)
-    start_at = loop.time()
-    until = start_at + duration if duration else math.inf
-    tasks = [asyncio.create_task(SimDevice(sn, sim_config, stats).run(
-        None, until, start_at=start_at + KEEPALIVE_SECONDS * i / devices), name=f"demo {sn}")
-        for i, sn in enumerate(sns)]
-    feed = _feed_size(devices)
-    # A terminal watches it move; a pipe or a file gets the last frame only, at full width.
-    frame = run.frame(feed, wide)
-    live = Live(frame, console=console, auto_refresh=False, transient=False) if console.is_terminal else None
-    try:
-        with live or contextlib.nullcontext():
-            while not stop.is_set() and (duration is None or run.elapsed() < duration):
-                try:
-                    await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
-                except TimeoutError:
-                    pass
-                run.act()
-                frame = run.frame(feed, wide)
-                if live:
-                    live.update(frame, refresh=True)
-                if until_settled and run.settled():
-                    break
-        if live is None:
-            emit(frame)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await runner.cleanup()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
+        sim_config = SimConfig(server=url, interval=KEEPALIVE_SECONDS, records_per_min=RECORDS_PER_MIN,
+                               photo_bytes=RECORD_PHOTO_BYTES)
+        stats = Stats(devices=devices)
+        start_at = loop.time()
+        until = start_at + duration if duration else math.inf
+        tasks = [asyncio.create_task(SimDevice(sn, sim_config, stats).run(
+            None, until, start_at=start_at + KEEPALIVE_SECONDS * i / devices), name=f"demo {sn}")
+            for i, sn in enumerate(sns)]
+        feed = _feed_size(devices)
+        # A terminal watches it move; a pipe or a file gets the last frame only, at full width.
+        frame = run.frame(feed, wide)
+        live = Live(frame, console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+        try:
+            with live or contextlib.nullcontext():
+                while not stop.is_set() and (duration is None or run.elapsed() < duration):
+                    try:
+                        await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+                    except TimeoutError:
+                        pass
+                    run.act()
+                    frame = run.frame(feed, wide)
+                    if live:
+                        live.update(frame, refresh=True)
+                    if until_settled and run.settled():
+                        break
+            if live is None:
+                emit(frame)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runner.cleanup()
     return run
 
 

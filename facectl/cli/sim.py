@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from facectl.cli.common import EXIT_FAILED, console, emit, fail, print_json, table
+from facectl.cli.common import EXIT_FAILED, console, emit, fail, print_json, stop_on_signals, table
 from facectl.protocol.identity import SnRule
 from facectl.protocol.limits import MAX_PEOPLE_PAGE, MAX_PHOTO_BYTES
 from facectl.sim.config import (
@@ -194,20 +193,8 @@ async def _run_until_interrupted(config: SimConfig, sns: list[str], duration: fl
     """Run the fleet; Ctrl-C (or SIGTERM) ends it early and the run so far is still reported."""
     from facectl.sim.fleet import run_fleet
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests, embedding), or no signals here
-            pass
-    try:
+    with stop_on_signals() as stop:
         run = await run_fleet(config, sns, duration, stop=stop)
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
     return run, stop.is_set()
 
 
