@@ -11,15 +11,18 @@ from typing import Any
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
 
 from .context import PeopleContext
+from .implicit import Implicit
 from .state import FAILED, PENDING_ADD, delivery_state
 
 
 class Status:
-    """Counts and state words from `device_people`, with the devices' own reports beside them."""
+    """Counts and state words from `device_people` and the people above each cursor, with the devices'
+    own reports beside them."""
 
-    def __init__(self, ctx: PeopleContext) -> None:
+    def __init__(self, ctx: PeopleContext, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
+        self.implicit = implicit
 
     def deliveries(self, user_id: int) -> list[dict[str, Any]]:
         """Per device: want/have/in flight/failure and a state word, plus the device's own report."""
@@ -29,6 +32,12 @@ class Status:
             "r.received_at AS reported_at FROM device_people d "
             "LEFT JOIN device_reports r ON r.sn = d.sn AND r.user_id = d.user_id "
             "WHERE d.user_id = ? ORDER BY d.sn", [user_id]))
+        for sn in self.implicit.devices_above(user_id):  # wanted, no row yet: pending (implicit.py)
+            rows.append({"sn": sn, "user_id": user_id, "want": self.ctx.row(user_id)["version"], "have": None,
+                         "have_at": None, "inflight": None, "inflight_at": 0, "inflight_page": None,
+                         "fail_code": None, "fail_version": None, "fail_repeat": None, "fail_message": None,
+                         "fail_at": None, "retry_at": None, "retries": 0, **self._report(sn, user_id)})
+        rows.sort(key=lambda r: r["sn"])
         seen = {r["sn"] for r in rows}
         for r in self.db.query("SELECT sn, present AS reported_present, push_type AS reported_type, "
                                "received_at AS reported_at FROM device_reports WHERE user_id = ?", [user_id]):
@@ -40,6 +49,12 @@ class Status:
             row["fail_label"] = PEOPLE_ERROR_CODES.label(row["fail_code"]) if row.get("fail_code") is not None \
                 else None
         return rows
+
+    def _report(self, sn: str, user_id: int) -> dict[str, Any]:
+        found = list(self.db.query(
+            "SELECT present AS reported_present, push_type AS reported_type, received_at AS reported_at "
+            "FROM device_reports WHERE sn = ? AND user_id = ?", [sn, user_id]))
+        return found[0] if found else {"reported_present": None, "reported_type": None, "reported_at": None}
 
     def status(self, sn: str | None = None) -> list[dict[str, Any]]:
         """Per device: wanted, delivered, pending, in flight, failed (with reasons), to delete.
@@ -54,6 +69,11 @@ class Status:
         # Counters kept by triggers (counters.py); in flight and retries from their small partial indexes.
         counts = {r["sn"]: r for r in self.db.query(
             f"SELECT * FROM people_counts WHERE rows > 0 {only}", args)}
+        for name, n in self.implicit.counts([sn] if sn else None).items():  # people above the cursor: pending
+            if n:
+                c = counts.setdefault(name, {"sn": name, "wanted": 0, "pending": 0})
+                c["wanted"] += n
+                c["pending"] += n
         for r in self.db.query(
                 "SELECT sn, count(*) AS n FROM device_people INDEXED BY device_people_inflight "
                 f"WHERE inflight IS NOT NULL {only} AND inflight > 0 AND inflight_at > :cutoff AND {PENDING_ADD} "
