@@ -36,7 +36,7 @@ from facectl.protocol.settings import zone_summary
 
 from .db import StoreError
 from .people.counters import create_counters
-from .people.implicit import THROUGH_ALL
+from .people.implicit import USER_SPAN, since_key
 
 MIGRATIONS = Migrations("facectl")
 _STEPS: list[str] = []
@@ -505,16 +505,17 @@ def people_counters(db: sqlite_utils.Database) -> None:
 def people_cursors(db: sqlite_utils.Database) -> None:
     """People at scale: a device's wants for people for all devices are rows up to its cursor only
     (store/people/implicit.py). `people.since` orders those people (index `people_since`),
-    `people_sync.(through_since, through_user)` is each device's cursor. An existing database
-    has a row for every (approved device, person): every person gets since 0 and every device
-    a cursor past all of them, so each row, delivered, in flight, failed or to delete, keeps
-    its meaning and nothing is handed out differently; people added later are implicit."""
+    `people_sync.through` is each device's cursor. An existing database has a row for every
+    (approved device, person): every person gets the key of change 0 and every device a cursor
+    past all of them, so each row, delivered, in flight, failed or to delete, keeps its meaning
+    and nothing is handed out differently; people added later, and devices approved later, are
+    implicit."""
     add_columns(db, "people", {"since": "INTEGER NOT NULL DEFAULT 0"})
-    add_columns(db, "people_sync", {"through_since": "INTEGER NOT NULL DEFAULT 0",
-                                    "through_user": "INTEGER NOT NULL DEFAULT 0"})
-    db.execute("CREATE INDEX IF NOT EXISTS people_since ON people(since, user_id) WHERE scope_all = 1")
+    add_columns(db, "people_sync", {"through": "INTEGER NOT NULL DEFAULT 0"})
+    db.execute("UPDATE people SET since = user_id")  # since_key(0, user_id)
+    db.execute("CREATE INDEX IF NOT EXISTS people_since ON people(since) WHERE scope_all = 1")
     db.execute("INSERT OR IGNORE INTO people_sync (sn) SELECT sn FROM devices")
-    db.execute("UPDATE people_sync SET through_user = ?", [THROUGH_ALL])
+    db.execute("UPDATE people_sync SET through = ?", [since_key(0, USER_SPAN - 1)])
 
 
 # --- new migrations go above this line --------------------------------------------------------

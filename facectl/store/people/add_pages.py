@@ -170,8 +170,7 @@ class AddPages:
                     "inflight = excluded.inflight, inflight_at = excluded.inflight_at, "
                     "inflight_page = excluded.inflight_page",
                     [(sn, p.user_id, p.version, p.version, t, number) for p in new])
-                last = above[len(new) - 1]
-                self.implicit.advance(sn, last[2], last[0])
+                self.implicit.advance(sn, above[len(new) - 1][2])
         return Page(number, page_people, inline)
 
     def _fill_inline(self, page_people: list[PagePerson]) -> None:

@@ -4,14 +4,16 @@ With 500 devices, adding 20,000 people for all of them would be 10,000,000 `devi
 rows (about 65 s of plain SQLite writes on the development machine). Instead a device's
 wants for people scoped to all devices are written lazily:
 
-- Each person for all devices has `people.since`, the change (`people_seq`) at which it became
-  one: added, or its scope widened to all. Later edits keep it (they change `version`).
-- Each device has a cursor, `people_sync.(through_since, through_user)`: every person for all
-  devices at or below it, in (since, user_id) order, has a row for the device (want = the
-  person's version, kept by wants.py like any row). Above it there is **no row** for an
-  approved device; each such person is wanted by it at the current version, held nowhere,
-  not in flight and not failed: pending (`implicit`). The partial index `people_since`
-  finds them in cursor order.
+- Each person for all devices has `people.since`: the change (`people_seq`) at which it
+  became one (added, or its scope widened to all) times 2**32, plus its user id (a uint32):
+  one integer, unique, growing with the change (`since_key`). Later edits keep it (they
+  change `version`).
+- Each device has a cursor, `people_sync.through`: every person for all devices with
+  `since` at or below it has a row for the device (want = the person's version, kept by
+  wants.py like any row). Above it there is **no row** for an approved device; each such
+  person is wanted by it at the current version, held nowhere, not in flight and not
+  failed: pending (implicit). The partial index `people_since` finds them in order: a
+  range of one index, which is why the key is one integer and not a pair.
 - A page (add_pages.py) takes existing pending rows first, then people above the cursor in
   order; those it hands out become rows (in flight) and the cursor moves past them. So the
   rows of a device are written when it takes them, a page at a time.
@@ -31,12 +33,17 @@ from collections.abc import Iterable
 
 from .context import PeopleContext
 
-#: A cursor (s, THROUGH_ALL) has passed every person of change s and before.
-THROUGH_ALL = 2**63 - 1
+#: User ids are uint32 (protocol.people.MAX_USER_ID): `since` is change * USER_SPAN + user id.
+USER_SPAN = 2**32
 
-#: A person `p` above the cursor of the device of people_sync row `s` (NULL row: nothing taken yet).
-ABOVE = ("p.scope_all = 1 AND (p.since, p.user_id) > "
-         "(coalesce(s.through_since, 0), coalesce(s.through_user, 0))")
+
+def since_key(change: int, user_id: int) -> int:
+    """The `since` of a person who becomes one for all devices at `change` (module docstring)."""
+    return change * USER_SPAN + user_id
+
+
+#: A person `p` above the cursor of the device of people_sync row `s` (no row: nothing taken yet).
+ABOVE = "p.scope_all = 1 AND p.since > coalesce(s.through, 0)"
 
 
 class Implicit:
@@ -46,12 +53,12 @@ class Implicit:
         self.ctx = ctx
         self.db = ctx.db
 
-    def cursor(self, sn: str) -> tuple[int, int] | None:
+    def cursor(self, sn: str) -> int | None:
         """The device's cursor, None when the device is not approved (it has no implicit wants)."""
         row = self.db.execute(
-            "SELECT coalesce(s.through_since, 0), coalesce(s.through_user, 0) FROM devices d "
-            "LEFT JOIN people_sync s ON s.sn = d.sn WHERE d.sn = ? AND d.state = 'approved'", [sn]).fetchone()
-        return (row[0], row[1]) if row else None
+            "SELECT coalesce(s.through, 0) FROM devices d LEFT JOIN people_sync s ON s.sn = d.sn "
+            "WHERE d.sn = ? AND d.state = 'approved'", [sn]).fetchone()
+        return row[0] if row else None
 
     def above(self, sn: str, limit: int = -1) -> list[tuple[int, int, int]]:
         """(user_id, version, since) of the people above the device's cursor, in cursor order."""
@@ -60,44 +67,43 @@ class Implicit:
             return []
         return self.db.execute(
             "SELECT user_id, version, since FROM people INDEXED BY people_since WHERE scope_all = 1 "
-            "AND (since, user_id) > (?, ?) ORDER BY since, user_id LIMIT ?", [*cur, limit]).fetchall()
+            "AND since > ? ORDER BY since LIMIT ?", [cur, limit]).fetchall()
 
     def any_above(self, sn: str) -> bool:
         """Whether the device has an implicit want (the AddPeople check): one indexed probe."""
-        cur = self.cursor(sn)
-        return cur is not None and self.db.execute(
-            "SELECT EXISTS (SELECT 1 FROM people INDEXED BY people_since WHERE scope_all = 1 "
-            "AND (since, user_id) > (?, ?))", cur).fetchone()[0] == 1
+        return self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM devices d LEFT JOIN people_sync s ON s.sn = d.sn "
+            f"JOIN people p INDEXED BY people_since WHERE d.sn = ? AND d.state = 'approved' AND {ABOVE})",
+            [sn]).fetchone()[0] == 1
 
     def holds(self, sn: str, uid: int) -> bool:
         """Whether this person is above this device's cursor (wanted, no row)."""
         cur = self.cursor(sn)
         return cur is not None and self.db.execute(
-            "SELECT 1 FROM people WHERE user_id = ? AND scope_all = 1 AND (since, user_id) > (?, ?)",
-            [uid, *cur]).fetchone() is not None
+            "SELECT 1 FROM people WHERE user_id = ? AND scope_all = 1 AND since > ?", [uid, cur]).fetchone() is not None
 
     def counts(self, sns: Iterable[str] | None = None) -> dict[str, int]:
         """People above the cursor of each approved device (of `sns`, or all): one read of the keys above
         the lowest cursor, then a bisection per device, so 500 devices cost one index range, not 500."""
-        cursors = {r[0]: (r[1], r[2]) for r in self.db.execute(
-            "SELECT d.sn, coalesce(s.through_since, 0), coalesce(s.through_user, 0) FROM devices d "
-            "LEFT JOIN people_sync s ON s.sn = d.sn WHERE d.state = 'approved'")}
+        cursors = dict(self.db.execute(
+            "SELECT d.sn, coalesce(s.through, 0) FROM devices d LEFT JOIN people_sync s ON s.sn = d.sn "
+            "WHERE d.state = 'approved'").fetchall())
         if sns is not None:
             wanted = set(sns)
             cursors = {sn: c for sn, c in cursors.items() if sn in wanted}
         if not cursors:
             return {}
-        keys = self.db.execute(
-            "SELECT since, user_id FROM people INDEXED BY people_since WHERE scope_all = 1 "
-            "AND (since, user_id) > (?, ?) ORDER BY since, user_id", min(cursors.values())).fetchall()
+        keys = [r[0] for r in self.db.execute(
+            "SELECT since FROM people INDEXED BY people_since WHERE scope_all = 1 AND since > ? ORDER BY since",
+            [min(cursors.values())])]
         return {sn: len(keys) - bisect.bisect_right(keys, c) for sn, c in cursors.items()}
 
-    def device_counts(self, keys: list[tuple[int, int]]) -> list[int]:
-        """For each (since, user_id) of a person for all devices: the approved devices whose cursor is below it."""
-        cursors = sorted(self.db.execute(
-            "SELECT coalesce(s.through_since, 0), coalesce(s.through_user, 0) FROM devices d "
-            "LEFT JOIN people_sync s ON s.sn = d.sn WHERE d.state = 'approved'").fetchall())
-        return [bisect.bisect_left(cursors, key) for key in keys]
+    def device_counts(self, keys: list[int | None]) -> list[int]:
+        """For each `since` of a person for all devices (None: not one): the approved devices below it."""
+        cursors = sorted(r[0] for r in self.db.execute(
+            "SELECT coalesce(s.through, 0) FROM devices d LEFT JOIN people_sync s ON s.sn = d.sn "
+            "WHERE d.state = 'approved'"))
+        return [0 if key is None else bisect.bisect_left(cursors, key) for key in keys]
 
     def devices_above(self, uid: int) -> list[str]:
         """The approved devices for which this person is above the cursor (wanted, no row yet)."""
@@ -105,24 +111,24 @@ class Implicit:
             "SELECT d.sn FROM people p JOIN devices d ON d.state = 'approved' "
             f"LEFT JOIN people_sync s ON s.sn = d.sn WHERE p.user_id = ? AND {ABOVE} ORDER BY d.sn", [uid])]
 
-    def advance(self, sn: str, since: int, uid: int) -> None:
-        """The device has rows for everyone up to (since, uid): its cursor moves there."""
+    def advance(self, sn: str, since: int) -> None:
+        """The device has rows for everyone up to `since`: its cursor moves there."""
         self.ctx.ensure_sync_row(sn)
-        self.db.execute("UPDATE people_sync SET through_since = ?, through_user = ? WHERE sn = ?", [since, uid, sn])
+        self.db.execute("UPDATE people_sync SET through = ? WHERE sn = ?", [since, sn])
 
     def catch_up(self, sn: str) -> None:
         """Write the device's row for everyone above its cursor, and move the cursor to the end.
 
         Called inside the caller's transaction after the people rows of that transaction
-        are written (a person added later in it would get the same `since` and be passed over).
+        are written (a person added later in it would be below the cursor with no row).
         """
         cur = self.cursor(sn)
         if cur is None:
             return
         self.db.execute(
             "INSERT INTO device_people (sn, user_id, want) SELECT ?, user_id, version FROM people "
-            "INDEXED BY people_since WHERE scope_all = 1 AND (since, user_id) > (?, ?) "
+            "INDEXED BY people_since WHERE scope_all = 1 AND since > ? "
             "ORDER BY user_id ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, retry_at = NULL, "
-            "retries = 0 WHERE device_people.want IS NOT excluded.want", [sn, *cur])
-        seq = self.db.execute("SELECT value FROM people_seq WHERE id = 1").fetchone()[0]
-        self.advance(sn, seq, THROUGH_ALL)
+            "retries = 0 WHERE device_people.want IS NOT excluded.want", [sn, cur])
+        change = self.db.execute("SELECT value FROM people_seq WHERE id = 1").fetchone()[0]
+        self.advance(sn, since_key(change, USER_SPAN - 1))

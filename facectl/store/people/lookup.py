@@ -93,8 +93,7 @@ class Lookup:
         out = []
         rows = list(self.db.query(sql, [*args, limit if limit > 0 else -1, offset]))
         # Devices whose cursor has not passed a person for all devices want them too, without a row.
-        above = self.implicit.device_counts([(r["since"], r["user_id"]) if r["scope_all"] else (-1, -1)
-                                             for r in rows])
+        above = self.implicit.device_counts([r["since"] if r["scope_all"] else None for r in rows])
         for row, implicit in zip(rows, above, strict=True):
             item = self._describe(row, with_biometrics=False)
             wanted = row["wanted"] + implicit

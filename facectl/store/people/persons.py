@@ -21,6 +21,7 @@ from facectl.protocol import people as people_rules
 from ..db import transaction
 from .biometrics import PHOTO_TYPE, Biometrics
 from .context import COLS, PeopleContext
+from .implicit import since_key
 from .lookup import Lookup
 from .wants import ALL, Wants
 
@@ -176,7 +177,8 @@ class Persons:
                                     [(uid, sn) for sn in devices])
         values = [new[w] for w in COLS]
         # Since when the person is for all devices: devices' cursors pass them in this order (implicit.py).
-        since = version if row is None or (scope_touched and scope_all and not row["scope_all"]) else row["since"]
+        since = since_key(version, uid) if row is None or (scope_touched and scope_all and not row["scope_all"]) \
+            else row["since"]
         if row is None:
             # Devices that reported holding this (until now unknown) person hold some version of it.
             self.db.execute(

@@ -107,7 +107,7 @@ class Wants:
         # Devices whose cursor may have passed one of these people: none when they are all new.
         args["sns"] = json.dumps([r[0] for r in self.db.execute(
             "SELECT s.sn FROM people_sync s JOIN devices d ON d.sn = s.sn AND d.state = 'approved' "
-            "WHERE s.through_since >= (SELECT min(since) FROM people WHERE scope_all = 1 "
+            "WHERE s.through >= (SELECT min(since) FROM people WHERE scope_all = 1 "
             "AND user_id IN (SELECT value FROM json_each(:ids)))", args)])
         desired = (
             "WITH ids(user_id) AS (SELECT value FROM json_each(:ids)), "
