@@ -4,9 +4,11 @@
   version only has to grow for each person; a global counter also keeps it growing when a
   user id is deleted and added again, so a deleted person needs no tombstone row.
 - **Scope**: a person goes to every *approved* device (scope_all) or to the listed devices
-  (in any state; they receive people once approved). A device approved after people were
-  added is reconciled at its first keepalive: the AddPeople check notices that the device's
-  `approved_at` differs from the one its wants were computed for.
+  (in any state; they receive people once approved). People for all devices have rows
+  only up to each device's cursor; above it they are wanted without a row (implicit.py).
+  A device approved after people were added is reconciled at its first keepalive: the
+  AddPeople check notices that the device's `approved_at` differs from the one its wants
+  were computed for.
 
 A device's own report about a known person (PushPeople, an enrolment) sets `have`: to 0
 where it was NULL when the device holds the person (a version the server did not send,
