@@ -164,12 +164,13 @@ class AddPages:
                 [t, number, sn, json.dumps([p.user_id for p in page_people if p.user_id not in taken])])
             new = [p for p in page_people if p.user_id in taken]  # a prefix of `above`: pages stop, never skip
             if new:
-                self.db.conn.executemany(
+                self.db.execute(
                     "INSERT INTO device_people (sn, user_id, want, inflight, inflight_at, inflight_page) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, "
-                    "inflight = excluded.inflight, inflight_at = excluded.inflight_at, "
-                    "inflight_page = excluded.inflight_page",
-                    [(sn, p.user_id, p.version, p.version, t, number) for p in new])
+                    "SELECT :sn, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[1]'), :t, :page FROM json_each(:new) WHERE true "
+                    "ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, inflight = excluded.inflight, "
+                    "inflight_at = excluded.inflight_at, inflight_page = excluded.inflight_page",
+                    {"sn": sn, "t": t, "page": number, "new": json.dumps([[p.user_id, p.version] for p in new])})
                 self.implicit.advance(sn, above[len(new) - 1][2])
         return Page(number, page_people, inline)
 
