@@ -25,36 +25,35 @@ class Status:
         self.implicit = implicit
 
     def deliveries(self, user_id: int) -> list[dict[str, Any]]:
-        """Per device: want/have/in flight/failure and a state word, plus the device's own report."""
+        """Per device: want/have/in flight/failure and a state word, plus the device's own report.
+
+        A device whose cursor has not reached a person for all devices has no row for them:
+        it is listed as the row would be, wanted at the current version and pending (implicit.py).
+        """
         cutoff = self.ctx.now() - self.ctx.redelivery_timeout
-        rows = list(self.db.query(
-            "SELECT d.*, r.present AS reported_present, r.push_type AS reported_type, "
-            "r.received_at AS reported_at FROM device_people d "
-            "LEFT JOIN device_reports r ON r.sn = d.sn AND r.user_id = d.user_id "
-            "WHERE d.user_id = ? ORDER BY d.sn", [user_id]))
-        for sn in self.implicit.devices_above(user_id):  # wanted, no row yet: pending (implicit.py)
-            rows.append({"sn": sn, "user_id": user_id, "want": self.ctx.row(user_id)["version"], "have": None,
+        reports = {r.pop("sn"): r for r in self.db.query(
+            "SELECT sn, present AS reported_present, push_type AS reported_type, received_at AS reported_at "
+            "FROM device_reports WHERE user_id = ?", [user_id])}
+        no_report = {"reported_present": None, "reported_type": None, "reported_at": None}
+        rows = [{**r, **reports.get(r["sn"], no_report)} for r in self.db.query(
+            "SELECT * FROM device_people WHERE user_id = ?", [user_id])]
+        person = self.ctx.row(user_id)
+        for sn in self.implicit.devices_above(user_id):
+            rows.append({"sn": sn, "user_id": user_id, "want": person["version"] if person else None, "have": None,
                          "have_at": None, "inflight": None, "inflight_at": 0, "inflight_page": None,
                          "fail_code": None, "fail_version": None, "fail_repeat": None, "fail_message": None,
-                         "fail_at": None, "retry_at": None, "retries": 0, **self._report(sn, user_id)})
-        rows.sort(key=lambda r: r["sn"])
+                         "fail_at": None, "retry_at": None, "retries": 0, **reports.get(sn, no_report)})
         seen = {r["sn"] for r in rows}
-        for r in self.db.query("SELECT sn, present AS reported_present, push_type AS reported_type, "
-                               "received_at AS reported_at FROM device_reports WHERE user_id = ?", [user_id]):
-            if r["sn"] not in seen:
-                rows.append({"sn": r["sn"], "want": None, "have": None, "inflight": None, "inflight_at": 0,
+        rows.sort(key=lambda r: r["sn"])
+        for sn, r in reports.items():
+            if sn not in seen:
+                rows.append({"sn": sn, "want": None, "have": None, "inflight": None, "inflight_at": 0,
                              "fail_code": None, "fail_version": None, **r})
         for row in rows:
             row["state"] = delivery_state(row, cutoff)
             row["fail_label"] = PEOPLE_ERROR_CODES.label(row["fail_code"]) if row.get("fail_code") is not None \
                 else None
         return rows
-
-    def _report(self, sn: str, user_id: int) -> dict[str, Any]:
-        found = list(self.db.query(
-            "SELECT present AS reported_present, push_type AS reported_type, received_at AS reported_at "
-            "FROM device_reports WHERE sn = ? AND user_id = ?", [sn, user_id]))
-        return found[0] if found else {"reported_present": None, "reported_type": None, "reported_at": None}
 
     def status(self, sn: str | None = None) -> list[dict[str, Any]]:
         """Per device: wanted, delivered, pending, in flight, failed (with reasons), to delete.
