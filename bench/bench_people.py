@@ -94,9 +94,20 @@ def populate(store: Store, count: int) -> None:
 
 
 def reset(store: Store) -> None:
-    """Make every person pending again for the device (not timed)."""
+    """Make every person pending again for the device (not timed).
+
+    With cursors (store/people/implicit.py) the device's rows go and its cursor returns to
+    the start, so each page writes its rows as a device's first pages do; a database with
+    a row per (device, person) (an older facectl, for the baseline) has its rows reset.
+    """
+    cursors = "through" in {r[1] for r in store.db.execute("PRAGMA table_info(people_sync)")}
     with store.db.conn:
-        store.db.execute("UPDATE device_people SET have = NULL, inflight = NULL, inflight_at = 0 WHERE sn = ?", [SN])
+        if cursors:
+            store.db.execute("DELETE FROM device_people WHERE sn = ?", [SN])
+            store.db.execute("UPDATE people_sync SET through = 0 WHERE sn = ?", [SN])
+        else:
+            store.db.execute("UPDATE device_people SET have = NULL, inflight = NULL, inflight_at = 0 WHERE sn = ?",
+                             [SN])
 
 
 async def post(session: aiohttp.ClientSession, url: str, doc: dict[str, Any],

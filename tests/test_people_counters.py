@@ -36,6 +36,47 @@ def counters(store: Store) -> dict[str, tuple[int, ...]]:
 
 def assert_exact(store: Store) -> None:
     assert counters(store) == recount(store)
+    assert_wants_exact(store)
+
+
+def assert_wants_exact(store: Store) -> None:
+    """Rows plus the people above each cursor are exactly the wants one row per (device, person) would hold.
+
+    Recomputed from scratch: every approved device wants every person for all devices, a
+    listed device its listed people. Each such want is a row with that version, or (people
+    for all devices only) the person is above the device's cursor and has no row; every
+    other row wants nothing. And `people status` counts what that full set says.
+    """
+    db = store.db
+    approved = {r[0] for r in db.execute("SELECT sn FROM devices WHERE state = 'approved'")}
+    cursor = dict(db.execute("SELECT sn, through FROM people_sync").fetchall())
+    people = {r[0]: r[1:] for r in db.execute("SELECT user_id, version, scope_all, since FROM people")}
+    listed = set(db.execute("SELECT sn, user_id FROM person_devices").fetchall())
+    rows = {(r[0], r[1]): r[2:] for r in db.execute("SELECT sn, user_id, want, have, fail_version FROM device_people")}
+    desired = {(sn, uid): p[0] for uid, p in people.items() for sn in approved if p[1]}
+    desired |= {(sn, uid): people[uid][0] for sn, uid in listed if not people[uid][1]}
+    implicit: dict[str, int] = {}
+    for (sn, uid), version in desired.items():
+        above = people[uid][1] == 1 and people[uid][2] > cursor.get(sn, 0)
+        if above:
+            assert (sn, uid) not in rows, f"{sn} has a row for {uid}, above its cursor"
+            implicit[sn] = implicit.get(sn, 0) + 1
+        else:
+            assert rows.get((sn, uid), (None,))[0] == version, f"{sn} lacks the row for {uid} at v{version}"
+    for key, (want, _, _) in rows.items():
+        assert key in desired or want is None, f"{key} wants v{want}, nobody asks for it"
+    full = {sn: [0, 0, 0] for sn in approved | {sn for sn, _ in rows}}  # wanted, delivered, failed
+    for (sn, _), (want, have, fail_version) in rows.items():
+        if want is not None:
+            full[sn][0] += 1
+            full[sn][1] += want == have
+            full[sn][2] += want != have and fail_version == want
+    for sn, n in implicit.items():
+        full[sn][0] += n
+    for s in store.people.status():
+        wanted, delivered, failed = full.get(s["sn"], [0, 0, 0])
+        assert (s["wanted"], s["delivered"], s["failed"]) == (wanted, delivered, failed), s["sn"]
+        assert s["pending"] + s["in_flight"] == wanted - delivered - failed, s["sn"]
 
 
 def test_counters_follow_every_write_path(store: Store) -> None:
@@ -110,3 +151,64 @@ def test_a_database_without_counters_is_counted_once_when_opened(tmp_path: Path)
         assert_exact(store)
     finally:
         store.close()
+
+
+def test_implicit_wants_follow_every_write_path(store: Store) -> None:
+    """People for all devices get a device's row only when it takes them (or something needs the row)."""
+    from facectl.protocol.people import DevicePerson
+
+    store.devices.add(SN)
+    store.devices.add(SN2)
+    store.people.save_many([PersonInput(uid, {"Name": f"p{uid}"}) for uid in range(1, 21)], mode="add")
+    assert store.db.execute("SELECT count(*) FROM device_people").fetchone()[0] == 0
+    assert_exact(store)
+    page = store.people.take_add_page(SN, 7)
+    assert [p.user_id for p in page.people] == list(range(1, 8))
+    assert_exact(store)
+    store.people.add_result(SN, [Failure(3, DUPLICATE_CARD, None, "dup")])
+    store.people.update(PersonInput(2, {"Name": "renamed"}))  # a row on SN, implicit on SN2
+    store.people.update(PersonInput(15, {"Name": "renamed too"}))
+    assert_exact(store)
+    s = status_of(store, SN)
+    assert (s["wanted"], s["delivered"], s["failed"], s["pending"]) == (20, 5, 1, 14)
+    # A failure of someone never handed out, and a device holding someone not sent yet: rows are needed.
+    store.people.add_result(SN2, [Failure(12, PHOTO_DOWNLOAD, None, "")])
+    assert_exact(store)
+    store.people.device_report(SN, 1, 18, DevicePerson(18, {"Name": "p18"}), None)
+    assert_exact(store)
+    assert store.people.diff(SN)["reported"] == 1
+    store.people.device_report(SN2, 3, 19, None, None)  # not held, still wanted: pending anyway
+    assert [r["user_id"] for r in [*store.people.diff(SN2)["missing"]]] == [19]
+    assert_exact(store)
+    # Scope narrowed and widened again, a person removed and added again while a device holds them.
+    store.people.update(PersonInput(5, {}, scope=[SN2]))
+    assert_exact(store)
+    store.people.update(PersonInput(5, {}, scope="all"))
+    assert_exact(store)
+    store.people.remove([6])
+    store.people.add(PersonInput(6, {"Name": "back"}))
+    assert_exact(store)
+    # A device blocked, approved again, and one approved after the people were added.
+    store.devices.set_state(SN2, "blocked")
+    store.people.reconcile_device(SN2)
+    assert_exact(store)
+    store.devices.set_state(SN2, "approved")
+    assert store.people.needs_add(SN2)
+    assert_exact(store)
+    store.devices.add("FC-8190H26010101")
+    assert status_of(store, "FC-8190H26010101")["pending"] == 20
+    store.people.sync([SN, SN2, "FC-8190H26010101"])
+    assert_exact(store)
+    for sn in (SN, SN2, "FC-8190H26010101"):
+        while (page := store.people.take_add_page(sn, 6)).people:
+            store.people.add_result(sn, [])
+            assert_exact(store)
+        assert not store.people.needs_add(sn)
+    deliveries = {d["sn"]: d["state"] for d in store.people.deliveries(1)}
+    assert set(deliveries.values()) == {"delivered"} and len(deliveries) == 3
+    store.people.save_many([PersonInput(uid, {"Name": f"late {uid}"}) for uid in range(30, 35)], mode="add")
+    assert {d["sn"]: d["state"] for d in store.people.deliveries(30)} == dict.fromkeys(deliveries, "pending")
+    assert [p["delivery"]["wanted"] for p in store.people.list() if p["user_id"] >= 30] == [3] * 5
+    store.people.factory_reset(SN)
+    assert_exact(store)
+    assert status_of(store, SN)["pending"] == 25

@@ -21,6 +21,7 @@ from facectl.protocol import multipart
 from facectl.server.config import ServerConfig
 from facectl.store import SchemaTooNew, Store, StoreError
 from facectl.store.migrations import SCHEMA_VERSION
+from facectl.store.people import PersonInput
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 V1 = FIXTURES / "v1.db"
@@ -231,3 +232,78 @@ def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
     conn.close()
     result = CliRunner().invoke(cli, ["device", "list", "--db", str(path)])
     assert result.exit_code == 3 and "nothing was changed" in result.output
+
+
+def _deliveries_in_every_state(path: Path) -> None:
+    """Two devices with people delivered, failed with a reason, in flight, pending, to delete, being deleted,
+    listed for one device only, and a DeleteAll waiting; every row written, as before the cursors."""
+    from facectl.protocol.codes import PEOPLE_ERROR_CODES
+    from facectl.protocol.people import Failure
+    from facectl.store.db import transaction
+
+    store = Store(str(path))
+    sn_c = "FC-8190H26010101"
+    for sn in (SN_A, SN_B, sn_c):
+        store.devices.add(sn)
+    store.people.save_many([PersonInput(u, {"Name": f"p{u}"}) for u in range(1, 13)], mode="add")
+    store.people.add(PersonInput(13, {"Name": "only B"}, scope=[SN_B]))
+    store.people.take_add_page(SN_A, 4)
+    store.people.add_result(SN_A, [Failure(2, int(PEOPLE_ERROR_CODES.value_of("duplicate card number")), None,
+                                           "dup")])
+    store.people.take_add_page(SN_A, 3)  # 5, 6, 7 in flight
+    store.people.remove([1])
+    assert store.people.take_delete_page(SN_A, 10).user_ids == [1]  # being deleted
+    store.people.remove([4])  # to delete
+    store.people.take_add_page(SN_B, 5)
+    store.people.add_result(SN_B, [])
+    store.people.sync([sn_c], wipe=True)
+    with transaction(store.db):  # as the code before the cursors left it: a row per device and person
+        for sn in (SN_A, SN_B, sn_c):
+            store.people.parts.implicit.catch_up(sn)
+    store.close()
+
+
+def _what_is_delivered(path: Path) -> list[object]:
+    """Everything each device is handed from now on, page by page, with the state shown on the way."""
+    store = Store(str(path))
+    out: list[object] = []
+    try:
+        store.people.save_many([PersonInput(u, {"Name": f"new {u}"}) for u in (20, 21)], mode="add")
+        for sn in (SN_A, SN_B, "FC-8190H26010101"):
+            for _ in range(6):
+                s = store.people.status(sn)[0]
+                out.append({k: s[k] for k in ("wanted", "delivered", "pending", "in_flight", "failed", "to_delete",
+                                              "failures", "wipe_requested")})
+                out.append((store.people.needs_add(sn), store.people.needs_delete(sn)))
+                out.append(sorted(d["state"] for u in range(1, 22) for d in store.people.deliveries(u)
+                                  if d["sn"] == sn))
+                gone = store.people.take_delete_page(sn, 4)
+                out.append(("delete", gone.user_ids, gone.delete_all))
+                store.people.delete_result(sn, gone.delete_all, [])
+                page = store.people.take_add_page(sn, 4)
+                out.append(("add", [(p.user_id, p.version) for p in page.people]))
+                store.people.add_result(sn, [])
+    finally:
+        store.close()
+    return out
+
+
+def test_deliveries_in_every_state_carry_on_exactly_after_the_cursor_migration(tmp_path: Path) -> None:
+    """A database with a row per (device, person), migrated to cursors, hands out what it would have."""
+    before = tmp_path / "before.db"
+    _deliveries_in_every_state(before)
+    migrated = tmp_path / "migrated.db"
+    shutil.copyfile(before, migrated)
+    conn = sqlite3.connect(migrated)  # as a database of the version before the cursors
+    conn.executescript(
+        "DROP INDEX people_since; ALTER TABLE people DROP COLUMN since; ALTER TABLE people_sync DROP COLUMN through; "
+        "DELETE FROM _sqlite_migrations WHERE name LIKE '%_people_cursors'; "
+        f"PRAGMA user_version = {SCHEMA_VERSION - 1};")
+    conn.close()
+    expected = _what_is_delivered(before)
+    assert _what_is_delivered(migrated) == expected
+    first = expected[0]
+    assert isinstance(first, dict)
+    assert (first["wanted"], first["delivered"], first["failed"], first["in_flight"], first["to_delete"]) == \
+        (12, 1, 1, 3, 2)
+    assert [x for x in expected if isinstance(x, tuple) and x[0] == "delete" and x[1]] == [("delete", [4], False)]

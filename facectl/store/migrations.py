@@ -36,6 +36,7 @@ from facectl.protocol.settings import zone_summary
 
 from .db import StoreError
 from .people.counters import create_counters
+from .people.implicit import USER_SPAN, since_key
 
 MIGRATIONS = Migrations("facectl")
 _STEPS: list[str] = []
@@ -498,6 +499,23 @@ def people_counters(db: sqlite_utils.Database) -> None:
     create_counters(db)
     db.execute("CREATE INDEX IF NOT EXISTS device_people_unneeded ON device_people(user_id) "
                "WHERE want IS NULL AND have IS NULL AND inflight IS NULL")
+
+
+@migration
+def people_cursors(db: sqlite_utils.Database) -> None:
+    """People at scale: a device's wants for people for all devices are rows up to its cursor only
+    (store/people/implicit.py). `people.since` orders those people (index `people_since`),
+    `people_sync.through` is each device's cursor. An existing database has a row for every
+    (approved device, person): every person gets the key of change 0 and every device a cursor
+    past all of them, so each row, delivered, in flight, failed or to delete, keeps its meaning
+    and nothing is handed out differently; people added later, and devices approved later, are
+    implicit."""
+    add_columns(db, "people", {"since": "INTEGER NOT NULL DEFAULT 0"})
+    add_columns(db, "people_sync", {"through": "INTEGER NOT NULL DEFAULT 0"})
+    db.execute("UPDATE people SET since = user_id")  # since_key(0, user_id)
+    db.execute("CREATE INDEX IF NOT EXISTS people_since ON people(since) WHERE scope_all = 1")
+    db.execute("INSERT OR IGNORE INTO people_sync (sn) SELECT sn FROM devices")
+    db.execute("UPDATE people_sync SET through = ?", [since_key(0, USER_SPAN - 1)])
 
 
 # --- new migrations go above this line --------------------------------------------------------

@@ -1,13 +1,15 @@
 """People and their delivery to devices, by reconciliation (ARCHITECTURE.md, "State, not messages").
 
 The operator's people are the truth. What each device should hold follows from them as
-one row per (device, person), and the keepalive flags and pages follow from those rows,
-so a message that never arrived loses nothing. One module per concern, each with the
+one row per (device, person) (for people for all devices: up to the device's cursor, the
+rest implicit), and the keepalive flags and pages follow from those, so a message that
+never arrived loses nothing. One module per concern, each with the
 decisions it carries out (all are also in docs/people.md):
 
 - context.py: what every part shares: the connection, files, clock, delivery knobs, rows by key.
 - state.py: what a (device, person) row says: delivered, pending, in flight, failed, to delete.
 - wants.py: versions, and which devices should hold each person (scope).
+- implicit.py: people for all devices not written per device: a cursor per device.
 - biometrics.py: photos, face features, fingerprints and palm veins, kept as files.
 - persons.py: the operator adds, changes and removes people.
 - lookup.py: people read back: by id, listed, exported, by credential (authorization).
@@ -39,6 +41,7 @@ from .delete_pages import DeletePages
 from .device_reports import DeviceReports
 from .enrolments import Enrolments
 from .factory_reset import FactoryReset
+from .implicit import Implicit
 from .lookup import Lookup
 from .persons import PeopleError, PersonInput, Persons
 from .status import Status
@@ -58,6 +61,7 @@ class Parts:
     """The parts of the people store, built on one context, in the order they depend on each other."""
 
     biometrics: Biometrics
+    implicit: Implicit
     wants: Wants
     reset: FactoryReset
     lookup: Lookup
@@ -72,20 +76,22 @@ class Parts:
     @classmethod
     def build(cls, ctx: PeopleContext) -> Parts:
         biometrics = Biometrics(ctx)
-        wants = Wants(ctx)
-        reset = FactoryReset(ctx)
-        lookup = Lookup(ctx, biometrics)
+        implicit = Implicit(ctx)
+        wants = Wants(ctx, implicit)
+        reset = FactoryReset(ctx, implicit)
+        lookup = Lookup(ctx, biometrics, implicit)
         return cls(
             biometrics=biometrics,
+            implicit=implicit,
             wants=wants,
             reset=reset,
             lookup=lookup,
             persons=Persons(ctx, wants, biometrics, lookup),
-            status=Status(ctx),
-            sync=Sync(ctx, wants),
-            add_pages=AddPages(ctx, wants, reset),
+            status=Status(ctx, implicit),
+            sync=Sync(ctx, wants, implicit),
+            add_pages=AddPages(ctx, wants, reset, implicit),
             delete_pages=DeletePages(ctx, reset),
-            reports=DeviceReports(ctx, wants, biometrics),
+            reports=DeviceReports(ctx, wants, biometrics, implicit),
             enrolments=Enrolments(ctx, wants, biometrics),
         )
 

@@ -28,6 +28,7 @@ from ..db import transaction
 from ..events import people_refused
 from .context import COLS, PeopleContext
 from .factory_reset import FactoryReset
+from .implicit import Implicit
 from .state import PENDING_ADD
 from .wants import Wants
 
@@ -64,14 +65,16 @@ class Page:
 class AddPages:
     """The AddPeople flag, DownloadPeopleList pages (by URL or inline) and DownloadPeopleListResult."""
 
-    def __init__(self, ctx: PeopleContext, wants: Wants, reset: FactoryReset) -> None:
+    def __init__(self, ctx: PeopleContext, wants: Wants, reset: FactoryReset, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
         self.wants = wants
         self.reset = reset
+        self.implicit = implicit
 
     def needs_add(self, sn: str) -> bool:
-        """AddPeople: indexed lookups (pending, retry due); reconciles a newly approved device first (rare)."""
+        """AddPeople: indexed lookups (pending, retry due, anyone above the cursor); reconciles a newly
+        approved device first (rare)."""
         sql = (
             "SELECT EXISTS (SELECT 1 FROM device_people WHERE sn = :sn AND " + PENDING_ADD
             + " AND inflight_at <= :cutoff) OR EXISTS (SELECT 1 FROM device_people WHERE sn = :sn "
@@ -85,13 +88,15 @@ class AddPages:
         if stale_scope:
             self.wants.reconcile_device(sn)
             pending = self.db.execute(sql, args).fetchone()[0]
-        return bool(pending)
+        return bool(pending) or self.implicit.any_above(sn)
 
     def take_add_page(self, sn: str, limit: int, now: float | None = None) -> Page:
         """The next people to hand out, marked in flight as one numbered page. A few queries.
 
         Failures whose retry is due become pending first (and count one retry), so they go
-        out in this page or the next ones of the same loop. Nothing goes out to a device
+        out in this page or the next ones of the same loop. Pending rows go first, then
+        people above the device's cursor, in cursor order: those handed out become rows in
+        flight and the cursor moves past them (implicit.py). Nothing goes out to a device
         that was sent a factory reset and has not come back since.
         """
         t = self.ctx.now() if now is None else now
@@ -108,6 +113,8 @@ class AddPages:
             rows = self.db.execute(
                 "SELECT user_id, want FROM device_people WHERE sn = ? AND " + PENDING_ADD
                 + " AND inflight_at <= ? ORDER BY inflight_at LIMIT ?", [sn, cutoff, limit]).fetchall()
+            above = self.implicit.above(sn, limit - len(rows)) if len(rows) < limit else []
+            rows += [(uid, version) for uid, version, _ in above]
             if not rows:
                 return Page(0, [], inline)
             ids = json.dumps([r[0] for r in rows])
@@ -150,10 +157,21 @@ class AddPages:
             number = self.db.execute(
                 "UPDATE people_sync SET add_page = add_page + 1, last_page_at = ? WHERE sn = ? RETURNING add_page",
                 [t, sn]).fetchone()[0]
+            taken = {uid for uid, _, _ in above}
             self.db.execute(
                 "UPDATE device_people SET inflight = want, inflight_at = ?, inflight_page = ? "
                 "WHERE sn = ? AND user_id IN (SELECT value FROM json_each(?))",
-                [t, number, sn, json.dumps([p.user_id for p in page_people])])
+                [t, number, sn, json.dumps([p.user_id for p in page_people if p.user_id not in taken])])
+            new = [p for p in page_people if p.user_id in taken]  # a prefix of `above`: pages stop, never skip
+            if new:
+                self.db.execute(
+                    "INSERT INTO device_people (sn, user_id, want, inflight, inflight_at, inflight_page) "
+                    "SELECT :sn, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                    "json_extract(value, '$[1]'), :t, :page FROM json_each(:new) WHERE true "
+                    "ON CONFLICT (sn, user_id) DO UPDATE SET want = excluded.want, inflight = excluded.inflight, "
+                    "inflight_at = excluded.inflight_at, inflight_page = excluded.inflight_page",
+                    {"sn": sn, "t": t, "page": number, "new": json.dumps([[p.user_id, p.version] for p in new])})
+                self.implicit.advance(sn, above[len(new) - 1][2])
         return Page(number, page_people, inline)
 
     def _fill_inline(self, page_people: list[PagePerson]) -> None:
@@ -178,6 +196,8 @@ class AddPages:
         with transaction(self.db):
             sync = self.ctx.ensure_sync_row(sn)
             people_refused(self.db, sn, failures, t)  # before the rows change: retried results make none
+            if any(self.implicit.holds(sn, f.user_id) for f in failures):
+                self.implicit.catch_up(sn)  # a failure of someone never handed out is kept on their row
             failed = 0
             for f in failures:
                 failed += self.db.execute(

@@ -12,15 +12,14 @@ or is rare is read from small partial indexes at status time instead:
 
 A trigger costs a few µs per changed row; the UPDATE trigger runs only when a row changes
 state (a page handed out changes `inflight` only, and does not run it). `sn` and `user_id`
-of a row never change. The one bulk insert (new people for every device, wants.py) counts
-its new rows with one grouped statement instead (`counted_by_statement`): 20,000 people
-for 500 devices are 10,000,000 new rows, and the trigger would add about 35 s to that.
+of a row never change. People for all devices above a device's cursor have no row
+(implicit.py): status adds them to `wanted` and `pending` (status.py).
+
+`people_counts_paused` (a flag the insert trigger tests) is left from when one bulk insert
+counted its rows itself; nothing sets it now that adding people writes no rows.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import sqlite_utils
 
@@ -71,30 +70,3 @@ def create_counters(db: sqlite_utils.Database) -> None:
     ]
     for sql in statements:  # not executescript: it would commit the open transaction first
         db.execute(sql)
-
-
-#: Adds, per device, the (sn, user_id) pairs of a `desired` CTE that have no row yet: the rows
-#: the insert that follows will create, each wanted and pending (want = the version, nothing
-#: held, no failure).
-COUNT_NEW_ROWS = (
-    "INSERT INTO people_counts (sn, rows, wanted, pending) SELECT sn, count(*), count(*), count(*) "
-    "FROM desired d WHERE NOT EXISTS (SELECT 1 FROM device_people x WHERE x.sn = d.sn AND x.user_id = d.user_id) "
-    "GROUP BY sn ON CONFLICT (sn) DO UPDATE SET rows = rows + excluded.rows, wanted = wanted + excluded.wanted, "
-    "pending = pending + excluded.pending"
-)
-
-
-@contextmanager
-def counted_by_statement(db: sqlite_utils.Database) -> Iterator[None]:
-    """Inside a write transaction: rows inserted here are counted by the caller (COUNT_NEW_ROWS), not the trigger.
-
-    The flag row lives only inside the caller's transaction (other connections never see
-    it, a rollback removes it); rows changed by an upsert's DO UPDATE are still counted by
-    the UPDATE trigger.
-    """
-    assert db.conn.in_transaction
-    db.execute("INSERT INTO people_counts_paused (id) VALUES (1)")
-    try:
-        yield
-    finally:
-        db.execute("DELETE FROM people_counts_paused")

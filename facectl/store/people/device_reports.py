@@ -23,17 +23,19 @@ from facectl.protocol import people as people_rules
 from ..db import transaction
 from .biometrics import Biometrics
 from .context import COLS, PeopleContext, by_device_and_person
+from .implicit import ABOVE, Implicit
 from .wants import Wants
 
 
 class DeviceReports:
     """Keeps PushPeople reports, merges their biometrics, compares them with the server."""
 
-    def __init__(self, ctx: PeopleContext, wants: Wants, biometrics: Biometrics) -> None:
+    def __init__(self, ctx: PeopleContext, wants: Wants, biometrics: Biometrics, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
         self.wants = wants
         self.biometrics = biometrics
+        self.implicit = implicit
 
     def device_report(self, sn: str, push_type: int, user_id: int, person: people_rules.DevicePerson | None,
                       photo: bytes | None, notes: Sequence[str] = (), detail: Any = None) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class DeviceReports:
             if known is not None and changed:
                 self.wants.bump([user_id], t)
             wanted = self.db.execute("SELECT 1 FROM device_people WHERE sn = ? AND user_id = ? AND want IS NOT NULL",
-                                     [sn, user_id]).fetchone() is not None
+                                     [sn, user_id]).fetchone() is not None or self.implicit.holds(sn, user_id)
         return {"known": known is not None, "present": present, "wanted": wanted, "changed": changed,
                 "notes": notes}
 
@@ -93,9 +95,12 @@ class DeviceReports:
         rows = self.db.query(
             f"SELECT r.user_id, r.present, r.push_type, r.detail, r.received_at, r.photo AS reported_photo, "
             f"p.user_id AS known, {', '.join('p.' + c for c in COLS.values())}, p.photo, "
-            "d.want, d.have, d.have_at FROM device_reports r "
+            # Without a row, a person above the device's cursor is wanted at its version (implicit.py).
+            f"CASE WHEN d.sn IS NULL AND dv.state = 'approved' AND {ABOVE} THEN p.version ELSE d.want END AS want, "
+            "d.have, d.have_at FROM device_reports r "
             "LEFT JOIN people p ON p.user_id = r.user_id "
             "LEFT JOIN device_people d ON d.sn = r.sn AND d.user_id = r.user_id "
+            "LEFT JOIN devices dv ON dv.sn = r.sn LEFT JOIN people_sync s ON s.sn = r.sn "
             "WHERE r.sn = ? ORDER BY r.user_id", [sn])
         reported = 0
         for r in rows:

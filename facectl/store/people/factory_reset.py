@@ -31,6 +31,7 @@ from typing import Any
 
 from ..db import transaction
 from .context import PeopleContext
+from .implicit import Implicit
 
 #: A device that reports holding fewer than delivered / LOST_RATIO people has lost them (module docstring).
 LOST_RATIO = 2
@@ -43,9 +44,10 @@ _HOLDS_NOBODY = ("have = NULL, have_at = :t, inflight = NULL, inflight_at = 0, f
 class FactoryReset:
     """Empties a device's rows, and holds its pages back until it has reset."""
 
-    def __init__(self, ctx: PeopleContext) -> None:
+    def __init__(self, ctx: PeopleContext, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
+        self.implicit = implicit
 
     def factory_reset(self, sn: str, at: float | None = None) -> int:
         """A factory reset was handed to the device: it holds nobody now; returns the rows cleared.
@@ -75,7 +77,7 @@ class FactoryReset:
             if delivered == 0 or held * LOST_RATIO >= delivered:
                 return None
             resend = self.db.execute("SELECT count(*) FROM device_people WHERE sn = ? AND want IS NOT NULL",
-                                     [sn]).fetchone()[0]
+                                     [sn]).fetchone()[0] + self.implicit.counts([sn]).get(sn, 0)
             self.holds_nobody(sn, t)
             note = (f"the device reported holding {held} people while {delivered} were delivered to it "
                     f"(factory reset at the terminal?); {resend} are being sent again")

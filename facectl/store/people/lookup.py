@@ -14,17 +14,19 @@ from facectl.protocol.numbers import as_uint
 
 from .biometrics import Biometrics
 from .context import COLS, PeopleContext
+from .implicit import Implicit
 from .wants import ALL
 
 
 class Lookup:
     """Read-only queries on `people` (and its photo and biometrics) for the operator and the handlers."""
 
-    def __init__(self, ctx: PeopleContext, biometrics: Biometrics) -> None:
+    def __init__(self, ctx: PeopleContext, biometrics: Biometrics, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
         self.files = ctx.files
         self.biometrics = biometrics
+        self.implicit = implicit
 
     def all_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT user_id FROM people ORDER BY user_id")]
@@ -89,10 +91,14 @@ class Lookup:
             f"FROM people p {where} ORDER BY p.user_id LIMIT ? OFFSET ?"
         )
         out = []
-        for row in self.db.query(sql, [*args, limit if limit > 0 else -1, offset]):
+        rows = list(self.db.query(sql, [*args, limit if limit > 0 else -1, offset]))
+        # Devices whose cursor has not passed a person for all devices want them too, without a row.
+        above = self.implicit.device_counts([r["since"] if r["scope_all"] else None for r in rows])
+        for row, implicit in zip(rows, above, strict=True):
             item = self._describe(row, with_biometrics=False)
-            item["delivery"] = {"wanted": row["wanted"], "delivered": row["delivered"], "failed": row["failed"],
-                                "pending": row["wanted"] - row["delivered"] - row["failed"]}
+            wanted = row["wanted"] + implicit
+            item["delivery"] = {"wanted": wanted, "delivered": row["delivered"], "failed": row["failed"],
+                                "pending": wanted - row["delivered"] - row["failed"]}
             out.append(item)
         return out
 

@@ -21,6 +21,7 @@ from facectl.protocol import people as people_rules
 from ..db import transaction
 from .biometrics import PHOTO_TYPE, Biometrics
 from .context import COLS, PeopleContext
+from .implicit import since_key
 from .lookup import Lookup
 from .wants import ALL, Wants
 
@@ -175,6 +176,9 @@ class Persons:
                 self.db.conn.executemany("INSERT INTO person_devices (user_id, sn) VALUES (?, ?)",
                                     [(uid, sn) for sn in devices])
         values = [new[w] for w in COLS]
+        # Since when the person is for all devices: devices' cursors pass them in this order (implicit.py).
+        since = since_key(version, uid) if row is None or (scope_touched and scope_all and not row["scope_all"]) \
+            else row["since"]
         if row is None:
             # Devices that reported holding this (until now unknown) person hold some version of it.
             self.db.execute(
@@ -182,20 +186,20 @@ class Persons:
                 "FROM device_reports WHERE user_id = ? AND present = 1 ON CONFLICT (sn, user_id) DO NOTHING",
                 [uid])
             self.db.execute(
-                f"INSERT INTO people (user_id, {_FIELD_COLUMNS}, photo, photo_source, version, scope_all, "
-                f"created_at, updated_at) VALUES (?, {', '.join('?' * len(COLS))}, ?, ?, ?, ?, ?, ?)",
-                [uid, *values, photo, photo_source, version, scope_all, t, t],
+                f"INSERT INTO people (user_id, {_FIELD_COLUMNS}, photo, photo_source, version, scope_all, since, "
+                f"created_at, updated_at) VALUES (?, {', '.join('?' * len(COLS))}, ?, ?, ?, ?, ?, ?, ?)",
+                [uid, *values, photo, photo_source, version, scope_all, since, t, t],
             )
         elif changed:
             sets = ", ".join(f"{col} = ?" for col in COLS.values())
             self.db.execute(
-                f"UPDATE people SET {sets}, photo = ?, photo_source = ?, version = ?, scope_all = ?, "
+                f"UPDATE people SET {sets}, photo = ?, photo_source = ?, version = ?, scope_all = ?, since = ?, "
                 "updated_at = ? WHERE user_id = ?",
-                [*values, photo, photo_source, version, scope_all, t, uid],
+                [*values, photo, photo_source, version, scope_all, since, t, uid],
             )
         elif scope_touched:
-            self.db.execute("UPDATE people SET scope_all = ?, updated_at = ? WHERE user_id = ?",
-                            [scope_all, t, uid])
+            self.db.execute("UPDATE people SET scope_all = ?, since = ?, updated_at = ? WHERE user_id = ?",
+                            [scope_all, since, t, uid])
         return SaveResult(uid, row is None, changed), scope_touched
 
     def remove(self, user_ids: Iterable[int]) -> tuple[list[int], list[int], list[int]]:

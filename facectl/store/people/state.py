@@ -10,7 +10,8 @@ pending, and a row without one is to delete while the device holds the person.
 
 - **Flags are derived** (store/work.py). AddPeople: a row with `want` not NULL, `want IS NOT
   have`, not failed at `want`, and not in flight (or in flight for longer than
-  `redelivery_timeout`, 120 s by default), or a failed row whose automatic retry is due.
+  `redelivery_timeout`, 120 s by default), or a failed row whose automatic retry is due,
+  or a person for all devices above the device's cursor, who has no row (implicit.py).
   DeletePeople: a row with `want` NULL and `have` not NULL, not in flight; or a DeleteAll
   waiting. Each is an indexed lookup on a partial index.
   The checks are needs_add (add_pages.py) and needs_delete (delete_pages.py); the

@@ -11,29 +11,43 @@ from typing import Any
 from facectl.protocol.codes import PEOPLE_ERROR_CODES
 
 from .context import PeopleContext
+from .implicit import Implicit
 from .state import FAILED, PENDING_ADD, delivery_state
 
 
 class Status:
-    """Counts and state words from `device_people`, with the devices' own reports beside them."""
+    """Counts and state words from `device_people` and the people above each cursor, with the devices'
+    own reports beside them."""
 
-    def __init__(self, ctx: PeopleContext) -> None:
+    def __init__(self, ctx: PeopleContext, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
+        self.implicit = implicit
 
     def deliveries(self, user_id: int) -> list[dict[str, Any]]:
-        """Per device: want/have/in flight/failure and a state word, plus the device's own report."""
+        """Per device: want/have/in flight/failure and a state word, plus the device's own report.
+
+        A device whose cursor has not reached a person for all devices has no row for them:
+        it is listed as the row would be, wanted at the current version and pending (implicit.py).
+        """
         cutoff = self.ctx.now() - self.ctx.redelivery_timeout
-        rows = list(self.db.query(
-            "SELECT d.*, r.present AS reported_present, r.push_type AS reported_type, "
-            "r.received_at AS reported_at FROM device_people d "
-            "LEFT JOIN device_reports r ON r.sn = d.sn AND r.user_id = d.user_id "
-            "WHERE d.user_id = ? ORDER BY d.sn", [user_id]))
+        reports = {r.pop("sn"): r for r in self.db.query(
+            "SELECT sn, present AS reported_present, push_type AS reported_type, received_at AS reported_at "
+            "FROM device_reports WHERE user_id = ?", [user_id])}
+        no_report = {"reported_present": None, "reported_type": None, "reported_at": None}
+        rows = [{**r, **reports.get(r["sn"], no_report)} for r in self.db.query(
+            "SELECT * FROM device_people WHERE user_id = ?", [user_id])]
+        person = self.ctx.row(user_id)
+        for sn in self.implicit.devices_above(user_id):
+            rows.append({"sn": sn, "user_id": user_id, "want": person["version"] if person else None, "have": None,
+                         "have_at": None, "inflight": None, "inflight_at": 0, "inflight_page": None,
+                         "fail_code": None, "fail_version": None, "fail_repeat": None, "fail_message": None,
+                         "fail_at": None, "retry_at": None, "retries": 0, **reports.get(sn, no_report)})
         seen = {r["sn"] for r in rows}
-        for r in self.db.query("SELECT sn, present AS reported_present, push_type AS reported_type, "
-                               "received_at AS reported_at FROM device_reports WHERE user_id = ?", [user_id]):
-            if r["sn"] not in seen:
-                rows.append({"sn": r["sn"], "want": None, "have": None, "inflight": None, "inflight_at": 0,
+        rows.sort(key=lambda r: r["sn"])
+        for sn, r in reports.items():
+            if sn not in seen:
+                rows.append({"sn": sn, "want": None, "have": None, "inflight": None, "inflight_at": 0,
                              "fail_code": None, "fail_version": None, **r})
         for row in rows:
             row["state"] = delivery_state(row, cutoff)
@@ -54,6 +68,11 @@ class Status:
         # Counters kept by triggers (counters.py); in flight and retries from their small partial indexes.
         counts = {r["sn"]: r for r in self.db.query(
             f"SELECT * FROM people_counts WHERE rows > 0 {only}", args)}
+        for name, n in self.implicit.counts([sn] if sn else None).items():  # people above the cursor: pending
+            if n:
+                c = counts.setdefault(name, {"sn": name, "wanted": 0, "pending": 0})
+                c["wanted"] += n
+                c["pending"] += n
         for r in self.db.query(
                 "SELECT sn, count(*) AS n FROM device_people INDEXED BY device_people_inflight "
                 f"WHERE inflight IS NOT NULL {only} AND inflight > 0 AND inflight_at > :cutoff AND {PENDING_ADD} "

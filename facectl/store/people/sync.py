@@ -11,6 +11,7 @@ from typing import Any
 
 from ..db import transaction
 from .context import PeopleContext
+from .implicit import Implicit
 from .state import FAILED, PENDING_DELETE
 from .wants import Wants
 
@@ -18,10 +19,11 @@ from .wants import Wants
 class Sync:
     """Plans per device, for real or (dry run) in a transaction rolled back."""
 
-    def __init__(self, ctx: PeopleContext, wants: Wants) -> None:
+    def __init__(self, ctx: PeopleContext, wants: Wants, implicit: Implicit) -> None:
         self.ctx = ctx
         self.db = ctx.db
         self.wants = wants
+        self.implicit = implicit
 
     def sync(self, sns: Sequence[str], full: bool = False, wipe: bool = False,
              dry_run: bool = False) -> list[dict[str, Any]]:
@@ -59,7 +61,8 @@ class Sync:
             f"total({PENDING_DELETE}), total(want IS NOT NULL AND want IS have), "
             f"total({FAILED}) "
             "FROM device_people WHERE sn = ?", [sn]).fetchone()
-        return {"sn": sn, "add": int(row[0]), "update": int(row[1]), "delete": int(row[2]),
+        above = self.implicit.counts([sn]).get(sn, 0)  # people above the cursor: added by the next pages
+        return {"sn": sn, "add": int(row[0]) + above, "update": int(row[1]), "delete": int(row[2]),
                 "in_sync": int(row[3]), "failed": int(row[4]), "retry_failed": retry, "resend": resend,
                 "wipe": wipe}
 
