@@ -136,7 +136,7 @@ def test_a_database_without_counters_is_counted_once_when_opened(tmp_path: Path)
     store.close()
     with sqlite3.connect(path) as conn:  # as a database of the version before the counters
         conn.executescript(
-            "DROP TABLE people_counts; DROP TABLE people_counts_paused; DROP TRIGGER people_counts_insert; "
+            "DROP TABLE people_counts; DROP TRIGGER people_counts_insert; "
             "DROP TRIGGER people_counts_update; DROP TRIGGER people_counts_delete; "
             "DROP INDEX device_people_failed; DROP INDEX device_people_unneeded; "
             "DELETE FROM _sqlite_migrations WHERE name LIKE '%_people_counters'; "

@@ -35,7 +35,7 @@ from sqlite_utils.migrations import Migrations
 from facectl.protocol.settings import zone_summary
 
 from .db import StoreError
-from .people.counters import create_counters
+from .people.counters import create_counters, insert_trigger
 from .people.implicit import USER_SPAN, since_key
 
 MIGRATIONS = Migrations("facectl")
@@ -492,10 +492,9 @@ def refused_input(db: sqlite_utils.Database) -> None:
 
 @migration
 def people_counters(db: sqlite_utils.Database) -> None:
-    """People at scale: per-device delivery counters kept by triggers (`people_counts`, with the
-    in-transaction flag `people_counts_paused`), the failed rows' index `device_people_failed`,
-    and `device_people_unneeded` (rows nobody needs, empty between transactions). Existing
-    rows are counted once here (store/people/counters.py)."""
+    """People at scale: per-device delivery counters kept by triggers (`people_counts`), the
+    failed rows' index `device_people_failed`, and `device_people_unneeded` (rows nobody needs,
+    empty between transactions). Existing rows are counted once here (store/people/counters.py)."""
     create_counters(db)
     db.execute("CREATE INDEX IF NOT EXISTS device_people_unneeded ON device_people(user_id) "
                "WHERE want IS NULL AND have IS NULL AND inflight IS NULL")
@@ -509,13 +508,17 @@ def people_cursors(db: sqlite_utils.Database) -> None:
     (approved device, person): every person gets the key of change 0 and every device a cursor
     past all of them, so each row, delivered, in flight, failed or to delete, keeps its meaning
     and nothing is handed out differently; people added later, and devices approved later, are
-    implicit."""
+    implicit. Adding people writes no rows now, so the flag with which a bulk insert counted its
+    own rows (`people_counts_paused`, tested by the insert trigger) goes."""
     add_columns(db, "people", {"since": "INTEGER NOT NULL DEFAULT 0"})
     add_columns(db, "people_sync", {"through": "INTEGER NOT NULL DEFAULT 0"})
     db.execute("UPDATE people SET since = user_id")  # since_key(0, user_id)
     db.execute("CREATE INDEX IF NOT EXISTS people_since ON people(since) WHERE scope_all = 1")
     db.execute("INSERT OR IGNORE INTO people_sync (sn) SELECT sn FROM devices")
     db.execute("UPDATE people_sync SET through = ?", [since_key(0, USER_SPAN - 1)])
+    db.execute("DROP TRIGGER IF EXISTS people_counts_insert")
+    db.execute(insert_trigger())
+    db.execute("DROP TABLE IF EXISTS people_counts_paused")
 
 
 # --- new migrations go above this line --------------------------------------------------------

@@ -14,9 +14,6 @@ A trigger costs a few µs per changed row; the UPDATE trigger runs only when a r
 state (a page handed out changes `inflight` only, and does not run it). `sn` and `user_id`
 of a row never change. People for all devices above a device's cursor have no row
 (implicit.py): status adds them to `wanted` and `pending` (status.py).
-
-`people_counts_paused` (a flag the insert trigger tests) is left from when one bulk insert
-counted its rows itself; nothing sets it now that adding people writes no rows.
 """
 
 from __future__ import annotations
@@ -39,6 +36,15 @@ def _terms(row: str) -> list[str]:
     return [f"({term.format(r=row)})" for term in STATES.values()]
 
 
+def insert_trigger() -> str:
+    """The trigger that counts a new row (also recreated by a migration that changed it)."""
+    names = ", ".join(STATES)
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in STATES)
+    return (f"CREATE TRIGGER people_counts_insert AFTER INSERT ON device_people BEGIN "
+            f"INSERT INTO people_counts (sn, rows, {names}) VALUES (NEW.sn, 1, {', '.join(_terms('NEW'))}) "
+            f"ON CONFLICT (sn) DO UPDATE SET rows = rows + 1, {added}; END")
+
+
 def create_counters(db: sqlite_utils.Database) -> None:
     """Create the counters, their triggers and the failed-rows index, and count the rows there are.
 
@@ -48,18 +54,13 @@ def create_counters(db: sqlite_utils.Database) -> None:
     cols = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in STATES)
     names = ", ".join(STATES)
     new, old = _terms("NEW"), _terms("OLD")
-    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in STATES)
     removed = ", ".join(f"{c} = {c} - {t}" for c, t in zip(STATES, old, strict=True))
-    upsert = (f"INSERT INTO people_counts (sn, rows, {names}) VALUES (NEW.sn, 1, {', '.join(new)}) "
-              f"ON CONFLICT (sn) DO UPDATE SET rows = rows + 1, {added}")
     moved = ", ".join(f"{c} = {c} + {n} - {o}" for c, n, o in zip(STATES, new, old, strict=True))
     drop = f"UPDATE people_counts SET rows = rows - 1, {removed} WHERE sn = OLD.sn"
     changed = " OR ".join(f"{n} IS NOT {o}" for n, o in zip(new, old, strict=True))
     statements = [
         f"CREATE TABLE people_counts (sn TEXT PRIMARY KEY, rows INTEGER NOT NULL DEFAULT 0, {cols}) WITHOUT ROWID",
-        "CREATE TABLE IF NOT EXISTS people_counts_paused (id INTEGER PRIMARY KEY CHECK (id = 1))",
-        f"CREATE TRIGGER people_counts_insert AFTER INSERT ON device_people "
-        f"WHEN NOT EXISTS (SELECT 1 FROM people_counts_paused) BEGIN {upsert}; END",
+        insert_trigger(),
         f"CREATE TRIGGER people_counts_delete AFTER DELETE ON device_people BEGIN {drop}; END",
         f"CREATE TRIGGER people_counts_update AFTER UPDATE OF want, have, fail_version ON device_people "
         f"WHEN {changed} BEGIN UPDATE people_counts SET {moved} WHERE sn = NEW.sn; END",
