@@ -67,26 +67,30 @@ def test_uploads_arriving_together_share_a_transaction_and_each_is_stored_once(
 
 
 def _committer(path: Path) -> tuple[Store, GroupCommitter]:
-    """A batch of three and a 10 s wait: three writes flush at once, as one transaction."""
+    """A batch of three and a 10 s wait: three writes flush at once, as one transaction, on the
+    committer's writer thread with its own connection."""
     store = Store(str(path))
     store.db.execute("CREATE TABLE t (v TEXT)")
-    return store, GroupCommitter(store.db, batch=3, wait=10.0)
+    return store, GroupCommitter(store, batch=3, wait=10.0)
 
 
 def test_an_upload_failing_on_its_own_is_rolled_back_alone(tmp_path: Path) -> None:
     store, committer = _committer(tmp_path / "x.db")
 
     def write(value: str, fail: bool = False):
-        def work() -> str:
-            store.db.execute("INSERT INTO t VALUES (?)", [value])
+        def work(writer: Store) -> str:
+            writer.db.execute("INSERT INTO t VALUES (?)", [value])
             if fail:
                 raise ValueError(f"{value} is bad")
             return value
         return work
 
     async def batch() -> list:
-        return await asyncio.gather(committer.run(write("a")), committer.run(write("b", fail=True)),
-                                    committer.run(write("c")), return_exceptions=True)
+        try:
+            return await asyncio.gather(committer.run(write("a")), committer.run(write("b", fail=True)),
+                                        committer.run(write("c")), return_exceptions=True)
+        finally:
+            await committer.close()
 
     a, b, c = asyncio.run(batch())
     assert (a, c) == ("a", "c")
@@ -101,17 +105,27 @@ def test_a_storage_failure_fails_every_upload_of_the_batch_and_stores_none(tmp_p
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
 
-    def work() -> None:
-        store.db.execute("INSERT INTO t VALUES (?)", ["x" * 100_000])
+    committer.writer.db.execute(f"PRAGMA max_page_count = {pages}")
+
+    def work(writer: Store) -> None:
+        writer.db.execute("INSERT INTO t VALUES (?)", ["x" * 100_000])
 
     async def batch() -> list:
         return await asyncio.gather(*(committer.run(work) for _ in range(3)), return_exceptions=True)
 
-    results = asyncio.run(batch())
+    async def both() -> tuple[list, list]:
+        try:
+            failed = await batch()
+            committer.writer.db.execute("PRAGMA max_page_count = 4294967294")
+            assert not committer.writer.db.conn.in_transaction  # the next batch can begin
+            return failed, await batch()
+        finally:
+            await committer.close()
+
+    results, again = asyncio.run(both())
     assert all(isinstance(r, sqlite3.Error) and r.sqlite_errorname == "SQLITE_FULL" for r in results)
-    store.db.execute("PRAGMA max_page_count = 4294967294")
-    assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    assert not store.db.conn.in_transaction  # the next batch can begin
+    assert again == [None] * 3
+    assert store.db.execute("SELECT count(*) FROM t").fetchone()[0] == 3  # the second batch only
     store.close()
 
 

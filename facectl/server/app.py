@@ -73,7 +73,7 @@ from facectl.protocol.gzip_bounded import GZIP_MAGIC
 from facectl.protocol.identity import SnRule, clean_text
 from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES, MAX_POLL_BYTES
 from facectl.store import Store
-from facectl.store.db import storage_problem, transaction
+from facectl.store.db import storage_problem
 from facectl.store.devices import APPROVED, BLOCKED
 from facectl.store.live import LiveDevices
 
@@ -128,10 +128,11 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
-    committer = GroupCommitter(store.db, config.record_batch, config.record_batch_wait)
+    committer = GroupCommitter(store, config.record_batch, config.record_batch_wait, checkpoints=False)
     app[COMMITTER] = committer
     app[DISPATCHER] = Dispatcher(store, config, write=committer.run)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
+    app.cleanup_ctx.append(_close_committer)
     app.cleanup_ctx.append(_write_behind)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
@@ -141,6 +142,12 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
 
 #: How often buffered last contacts are written (store/live.py): at most this much is lost on SIGKILL.
 FLUSH_SECONDS = 1.0
+
+
+async def _close_committer(app: web.Application) -> AsyncIterator[None]:
+    """Once no request is left: the writer's last batch committed, its connection closed."""
+    yield
+    await app[COMMITTER].close()
 
 
 async def _write_behind(app: web.Application) -> AsyncIterator[None]:
@@ -251,7 +258,7 @@ class Dispatcher:
         self.record_contact = record_contact
         #: Devices in memory, last contact written behind (store/live.py); not for a replay.
         self.live = LiveDevices(store) if record_contact else None
-        self.write: Write = write or functools.partial(write_now, functools.partial(transaction, store.db))
+        self.write: Write = write or functools.partial(write_now, store)
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
