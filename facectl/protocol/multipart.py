@@ -12,8 +12,9 @@ by the caller before it gets here.
 from __future__ import annotations
 
 import gzip as _gziplib
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .gzip_bounded import maybe_inflate
 from .limits import MAX_INFLATED_BYTES, MAX_PART_HEADER_BYTES, MAX_PARTS
@@ -40,12 +41,26 @@ def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+def content_digest(data: bytes) -> tuple[str, str]:
+    """(SHA-256 hex, upper-case MD5 hex) of a file's bytes: how the store names it, and the MD5
+    devices are given with its URL (protocol.md 5.6)."""
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest().upper()
+
+
 @dataclass(slots=True)
 class Part:
     headers: list[tuple[str, str]]
     data: bytes
     name: str | None
     filename: str | None
+    _digest: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def digest(self) -> tuple[str, str]:
+        """`content_digest` of the data, computed once. The server asks for a photo's on the thread
+        that decoded it (hashlib lets go of the GIL there), so its writer never hashes."""
+        if self._digest is None:
+            self._digest = content_digest(self.data)
+        return self._digest
 
     def header(self, name: str) -> str | None:
         return find_header(self.headers, name)

@@ -71,7 +71,13 @@ from facectl.protocol.device_rules import is_record_upload
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint, lookup, v1_endpoint
 from facectl.protocol.gzip_bounded import GZIP_MAGIC
 from facectl.protocol.identity import SnRule, clean_text
-from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES, MAX_POLL_BYTES
+from facectl.protocol.limits import (
+    DECODE_DEADLINE_SECONDS,
+    DECODE_INLINE_BYTES,
+    MAX_BODY_BYTES,
+    MAX_PHOTO_BYTES,
+    MAX_POLL_BYTES,
+)
 from facectl.store import Store
 from facectl.store.db import storage_problem
 from facectl.store.devices import APPROVED, BLOCKED
@@ -380,10 +386,14 @@ async def _decode(endpoint: Endpoint, request: DeviceRequest) -> DecodedRequest:
         return await future
 
 
-def _decode_before(deadline: float, *args: Any) -> DecodedRequest:
+def _decode_before(deadline: float, endpoint: Endpoint, *args: Any) -> DecodedRequest:
     if time.monotonic() > deadline:
         raise TimeoutError("given up before it started")
-    return decode_request(*args)
+    decoded = decode_request(endpoint, *args)
+    photo = decoded.photo if is_record_upload(endpoint) else None
+    if photo is not None and len(photo.data) <= MAX_PHOTO_BYTES:
+        photo.digest()  # here, where hashlib lets go of the GIL, and not on the writer (server/committer.py)
+    return decoded
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

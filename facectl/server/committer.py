@@ -79,6 +79,11 @@ class GroupCommitter:
         self.batches = 0
         self.writes = 0
 
+    @property
+    def writing(self) -> bool:
+        """Whether a batch is with the writer now (handed over, not yet answered)."""
+        return self._in_flight is not None
+
     async def run(self, work: Work[T]) -> T:
         """Run `work` (synchronous store writes) in the next batch; return its result once committed."""
         loop = asyncio.get_running_loop()

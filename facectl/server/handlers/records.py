@@ -36,7 +36,7 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
     except RecordError as exc:
         return ctx.quarantine(str(exc))
     photo = decoded.photo
-    kept_photo: tuple[bytes, str] | None = None
+    kept_photo: tuple[bytes, str, tuple[str, str]] | None = None
     if photo is not None and photo.data:
         if len(photo.data) > MAX_PHOTO_BYTES:
             # Keep the record and the evidence, but not an oversized blob in the files table.
@@ -45,7 +45,7 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
         else:
             # Not a JPEG, or not PhotoLen bytes: stored exactly as sent, with a warning.
             record.warnings.extend(photo_warnings(photo.data, record.fields.get("photo_len")))
-            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type))
+            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type), photo.digest())
     record.warnings.extend(decoded.quirks)
     sn = ctx.sn
 
