@@ -209,3 +209,28 @@ def test_the_server_leaves_checkpoints_to_a_thread_of_their_own(open_server: Liv
         assert (busy, copied) == (0, frames)  # everything in the WAL is in the database file
     finally:
         conn.close()
+
+
+def test_a_database_without_a_file_is_written_on_the_loop_in_one_transaction() -> None:
+    """":memory:" cannot be opened a second time: the committer writes through the loop's store."""
+    store = Store(":memory:")
+    store.db.execute("CREATE TABLE t (v TEXT)")
+    committer = GroupCommitter(store, batch=2, wait=10.0)
+    assert committer.writer is store
+
+    def write(value: str):
+        def work(writer: Store) -> str:
+            writer.db.execute("INSERT INTO t VALUES (?)", [value])
+            return value
+        return work
+
+    async def batch() -> list:
+        try:
+            return await asyncio.gather(committer.run(write("a")), committer.run(write("b")))
+        finally:
+            await committer.close()
+
+    assert asyncio.run(batch()) == ["a", "b"]
+    assert committer.batches == 1
+    assert [v for (v,) in store.db.execute("SELECT v FROM t ORDER BY v")] == ["a", "b"]
+    store.close()

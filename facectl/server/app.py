@@ -44,7 +44,8 @@ is told Success 0 "server busy; retry later" and the record is not stored (it pa
 `quarantine replay` runs one request at a time and has no one to be fair to.
 
 Handlers store what they must have committed before answering through `ctx.write`: in
-the server, a group commit shared by the record uploads in flight (server/committer.py),
+the server, a group commit shared by the record uploads in flight, on a writer thread with its
+own connection (server/committer.py),
 each answered after that commit (their contact is the in-memory one, store/live.py);
 in a replay, at once, inside the replay's own transaction.
 """
