@@ -289,7 +289,7 @@ class RecordBodies:
     def __init__(self, sns: list[str], photo_bytes: int) -> None:
         self.sns = sns
         config = SimConfig(seed=1, photo_bytes=photo_bytes)
-        self.details = [SimDevice(sn, config).make_identify_record(time.time()).detail for sn in sns]
+        self.details = [SimDevice(sn, config).records.make_identify_record(time.time()).detail for sn in sns]
         self.photo = bytearray(make_jpeg(photo_bytes, 1)) if photo_bytes else None
         self.counter = 0
         self.headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from facectl.protocol import multipart
 from facectl.protocol.endpoints import ENDPOINTS, Body
 from facectl.protocol.limits import DEVICE_TIMEOUT_SECONDS
-from facectl.server.app import STORE
+from facectl.server.app import COMMITTER, STORE
 from facectl.store import Store
 
 JSON_VALUES = st.recursive(
@@ -103,13 +103,16 @@ def test_generated_hostile_input_on_every_endpoint(server: LiveServer, store: St
 def test_read_only_storage_never_acknowledges_what_it_did_not_store(approved: DeviceClient, server: LiveServer,
                                                                    store: Store, caplog) -> None:
     approved.keepalive()
-    server_db = server.runner.app[STORE].db
-    server_db.execute("PRAGMA query_only = ON")
+    # Both of the server's connections: the loop's, and the one records are written on.
+    server_dbs = (server.runner.app[STORE].db, server.runner.app[COMMITTER].writer.db)
+    for db in server_dbs:
+        db.execute("PRAGMA query_only = ON")
     try:
         reply = approved.post_json("/Record/UploadSystemRecord", RecordType=2,
                                    Records=[{"RecordID": 1, "RecordType": 28, "RecordDate": 1}])
     finally:
-        server_db.execute("PRAGMA query_only = OFF")
+        for db in server_dbs:
+            db.execute("PRAGMA query_only = OFF")
     assert reply.status == 200
     assert reply.json["Success"] == 0 and "retry" in reply.json["Message"]
     assert any("read-only" in r.getMessage() for r in caplog.records)

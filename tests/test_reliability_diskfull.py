@@ -7,12 +7,13 @@ Two ways to fill the disk, both against the real server on a loopback port:
   last block, so SQLite's next WAL append fails with ENOSPC (SQLITE_FULL). Mounting
   needs root (CAP_SYS_ADMIN); where that is not permitted this variant is skipped
   and the second one still runs.
-- **an emulated full disk**: `PRAGMA max_page_count` on the server's own connection,
+- **an emulated full disk**: `PRAGMA max_page_count` on the server's own connections (the
+  event loop's, and the record writer's, server/committer.py),
   set to the database's current size, so any write that needs a new page fails with
   SQLITE_FULL. This one reaches past the device lookup into each handler's own writes
   (record, photo, settings document, report, enrolment, snapshot, quarantine).
 
-A read-only database (`PRAGMA query_only` on the server's connection, SQLITE_READONLY)
+A read-only database (`PRAGMA query_only` on the server's connections, SQLITE_READONLY)
 is checked the same way.
 
 Every writing endpoint is checked: records (identify and system), settings, people
@@ -39,7 +40,7 @@ import pytest
 from conftest import SN, DeviceClient, LiveServer, _serve, settings_document
 
 from facectl.protocol import multipart
-from facectl.server.app import STORE
+from facectl.server.app import COMMITTER, STORE
 from facectl.sim.jpeg import make_jpeg
 from facectl.store import Store
 from facectl.store.people import PersonInput
@@ -181,6 +182,11 @@ def paged(db_path: str) -> Iterator[tuple[LiveServer, Store, DeviceClient]]:
     store.close()
 
 
+def _server_connections(server: LiveServer) -> list[Any]:
+    """The server's two connections: the event loop's, and the one record uploads are written on."""
+    return [server.runner.app[STORE].db, server.runner.app[COMMITTER].writer.db]
+
+
 @pytest.mark.parametrize("write", WRITES, ids=IDS)
 def test_emulated_full_disk_every_write_is_refused_and_retried(paged, caplog: pytest.LogCaptureFixture,
                                                                write: Write) -> None:
@@ -190,14 +196,16 @@ def test_emulated_full_disk_every_write_is_refused_and_retried(paged, caplog: py
     may be accepted (and must then be stored); on the real full disk it is refused too.
     """
     server, store, client = paged
-    server_db = server.runner.app[STORE].db
+    server_dbs = _server_connections(server)
 
     def full() -> None:
-        pages = server_db.execute("PRAGMA page_count").fetchone()[0]
-        server_db.execute(f"PRAGMA max_page_count = {pages}")
+        pages = server_dbs[0].execute("PRAGMA page_count").fetchone()[0]
+        for db in server_dbs:
+            db.execute(f"PRAGMA max_page_count = {pages}")
 
     def free() -> None:
-        server_db.execute("PRAGMA max_page_count = 4294967294")
+        for db in server_dbs:
+            db.execute("PRAGMA max_page_count = 4294967294")
 
     _check_refused_then_accepted(client, store, caplog, full, free, write,
                                  must_refuse=write.endpoint != "DeletePeopleListResult")
@@ -210,13 +218,15 @@ def test_read_only_database_every_write_is_refused_and_retried(paged, caplog: py
     (or a file system) turned read-only under a running server gives. Every write, in-place
     updates included, is refused, and the log says the file is read-only."""
     server, store, client = paged
-    server_db = server.runner.app[STORE].db
+    server_dbs = _server_connections(server)
 
     def read_only() -> None:
-        server_db.execute("PRAGMA query_only = ON")
+        for db in server_dbs:
+            db.execute("PRAGMA query_only = ON")
 
     def writable() -> None:
-        server_db.execute("PRAGMA query_only = OFF")
+        for db in server_dbs:
+            db.execute("PRAGMA query_only = OFF")
 
     _check_refused_then_accepted(client, store, caplog, read_only, writable, write, cause="read-only")
 

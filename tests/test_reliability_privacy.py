@@ -42,7 +42,7 @@ from test_server_limits_paths import _self_signed
 
 from facectl.protocol import multipart
 from facectl.protocol.people import md5_hex
-from facectl.server.app import STORE
+from facectl.server.app import COMMITTER, STORE
 from facectl.sim.config import SimConfig
 from facectl.sim.device import SimDevice
 from facectl.sim.jpeg import make_jpeg
@@ -173,12 +173,16 @@ def test_nothing_personal_in_the_in_process_server_log_at_debug(server: LiveServ
     _seed(store)
     server_db = server.runner.app[STORE].db
 
+    server_dbs = (server_db, server.runner.app[COMMITTER].writer.db)  # the loop's, and the record writer's
+
     class ReadOnly:
         def __enter__(self) -> None:
-            server_db.execute("PRAGMA query_only = ON")
+            for db in server_dbs:
+                db.execute("PRAGMA query_only = ON")
 
         def __exit__(self, *exc: object) -> None:
-            server_db.execute("PRAGMA query_only = OFF")
+            for db in server_dbs:
+                db.execute("PRAGMA query_only = OFF")
 
     class ReportsTableGone:
         """An unexpected server failure: the table PushPeople writes renamed away (SQLITE_ERROR, not storage)."""

@@ -12,8 +12,9 @@ by the caller before it gets here.
 from __future__ import annotations
 
 import gzip as _gziplib
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .gzip_bounded import maybe_inflate
 from .limits import MAX_INFLATED_BYTES, MAX_PART_HEADER_BYTES, MAX_PARTS
@@ -40,12 +41,26 @@ def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+def content_digest(data: bytes) -> tuple[str, str]:
+    """(SHA-256 hex, upper-case MD5 hex) of a file's bytes: how the store names it, and the MD5
+    devices are given with its URL (protocol.md 5.6)."""
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest().upper()
+
+
 @dataclass(slots=True)
 class Part:
     headers: list[tuple[str, str]]
     data: bytes
     name: str | None
     filename: str | None
+    _digest: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def digest(self) -> tuple[str, str]:
+        """`content_digest` of the data, computed once. The server asks for a photo's on the thread
+        that decoded it (hashlib lets go of the GIL there), so its writer never hashes."""
+        if self._digest is None:
+            self._digest = content_digest(self.data)
+        return self._digest
 
     def header(self, name: str) -> str | None:
         return find_header(self.headers, name)
@@ -87,6 +102,22 @@ def boundary_from_content_type(content_type: str | None) -> str:
 
 def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     """Split `type; a=1; b="x;y"` into ("type", {"a": "1", "b": "x;y"}); names lower-cased."""
+    items = _split_params(value) if "\\" in value else _split_params_plain(value)
+    head = items[0].strip()
+    params: dict[str, str] = {}
+    for item in items[1:]:
+        key, sep, val = item.partition("=")
+        if not sep:
+            continue
+        val = val.strip()
+        if len(val) >= 2 and val[0] == val[-1] == '"':
+            val = val[1:-1]
+        params[key.strip().lower()] = val
+    return head, params
+
+
+def _split_params(value: str) -> list[str]:
+    """Split at the semicolons outside quotes; a backslash inside quotes escapes the next character."""
     items: list[str] = []
     current: list[str] = []
     quoted = False
@@ -106,17 +137,27 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         else:
             current.append(ch)
     items.append("".join(current))
-    head = items[0].strip()
-    params: dict[str, str] = {}
-    for item in items[1:]:
-        key, sep, val = item.partition("=")
-        if not sep:
+    return items
+
+
+def _split_params_plain(value: str) -> list[str]:
+    """`_split_params` for a value without backslashes (every part header a device sends), by
+    whole segments instead of characters: this runs for each part of every upload."""
+    items: list[str] = []
+    current = ""
+    for i, segment in enumerate(value.split('"')):
+        if i:
+            current += '"'
+        if i % 2:  # between quotes
+            current += segment
             continue
-        val = val.strip()
-        if len(val) >= 2 and val[0] == val[-1] == '"':
-            val = val[1:-1]
-        params[key.strip().lower()] = val
-    return head, params
+        first, *rest = segment.split(";")
+        current += first
+        for piece in rest:
+            items.append(current)
+            current = piece
+    items.append(current)
+    return items
 
 
 def parse(body: bytes, boundary: str, max_parts: int = MAX_PARTS) -> list[Part]:
@@ -173,7 +214,8 @@ def _skip_line_end(body: bytes, pos: int) -> int:
 def _find_header_end(body: bytes, pos: int) -> tuple[int, int]:
     limit = pos + MAX_PART_HEADER_BYTES + 4
     crlf = body.find(b"\r\n\r\n", pos, limit)
-    lf = body.find(b"\n\n", pos, limit)
+    # An LF pair can only win when it ends before the CRLF pair: never read on into the part's data.
+    lf = body.find(b"\n\n", pos, crlf if crlf >= 0 else limit)
     if body.startswith(b"\r\n", pos):
         return pos, 2  # a part with no headers at all
     if crlf >= 0 and (lf < 0 or crlf <= lf):
@@ -189,13 +231,12 @@ def _find_next_delimiter(body: bytes, delim: bytes, start: int) -> tuple[int, in
     The nearer of CRLF and LF wins, so a body with mixed line endings still ends
     each part at its own boundary.
     """
-    crlf = body.find(b"\r\n" + delim, start)
-    lf = body.find(b"\n" + delim, start)
-    if crlf >= 0 and (lf < 0 or crlf + 1 <= lf):
-        return crlf, 2
-    if lf >= 0:
-        return lf, 1
-    return -1, 0
+    lf = body.find(b"\n" + delim, start)  # a CRLF before the delimiter is this LF's CR: one search
+    if lf < 0:
+        return -1, 0
+    if lf - 1 >= start and body[lf - 1] == 0x0D:
+        return lf - 1, 2
+    return lf, 1
 
 
 def _parse_headers(raw: bytes) -> list[tuple[str, str]]:

@@ -44,7 +44,8 @@ is told Success 0 "server busy; retry later" and the record is not stored (it pa
 `quarantine replay` runs one request at a time and has no one to be fair to.
 
 Handlers store what they must have committed before answering through `ctx.write`: in
-the server, a group commit shared by the record uploads in flight (server/committer.py),
+the server, a group commit shared by the record uploads in flight, on a writer thread with its
+own connection (server/committer.py),
 each answered after that commit (their contact is the in-memory one, store/live.py);
 in a replay, at once, inside the replay's own transaction.
 """
@@ -71,9 +72,15 @@ from facectl.protocol.device_rules import is_record_upload
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint, lookup, v1_endpoint
 from facectl.protocol.gzip_bounded import GZIP_MAGIC
 from facectl.protocol.identity import SnRule, clean_text
-from facectl.protocol.limits import DECODE_DEADLINE_SECONDS, DECODE_INLINE_BYTES, MAX_BODY_BYTES, MAX_POLL_BYTES
+from facectl.protocol.limits import (
+    DECODE_DEADLINE_SECONDS,
+    DECODE_INLINE_BYTES,
+    MAX_BODY_BYTES,
+    MAX_PHOTO_BYTES,
+    MAX_POLL_BYTES,
+)
 from facectl.store import Store
-from facectl.store.db import storage_problem, transaction
+from facectl.store.db import storage_problem
 from facectl.store.devices import APPROVED, BLOCKED
 from facectl.store.live import LiveDevices
 
@@ -128,10 +135,11 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     app[CONFIG] = config
-    committer = GroupCommitter(store.db, config.record_batch, config.record_batch_wait)
+    committer = GroupCommitter(store, config.record_batch, config.record_batch_wait, checkpoints=False)
     app[COMMITTER] = committer
     app[DISPATCHER] = Dispatcher(store, config, write=committer.run)
     app[GATE] = RecordGate(config.record_slots, config.record_queue, config.record_wait)
+    app.cleanup_ctx.append(_close_committer)
     app.cleanup_ctx.append(_write_behind)
     app.router.add_get("/", index)
     app.router.add_get("/files/{name}", serve_file)
@@ -141,6 +149,12 @@ def make_app(store: Store, config: ServerConfig) -> web.Application:
 
 #: How often buffered last contacts are written (store/live.py): at most this much is lost on SIGKILL.
 FLUSH_SECONDS = 1.0
+
+
+async def _close_committer(app: web.Application) -> AsyncIterator[None]:
+    """Once no request is left: the writer's last batch committed, its connection closed."""
+    yield
+    await app[COMMITTER].close()
 
 
 async def _write_behind(app: web.Application) -> AsyncIterator[None]:
@@ -251,7 +265,7 @@ class Dispatcher:
         self.record_contact = record_contact
         #: Devices in memory, last contact written behind (store/live.py); not for a replay.
         self.live = LiveDevices(store) if record_contact else None
-        self.write: Write = write or functools.partial(write_now, functools.partial(transaction, store.db))
+        self.write: Write = write or functools.partial(write_now, store)
 
     async def handle(self, request: DeviceRequest, endpoint: Endpoint | None) -> Answer:
         """Answer `request`, sent to `endpoint` (the catalog's, from its path; None: no such endpoint)."""
@@ -373,10 +387,14 @@ async def _decode(endpoint: Endpoint, request: DeviceRequest) -> DecodedRequest:
         return await future
 
 
-def _decode_before(deadline: float, *args: Any) -> DecodedRequest:
+def _decode_before(deadline: float, endpoint: Endpoint, *args: Any) -> DecodedRequest:
     if time.monotonic() > deadline:
         raise TimeoutError("given up before it started")
-    return decode_request(*args)
+    decoded = decode_request(endpoint, *args)
+    photo = decoded.photo if is_record_upload(endpoint) else None
+    if photo is not None and len(photo.data) <= MAX_PHOTO_BYTES:
+        photo.digest()  # here, where hashlib lets go of the GIL, and not on the writer (server/committer.py)
+    return decoded
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

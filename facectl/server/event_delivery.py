@@ -61,9 +61,9 @@ class EventTasks:
     """The server's event background tasks: started once the port is known, stopped at cleanup.
 
     They use the server's own database connection, between device requests on the same event
-    loop: safe because no transaction is ever held across an await (handlers' writes and the
-    group commit, server/committer.py, run without awaiting), so each read or cursor update
-    here is a statement of its own. A batch is read and encoded in a few milliseconds.
+    loop: safe because no transaction is ever held across an await (handlers' writes run without
+    awaiting; the group commit, server/committer.py, has a connection of its own), so each read
+    or cursor update here is a statement of its own. A batch is read and encoded in a few milliseconds.
     """
 
     def __init__(self, store: Store, config: ServerConfig, before_sweep: Callable[[], object] | None = None) -> None:

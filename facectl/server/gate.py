@@ -1,7 +1,7 @@
 """The record gate: record uploads take turns, so keepalives never queue behind a backlog.
 
-The server has one event loop, and records are stored on it synchronously, in group
-commits of the uploads in flight (server/committer.py). When a fleet comes back after an
+The server has one event loop, which reads and decodes every upload; records are stored in
+group commits of the uploads in flight, on a writer thread (server/committer.py). When a fleet comes back after an
 outage, every device has a record upload in flight; without the gate each keepalive
 waited behind about a thousand record commits (docs/benchmarks.md, reconnect storm: p99
 1.85 s against the device's 2 s timeout). With it, at most `slots` uploads are in flight

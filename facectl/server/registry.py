@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from facectl.protocol import responses
 from facectl.protocol.decode import DecodedRequest
 from facectl.protocol.endpoints import ENDPOINTS
+from facectl.store.db import transaction
 
 if TYPE_CHECKING:
     from facectl.store import Store
@@ -44,15 +45,16 @@ class DeviceRequest:
 #: (with its budget); a replay passes its own.
 Keep = Callable[[str | None, str, str, bytes, str | None, str | None, str | None, str | None], int]
 #: Runs synchronous store writes in a transaction and returns their result once committed. The
-#: server's shares one transaction among concurrent uploads (server/committer.py); a replay's runs
-#: them at once, inside the transaction it holds.
-Write = Callable[[Callable[[], Any]], Awaitable[Any]]
+#: writes are given the store to write through: the server's writer thread has a connection of
+#: its own and shares one transaction among concurrent uploads (server/committer.py); a replay
+#: runs them at once on its store, inside the transaction it holds.
+Write = Callable[[Callable[["Store"], Any]], Awaitable[Any]]
 
 
-async def write_now(db_transaction: Callable[[], Any], work: Callable[[], Any]) -> Any:
+async def write_now(store: Store, work: Callable[[Store], Any]) -> Any:
     """`Write` without batching: `work` in a transaction of its own (or in the one already open)."""
-    with db_transaction():
-        return work()
+    with transaction(store.db):
+        return work(store)
 
 
 @dataclass(slots=True)

@@ -8,10 +8,11 @@ is when it was last stored, so a file just stored is never taken for an orphan.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import sqlite_utils
+
+from facectl.protocol.multipart import content_digest
 
 from .db import now
 
@@ -35,9 +36,10 @@ class Files:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
-    def put(self, data: bytes, content_type: str = "application/octet-stream") -> StoredFile:
-        sha = hashlib.sha256(data).hexdigest()
-        md5 = hashlib.md5(data).hexdigest().upper()
+    def put(self, data: bytes, content_type: str = "application/octet-stream",
+            digest: tuple[str, str] | None = None) -> StoredFile:
+        """Store `data` (once per content); `digest` is its `content_digest` when already computed."""
+        sha, md5 = digest or content_digest(data)
         self.db.execute(
             "INSERT INTO files (sha256, md5, size, content_type, created_at, data) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sha256) DO UPDATE SET created_at = excluded.created_at "

@@ -8,7 +8,7 @@ already stored, or keeps the raw request in quarantine — and then says 1.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facectl.protocol import responses
 from facectl.protocol.limits import MAX_PHOTO_BYTES
@@ -22,6 +22,9 @@ from facectl.protocol.records import (
 
 from ..registry import Context, handles
 
+if TYPE_CHECKING:
+    from facectl.store import Store
+
 
 @handles("UploadIdentifyRecord")
 async def upload_identify_record(ctx: Context) -> dict[str, Any]:
@@ -33,7 +36,7 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
     except RecordError as exc:
         return ctx.quarantine(str(exc))
     photo = decoded.photo
-    kept_photo: tuple[bytes, str] | None = None
+    kept_photo: tuple[bytes, str, tuple[str, str]] | None = None
     if photo is not None and photo.data:
         if len(photo.data) > MAX_PHOTO_BYTES:
             # Keep the record and the evidence, but not an oversized blob in the files table.
@@ -42,11 +45,11 @@ async def upload_identify_record(ctx: Context) -> dict[str, Any]:
         else:
             # Not a JPEG, or not PhotoLen bytes: stored exactly as sent, with a warning.
             record.warnings.extend(photo_warnings(photo.data, record.fields.get("photo_len")))
-            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type))
+            kept_photo = (photo.data, photo_content_type(photo.data, photo.content_type), photo.digest())
     record.warnings.extend(decoded.quirks)
-    store, sn = ctx.store, ctx.sn
+    sn = ctx.sn
 
-    def write() -> None:
+    def write(store: Store) -> None:
         """The photo and the record in one transaction (shared with other uploads): acknowledged once committed."""
         photo_hash = store.files.put(*kept_photo).sha256 if kept_photo is not None else None
         store.records.add(sn, record, photo=photo_hash)
@@ -61,9 +64,9 @@ async def upload_system_record(ctx: Context) -> dict[str, Any]:
         good, bad = system_records(ctx.decoded.document)
     except RecordError as exc:
         return ctx.quarantine(str(exc))
-    store, sn, endpoint, remote = ctx.store, ctx.sn, ctx.decoded.endpoint.name, ctx.remote
+    sn, endpoint, remote = ctx.sn, ctx.decoded.endpoint.name, ctx.remote
 
-    def write() -> None:
+    def write(store: Store) -> None:
         """The good records and the unusable items' quarantine rows, committed before the answer."""
         if good:
             store.records.add_many(sn, good)
