@@ -74,8 +74,9 @@ class Pacer:
         self._timer = self._armed = None
         self._firing = True
         try:
-            # call_at runs a timer up to the clock's resolution early; so may we
-            now = math.floor((self.loop.time() + self.loop._clock_resolution) / self.tick)  # type: ignore[attr-defined]
+            # a loop may run a timer a little early (asyncio: the clock's resolution; uvloop: to
+            # the millisecond): the slot the timer was armed for is due
+            now = math.floor(self.loop.time() / self.tick + 0.5)
             slots = self._slots
             while slots and slots[0] <= now:
                 for callback in self._buckets.pop(heapq.heappop(slots)):
