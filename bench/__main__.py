@@ -169,7 +169,17 @@ def fleet_rows(d: dict[str, Any]) -> list[Row]:
     return [Row(f"fleet of {size} at {interval:g} s keepalives: missed deadlines" if interval else "fleet: missed",
                 missed, None, "0", None if missed is None else missed == 0 and bool(trial.get("passed"))),
             Row("  its keepalive p99 ms", dig(trial, "endpoints.Keepalive.p99_ms")),
-            Row("  server / simulator CPU % of a core", _cpu(trial))]
+            Row("  server / simulator CPU % of a core", _cpu(trial)),
+            _sim_share(trial)]
+
+
+def _sim_share(trial: dict[str, Any]) -> Row:
+    """Simulator CPU against the server's CPU after the boot, same run (the load tool must out-run it)."""
+    server, sims = dig(trial, "server.after_boot.cpu_pct"), dig(trial, "simulator.cpu_pct_after_boot")
+    sim = sum(c for c in sims if c is not None) if sims else None
+    ratio = round(sim / server, 2) if sim is not None and server else None
+    return Row("  simulator CPU, % of a core (baseline: the server's)", sim, server, "≤ 0.33×",
+               None if ratio is None else ratio <= 0.33)
 
 
 def _cpu(trial: dict[str, Any]) -> str | None:

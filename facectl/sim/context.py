@@ -104,6 +104,13 @@ class Context:
             name, wire.json_body(doc, self.variants, quirk=self.quirk(doc)), deadline)
         return self.last_answer
 
+    async def resume_json(self, answer: Answer, doc: dict[str, Any], deadline: float) -> Answer:
+        """The remaining tries of a JSON call whose first one `Transport.start_call` made."""
+        assert self.transport is not None, "run() or open a transport first"
+        self.last_answer = await self.transport.call(
+            answer.endpoint, wire.json_body(doc, self.variants), deadline, resume=answer)
+        return self.last_answer
+
     async def post_parts(self, name: str, parts: list, deadline: float,
                          answers: frozenset[int] = frozenset({OK})) -> Answer:
         assert self.transport is not None, "run() or open a transport first"

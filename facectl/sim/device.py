@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from facectl.protocol.device_rules import flag_set
 from facectl.protocol.endpoints import KEEPALIVE_FLAGS, endpoint_for_flag
 
+from . import wire
 from .auth import Access
 from .codes import SYS_FORMATTED, SYS_POWER_ON
 from .config import SimConfig
@@ -44,6 +45,7 @@ from .context import Context
 from .door import Door
 from .enrolment import Enrolling
 from .flow import DeviceRestart, Flow
+from .pacer import Pacer
 from .people_sync import PeopleSync
 from .records import PendingRecord, Records
 from .remote import Remote
@@ -81,6 +83,13 @@ class SimDevice:
         self.work_settings = WorkSettings(ctx, self.door)
         self.boots = 0
         self._session_factory: SessionFactory | None = None
+        # run()'s pacing: when it ends, the current keepalive's due and sent times, the task
+        # doing a period's work, and the keepalive request as last built (with its document)
+        self._finished: asyncio.Future[None] | None = None
+        self._until = self._due = self._sent_at = 0.0
+        self._work: asyncio.Task[None] | None = None
+        self._ka_doc: dict[str, Any] | None = None
+        self._ka_body: wire.Body | None = None
         #: Flash memory: what survives a reboot (config.state_dir; sim/state.py).
         self.state = StateDir(ctx.config.state_dir, sn) if ctx.config.state_dir else None
         if self.state is not None:
@@ -163,27 +172,115 @@ class SimDevice:
 
     async def run(self, session_factory: SessionFactory | None, until: float,
                   start_at: float | None = None) -> None:
-        """Run until loop time `until`: boot, then a keepalive every interval, work in between."""
-        ctx = self.ctx
+        """Run until loop time `until`: boot, then a keepalive every interval, work in between.
+
+        The device's clock is the loop's pacer (sim/pacer.py): a period whose keepalive finds
+        the connection open and whose answer flags nothing (and the device owes nothing)
+        runs without a coroutine; anything else (the boot, flagged work, records, a
+        keepalive that fails) runs `cycle`'s steps in a task, exactly as before.
+        """
         loop = asyncio.get_running_loop()
         await self.start(session_factory)
-        due = loop.time() if start_at is None else start_at
+        self._until = until
+        self._finished = loop.create_future()
+        self._schedule(loop.time() if start_at is None else start_at)
         try:
-            while due < until - ctx.config.min_request_window:
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                sent_at = loop.time()
-                ctx.stats.keepalive_sent(sent_at - due, ctx.config.keepalive_slack)
-                deadline = min(sent_at + ctx.interval, until)
-                try:
-                    await self.cycle(deadline)
-                    due = sent_at + ctx.interval
-                except DeviceRestart as exc:
-                    await self.restart(str(exc))
-                    due = loop.time() + ctx.config.boot_seconds
+            await self._finished
         finally:
+            self._finished = None  # a pacer call still queued finds the run over
+            work = self._work
+            if work is not None and not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
             await self.close()
+
+    # ------------------------------------------------- the period, paced (run)
+
+    def _schedule(self, due: float) -> None:
+        """The next keepalive at loop time `due`, or the end of the run."""
+        finished = self._finished
+        if finished is None or finished.done():
+            return
+        if due >= self._until - self.ctx.config.min_request_window:
+            finished.set_result(None)
+            return
+        self._due = due
+        Pacer.of().at(due, self._period)
+
+    def _period(self) -> None:
+        """A keepalive is due: send it on the open connection, else run the period in a task."""
+        if self._finished is None or self._finished.done():
+            return
+        ctx = self.ctx
+        sent_at = asyncio.get_running_loop().time()
+        ctx.stats.keepalive_sent(sent_at - self._due, ctx.config.keepalive_slack)
+        self._sent_at = sent_at
+        deadline = min(sent_at + ctx.interval, self._until)
+        self.records.generate_records()
+        if ctx.transport is not None and not ctx.faults.quirky_json:
+            doc = self.keepalive_doc()
+            if doc != self._ka_doc:  # the door changed: the request's bytes are made again
+                self._ka_doc, self._ka_body = doc, wire.json_body(doc, ctx.variants)
+            ctx.calls.append("Keepalive")
+            if ctx.transport.start_call("Keepalive", self._ka_body, deadline,
+                                        lambda ka, finished: self._answered(ka, finished, deadline)):
+                return
+            ctx.calls.pop()
+        self._spawn(self._keepalive_then_work(deadline, None))
+
+    def _answered(self, ka: Answer, finished: bool, deadline: float) -> None:
+        """The keepalive's answer (or its first try's failure): done, unless it asks for work."""
+        if self._finished is None or self._finished.done():
+            return
+        self.ctx.last_answer = ka
+        if not finished:
+            self._spawn(self._keepalive_then_work(deadline, ka))
+            return
+        self._keepalive_outcome(ka)
+        if ka.ok and not self._work_to_do(ka):
+            self.save_state()
+            self._schedule(self._sent_at + self.ctx.interval)
+        else:
+            self._spawn(self._work_then_next(ka, deadline))
+
+    def _work_to_do(self, ka: Answer) -> bool:
+        """Whether `_after_keepalive` would send anything after this answer."""
+        log = self.log
+        return bool(not self.work_settings.uploaded or self.access.auth_queue or self.people_sync.page
+                    or self.ctx.push_queue or log.identify_backlog or any(log.system_backlog.values())
+                    or any(flag_set(ka.doc, flag) for flag in KEEPALIVE_FLAGS))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._work = asyncio.get_running_loop().create_task(work)
+        self._work.add_done_callback(self._work_done)
+
+    def _work_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._finished is None or self._finished.done():
+            return
+        if task.exception() is not None:
+            self._finished.set_exception(task.exception())  # run() raises it, as it always did
+
+    async def _keepalive_then_work(self, deadline: float, resume: Answer | None) -> None:
+        """The period in a coroutine: the keepalive (or the tries its first one left) and the work."""
+        try:
+            ka = await self.keepalive(deadline, resume=resume)
+        except BaseException:
+            self.save_state()
+            raise
+        await self._work_then_next(ka, deadline)
+
+    async def _work_then_next(self, ka: Answer, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                await self._after_keepalive(ka, deadline)
+            finally:
+                self.save_state()
+            due = self._sent_at + self.ctx.interval
+        except DeviceRestart as exc:
+            await self.restart(str(exc))
+            due = loop.time() + self.ctx.config.boot_seconds
+        self._schedule(due)
 
     def _open_transport(self) -> None:
         assert self._session_factory is not None
@@ -218,7 +315,10 @@ class SimDevice:
 
     async def _cycle(self, deadline: float) -> Flow:
         self.records.generate_records()
-        ka = await self.keepalive(deadline)
+        return await self._after_keepalive(await self.keepalive(deadline), deadline)
+
+    async def _after_keepalive(self, ka: Answer, deadline: float) -> Flow:
+        """The rest of a period: what the keepalive's answer asks for, pushes, records."""
         if not ka.ok:
             self.access.decide_offline()
             return Flow.STOP
@@ -242,13 +342,20 @@ class SimDevice:
             return Flow.STOP
         return await self.records.upload_backlog(deadline)
 
-    async def keepalive(self, deadline: float) -> Answer:
-        answer = await self.ctx.post_json("Keepalive", self.keepalive_doc(), deadline)
+    async def keepalive(self, deadline: float, *, resume: Answer | None = None) -> Answer:
+        """The Keepalive call (`resume`: the remaining tries of one `_period` began)."""
+        if resume is None:
+            answer = await self.ctx.post_json("Keepalive", self.keepalive_doc(), deadline)
+        else:
+            answer = await self.ctx.resume_json(resume, self.keepalive_doc(), deadline)
+        self._keepalive_outcome(answer)
+        return answer
+
+    def _keepalive_outcome(self, answer: Answer) -> None:
         if answer.quiet:
             self.ctx.stats.count("quiet until next keepalive")
         elif not answer.ok and not answer.deferred:
             self.ctx.stats.count("keepalive failed")
-        return answer
 
 
 __all__ = ["SimDevice"]

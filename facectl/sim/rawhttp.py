@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
@@ -33,6 +34,10 @@ class Reply:
     body: bytes | None  # None: longer than the caller's max_bytes (not read)
 
 
+#: Told how an exchange ended: (the reply, None) or (None, why it failed).
+OnReply = Callable[[Reply | None, BaseException | None], None]
+
+
 @cache
 def _tls(verify: bool) -> ssl.SSLContext:
     """One context per process (loading the CA store per device would cost more than its traffic)."""
@@ -44,12 +49,13 @@ def _tls(verify: bool) -> ssl.SSLContext:
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; one exchange at a time."""
+    """One TCP (or TLS) connection; one exchange at a time, ended by a callback (`start`) or
+    awaited (`exchange`)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.waiter: asyncio.Future[Reply] | None = None
+        self.waiter: OnReply | None = None  # the exchange in progress
         self.closed = False
         self.reusable = True
         self._reset_answer(None)
@@ -68,25 +74,24 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is None or self.waiter.done():
+        if self.waiter is None:
             return
         if self.headers is not None and self.to_close:
             self.body += self.buf
             self.buf.clear()
             self._finish(bytes(self.body))
         else:
-            self.waiter.set_exception(BadAnswer("server closed the connection"))
+            self._end(None, BadAnswer("server closed the connection"))
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        if self.waiter is None or self.waiter.done():
+        if self.waiter is None:
             return
         try:
             self._parse()
         except (ValueError, zlib.error) as exc:
             self.reusable = False
-            if not self.waiter.done():
-                self.waiter.set_exception(BadAnswer(f"malformed answer: {exc}"))
+            self._end(None, BadAnswer(f"malformed answer: {exc}"))
 
     def _parse(self) -> None:
         buf = self.buf
@@ -162,17 +167,44 @@ class _Connection(asyncio.Protocol):
             body = zlib.decompress(body, 31)
             if self.max_bytes is not None and len(body) > self.max_bytes:
                 body = None
-        self.waiter.set_result(Reply(self.status, self.headers, body))
+        self._end(Reply(self.status, self.headers, body), None)
 
-    async def exchange(self, request: bytes, max_bytes: int | None) -> Reply:
+    def _end(self, reply: Reply | None, exc: BaseException | None) -> None:
+        """End the exchange in progress (once: a later answer or loss finds no waiter)."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            waiter(reply, exc)
+
+    def start(self, request: bytes, max_bytes: int | None, on_reply: OnReply) -> None:
+        """Send `request`; `on_reply` is called from the event loop when the answer is complete
+        (or the connection fails). No coroutine and no future: the fleet's steady keepalives."""
         if self.closed or self.transport is None:
             raise BadAnswer("connection closed")
         self._reset_answer(max_bytes)
         self.buf.clear()
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiter = on_reply
         self.transport.write(request)
+
+    def abandon(self, exc: BaseException) -> None:
+        """Give up the exchange in progress (its timeout): the connection is closed, since the
+        late answer would otherwise be read as the next one's."""
+        self.close()
+        self._end(None, exc)
+
+    async def exchange(self, request: bytes, max_bytes: int | None) -> Reply:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def on_reply(reply: Reply | None, exc: BaseException | None) -> None:
+            if future.done():
+                return
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(reply)  # type: ignore[arg-type]
+
+        self.start(request, max_bytes, on_reply)
         try:
-            return await self.waiter
+            return await future
         finally:
             self.waiter = None
 
@@ -198,21 +230,58 @@ class RawClient:
         self._conn: _Connection | None = None
         self._idle_since = 0.0
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                      timeout: float, max_bytes: int | None = None) -> Reply:
-        """One exchange; TimeoutError after `timeout` s (the connection is then dropped),
-        OSError when the connection fails or the answer is not HTTP."""
+    def _target(self, url: str) -> tuple[tuple[str, str, int, str], str]:
+        """(the origin of `url`, its path)."""
         prefix = self.origin[3]
         if url.startswith(prefix) and url[len(prefix):len(prefix) + 1] in ("/", ""):
             origin = self.origin
         else:
             origin = _origin(url)
-        path = url[len(origin[3]):] or "/"
+        return origin, url[len(origin[3]):] or "/"
+
+    def prepare(self, method: str, url: str, headers: dict[str, str], body: bytes) -> bytes:
+        """The request's bytes as they go on the wire (a caller may send them again: `start`)."""
+        path = self._target(url)[1]
         head = [f"{method} {path} HTTP/1.1\r\n"]
         head.extend(f"{k}: {v}\r\n" for k, v in headers.items())
         if body or method == "POST":
             head.append(f"Content-Length: {len(body)}\r\n")
-        data = "".join(head).encode("latin-1") + self.common + b"\r\n" + body
+        return "".join(head).encode("latin-1") + self.common + b"\r\n" + body
+
+    def idle_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection | None:
+        """The open connection to the device's server when a request may go on it now, else None
+        (none yet, closed, or idle too long: then `request` opens a new one)."""
+        conn = self._conn
+        if (conn is None or conn.closed or conn.waiter is not None
+                or loop.time() - self._idle_since > self.keepalive_timeout):
+            return None
+        return conn
+
+    def start(self, conn: _Connection, request: bytes, on_reply: OnReply,
+              loop: asyncio.AbstractEventLoop) -> None:
+        """Send a prepared request to the device's server on `conn` (from `idle_connection`);
+        `on_reply` is told the outcome, after which the connection is kept or dropped as by
+        `request`. Call `conn.abandon` to time it out."""
+        def done(reply: Reply | None, exc: BaseException | None) -> None:
+            if exc is None and conn.reusable and not conn.closed:
+                self._idle_since = loop.time()
+            else:
+                self._drop(conn)
+            on_reply(reply, exc)
+
+        conn.start(request, None, done)
+
+    def _drop(self, conn: _Connection) -> None:
+        conn.close()
+        if self._conn is conn:
+            self._conn = None
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                      timeout: float, max_bytes: int | None = None) -> Reply:
+        """One exchange; TimeoutError after `timeout` s (the connection is then dropped),
+        OSError when the connection fails or the answer is not HTTP."""
+        origin = self._target(url)[0]
+        data = self.prepare(method, url, headers, body)
         loop = asyncio.get_running_loop()
         own = origin[:3] == self.origin[:3]
         conn = None

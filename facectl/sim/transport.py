@@ -32,13 +32,17 @@ from facectl.protocol.device_rules import is_ok, is_quiet, resolve_url, success_
 from facectl.protocol.endpoints import ENDPOINTS, Endpoint
 from facectl.protocol.responses import OK
 
-from .rawhttp import RawClient
-from .stats import Stats
+from .pacer import Pacer
+from .rawhttp import RawClient, Reply
+from .stats import EndpointStats, Stats
 from .wire import Body
 
 USER_AGENT = f"facectl-sim/{__version__} (FCARD HTTPv2 device simulator)"
 
 Client = aiohttp.ClientSession | RawClient
+#: An answer body up to this size is parsed once while it comes back the same (a quiet device's
+#: keepalive answers are all alike); larger ones, which the device may work on, each time.
+SMALL_ANSWER = 1024
 SessionFactory = Callable[[], Client]
 
 
@@ -119,6 +123,11 @@ class Transport:
         self.timeout_fault = timeout_fault
         self.timeout_scale = timeout_scale
         self.min_window = min_window
+        #: The last request `start_call` sent: (body data, endpoint, its bytes), sent again as they are
+        #: while the body is the same object.
+        self._prepared: tuple[bytes, str, bytes] | None = None
+        #: The last answer body read and what it parsed to (its document is never changed by the device).
+        self._last_parsed: tuple[bytes, Any, list[str]] = (b"", None, [])
 
     async def close(self) -> None:
         await self.session.close()
@@ -129,32 +138,31 @@ class Transport:
     async def call(
         self, name: str, body: Body, deadline: float, *, path: str | None = None,
         tries: int | None = None, timeout: float | None = None, answers: Collection[int] = (OK,),
+        resume: Answer | None = None,
     ) -> Answer:
         """POST `body` to the endpoint called `name`, retrying as the device does.
 
         `deadline` is the loop time of the next keepalive: no try starts after it,
         and no try waits past it. `path` overrides the catalog path (check runs).
         `answers`: the Success values that are a proper answer (RequestAuthorization:
-        0, 1 and 2); any other is counted as refused.
+        0, 1 and 2); any other is counted as refused. `resume`: the unanswered call
+        `start_call` began; its remaining tries are made here.
         """
         endpoint = ENDPOINTS[name]
         stats = self.stats.endpoint(name)
-        stats.calls += 1
+        if resume is None:
+            stats.calls += 1
         limit = tries if tries is not None else tries_for(endpoint)
         wait = (timeout if timeout is not None else timeout_for(endpoint)) * self.timeout_scale
         url = self.base_url + (path or endpoint.path)
-        answer = Answer(name)
+        answer = resume or Answer(name)
         loop = asyncio.get_running_loop()
-        for attempt in range(limit):
+        for attempt in range(answer.tries, limit):
             left = deadline - loop.time()
             if left < self.min_window:
                 answer.error = answer.error or "no time left before the next keepalive"
                 break
-            if attempt:
-                stats.retries += 1
-            stats.tries += 1
-            stats.bytes_out += len(body.data)
-            answer.tries = attempt + 1
+            self._begin_try(stats, answer, attempt, body)
             started = time.perf_counter()
             try:
                 if self._raw is not None:
@@ -169,35 +177,95 @@ class Transport:
                         raw = await resp.read()
                         status = resp.status
                         headers = {k: v for k, v in resp.headers.items()}
-            except TimeoutError:
-                stats.timeouts += 1
-                answer.error = f"no answer within {min(wait, left):.1f} s"
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                _failed_try(stats, answer, exc, min(wait, left))
                 continue
-            except (aiohttp.ClientError, OSError) as exc:
-                stats.net_errors += 1
-                answer.error = f"connection failed: {exc.__class__.__name__}: {exc}"
-                continue
+            if self._answered(stats, answer, status, raw, headers, time.perf_counter() - started, answers):
+                break
+        return self._end_call(stats, answer, answers)
+
+    def start_call(self, name: str, body: Body, deadline: float, on_done: Callable[[Answer, bool], None]) -> bool:
+        """The first try of a call without a coroutine, on the connection already open: what a
+        fleet's steady keepalives go through (sim/pacer.py). False when it cannot be done that
+        way (aiohttp's client, no open idle connection, a fault to inject, no time left): then
+        use `call`. Otherwise `on_done(answer, finished)` is called from the event loop;
+        `finished` False: the try timed out or the connection failed, and `call(...,
+        resume=answer)` makes the remaining tries.
+        """
+        raw = self._raw
+        if raw is None or self.timeout_fault:
+            return False
+        loop = asyncio.get_running_loop()
+        left = deadline - loop.time()
+        conn = raw.idle_connection(loop)
+        if conn is None or left < self.min_window:
+            return False
+        stats = self.stats.endpoint(name)
+        stats.calls += 1
+        answer = Answer(name)
+        self._begin_try(stats, answer, 0, body)
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not body.data or prepared[1] != name:
+            request = raw.prepare("POST", self.base_url + ENDPOINTS[name].path,
+                                  {"Host": self.host_header, **body.headers}, body.data)
+            prepared = self._prepared = (body.data, name, request)
+        wait = min(timeout_for(ENDPOINTS[name]) * self.timeout_scale, left)
+        started = time.perf_counter()
+
+        def on_reply(reply: Reply | None, exc: BaseException | None) -> None:
+            if reply is None:
+                _failed_try(stats, answer, exc, wait)
+                on_done(answer, False)
+                return
             latency = time.perf_counter() - started
-            stats.latencies.append(latency)
-            stats.bytes_in += len(raw)
-            if self.timeout_fault and self.rng.random() < self.timeout_fault:
-                # Injected fault: the answer came, but the device acts as if it did not.
-                stats.injected += 1
-                answer.error = "answer discarded (injected timeout)"
-                continue
-            answer.status, answer.raw, answer.headers, answer.latency = status, raw, headers, latency
-            answer.error = None
+            self._answered(stats, answer, reply.status, reply.body or b"", reply.headers, latency, (OK,))
+            on_done(self._end_call(stats, answer, (OK,)), True)
+
+        def time_out() -> None:
+            if answer.status is None and answer.error is None:  # still waiting for this answer
+                conn.abandon(TimeoutError())
+
+        raw.start(conn, prepared[2], on_reply, loop)
+        Pacer.of(loop).at(loop.time() + wait, time_out)
+        return True
+
+    def _begin_try(self, stats: EndpointStats, answer: Answer, attempt: int, body: Body) -> None:
+        if attempt:
+            stats.retries += 1
+        stats.tries += 1
+        stats.bytes_out += len(body.data)
+        answer.tries = attempt + 1
+
+    def _answered(self, stats: EndpointStats, answer: Answer, status: int, raw: bytes, headers: dict[str, str],
+                  latency: float, answers: Collection[int]) -> bool:
+        """Take an answer in; False when the device acts as if it never came (the timeout fault)."""
+        stats.latencies.append(latency)
+        stats.bytes_in += len(raw)
+        if self.timeout_fault and self.rng.random() < self.timeout_fault:
+            # Injected fault: the answer came, but the device acts as if it did not.
+            stats.injected += 1
+            answer.error = "answer discarded (injected timeout)"
+            return False
+        answer.status, answer.raw, answer.headers, answer.latency = status, raw, headers, latency
+        answer.error = None
+        if len(raw) > SMALL_ANSWER:
             answer.doc, answer.quirks = _parse(raw)
-            if status != 200:
-                stats.http_errors += 1
-                answer.error = f"HTTP {status}"
-            elif answer.doc is None:
-                answer.error = "answer is not JSON"
-            elif answer.success not in answers:
-                stats.refused += 1
-                msg = answer.doc.get("Message") if isinstance(answer.doc, dict) else None
-                answer.error = f"Success {answer.success}" + (f": {msg}" if msg else "")
-            break
+        else:
+            if raw != self._last_parsed[0]:
+                self._last_parsed = (raw, *_parse(raw))
+            answer.doc, answer.quirks = self._last_parsed[1], list(self._last_parsed[2])
+        if status != 200:
+            stats.http_errors += 1
+            answer.error = f"HTTP {status}"
+        elif answer.doc is None:
+            answer.error = "answer is not JSON"
+        elif answer.success not in answers:
+            stats.refused += 1
+            msg = answer.doc.get("Message") if isinstance(answer.doc, dict) else None
+            answer.error = f"Success {answer.success}" + (f": {msg}" if msg else "")
+        return True
+
+    def _end_call(self, stats: EndpointStats, answer: Answer, answers: Collection[int]) -> Answer:
         if answer.tries == 0:
             # Nothing was sent: the work waits for the next keepalive; not an error of the call.
             stats.calls -= 1
@@ -270,6 +338,15 @@ class Transport:
             stats.ok += 1
             return Fetched(data)
         return Fetched(None, reason, interrupted=interrupted)
+
+
+def _failed_try(stats: EndpointStats, answer: Answer, exc: BaseException | None, waited: float) -> None:
+    if isinstance(exc, TimeoutError):
+        stats.timeouts += 1
+        answer.error = f"no answer within {waited:.1f} s"
+    else:
+        stats.net_errors += 1
+        answer.error = f"connection failed: {exc.__class__.__name__}: {exc}"
 
 
 def host_header(url: str) -> str:
