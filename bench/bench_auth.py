@@ -11,8 +11,8 @@ its photo, so the figure includes the database writes.
 
 The goal: p99 under 20 ms with the rules.
 
-    /work/venv/bin/python bench/bench_auth.py                 # defaults below
-    /work/venv/bin/python bench/bench_auth.py --people 20000 --devices 100 --rate 500
+    .venv/bin/python bench/bench_auth.py                 # defaults below
+    .venv/bin/python bench/bench_auth.py --people 20000 --devices 100 --rate 500
 
 Two runs: *paced* (the offered rate, `--rate`, spread over the devices: the
 latency a person sees on a busy site; this is the figure the goal applies to)

@@ -1,9 +1,9 @@
 """CLI start time: `facectl --version`, `--help` and shell completion beside `sqlite-utils --version`.
 
-    /work/venv/bin/python bench/bench_cli.py                   # 30 runs of each, interleaved
-    /work/venv/bin/python bench/bench_cli.py --runs 20 --json cli.json
+    .venv/bin/python bench/bench_cli.py                   # 30 runs of each, interleaved
+    .venv/bin/python bench/bench_cli.py --runs 20 --json cli.json
     git archive REV facectl | tar -x -C /tmp/before        # another tree's facectl beside this one
-    /work/venv/bin/python bench/bench_cli.py --runs 25 --compare /tmp/before
+    .venv/bin/python bench/bench_cli.py --runs 25 --compare /tmp/before
 
 Every run is a fresh process started the way a shell starts it (the console scripts of
 the interpreter's environment), its wall time from fork to exit. The cases are run

@@ -1,11 +1,11 @@
 """The largest fleet one machine serves at a keepalive interval with no missed deadline.
 
-    /work/venv/bin/python bench/bench_fleet_size.py                     # one trial: 2,000 devices, 60 s
-    /work/venv/bin/python bench/bench_fleet_size.py --devices 10000 --duration 75 --search
-    /work/venv/bin/python bench/bench_fleet_size.py --devices 4000 --records-per-min 0 --json out.json
+    .venv/bin/python bench/bench_fleet_size.py                     # one trial: 2,000 devices, 60 s
+    .venv/bin/python bench/bench_fleet_size.py --devices 10000 --duration 75 --search
+    .venv/bin/python bench/bench_fleet_size.py --devices 4000 --records-per-min 0 --json out.json
     # 10,000 devices: boots spread over 80 s (a site's terminals do not all boot in the same
     # 15 s; at 667 boots/s the server alone is saturated), then 60 s of steady state
-    /work/venv/bin/python bench/bench_fleet_size.py --devices 10000 --duration 140 --boot-spread 80
+    .venv/bin/python bench/bench_fleet_size.py --devices 10000 --duration 140 --boot-spread 80
 
 Each trial starts `facectl serve --open-enrollment` in its own process on a fresh
 database and runs the simulated fleet (facectl.sim.fleet.run_fleet, the engine of

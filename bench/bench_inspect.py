@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Offline decoding throughput of `facectl inspect`: exchanges per second.
 
-    /work/venv/bin/python bench/bench_inspect.py                # 200 devices × 17 exchanges
-    /work/venv/bin/python bench/bench_inspect.py --devices 50 --people 100
+    .venv/bin/python bench/bench_inspect.py                # 200 devices × 17 exchanges
+    .venv/bin/python bench/bench_inspect.py --devices 50 --people 100
 
 Builds realistic traffic (facectl.inspect.samples.session: every endpoint,
 gzip parts, JPEG photos, a photo download) for many devices, writes it as a

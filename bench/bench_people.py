@@ -1,7 +1,7 @@
 """Server-side cost of people delivery, against a bare aiohttp handler measured in the same run.
 
-    /work/venv/bin/python bench/bench_people.py            # 20,000 people, pages of 1,000
-    /work/venv/bin/python bench/bench_people.py --people 5000 --repeat 10 --json
+    .venv/bin/python bench/bench_people.py            # 20,000 people, pages of 1,000
+    .venv/bin/python bench/bench_people.py --people 5000 --repeat 10 --json
 
 Measured, each as the median of several runs on one keep-alive connection over loopback:
 

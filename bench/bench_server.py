@@ -1,9 +1,9 @@
 """Server throughput and latency beside a bare aiohttp handler: keepalives and records.
 
-    /work/venv/bin/python bench/bench_server.py                      # both, defaults (~2.5 min)
-    /work/venv/bin/python bench/bench_server.py keepalive --connections 50 --seconds 20 --rounds 3
-    /work/venv/bin/python bench/bench_server.py records --photo-bytes 40960 --seconds 20 --json
-    flock /tmp/facectl-bench.lock /work/venv/bin/python bench/bench_server.py --json > server.json
+    .venv/bin/python bench/bench_server.py                      # both, defaults (~2.5 min)
+    .venv/bin/python bench/bench_server.py keepalive --connections 50 --seconds 20 --rounds 3
+    .venv/bin/python bench/bench_server.py records --photo-bytes 40960 --seconds 20 --json
+    flock /tmp/facectl-bench.lock .venv/bin/python bench/bench_server.py --json > server.json
 
 Both servers run as separate processes (the load generator never shares their event
 loop): `facectl serve --open-enrollment` on a fresh database, and the bare baseline

@@ -1,8 +1,8 @@
 """Reconnect storm: N devices come back at once after an outage, each with a record backlog.
 
-    /work/venv/bin/python bench/bench_storm.py                                  # 1,000 x 1,000, no photos
-    /work/venv/bin/python bench/bench_storm.py --devices 1000 --backlog 20 --photo-bytes 40960
-    flock /tmp/facectl-bench.lock /work/venv/bin/python bench/bench_storm.py --json bench/results/storm.json
+    .venv/bin/python bench/bench_storm.py                                  # 1,000 x 1,000, no photos
+    .venv/bin/python bench/bench_storm.py --devices 1000 --backlog 20 --photo-bytes 40960
+    flock /tmp/facectl-bench.lock .venv/bin/python bench/bench_storm.py --json bench/results/storm.json
 
 `facectl serve --open-enrollment` runs in its own process on a fresh database. The
 fleet (facectl.sim devices, spread over --sim-procs bench/fleet_worker.py processes)

@@ -1,8 +1,8 @@
 """Fleet benchmark: a real `facectl serve` in its own process, N simulated devices in this one.
 
-    /work/venv/bin/python bench/sim_fleet.py --devices 2000 --interval 15 --duration 60
-    /work/venv/bin/python bench/sim_fleet.py --devices 200 --people 1000 --duration 60
-    /work/venv/bin/python bench/sim_fleet.py --server http://10.0.0.5:8080 --devices 500
+    .venv/bin/python bench/sim_fleet.py --devices 2000 --interval 15 --duration 60
+    .venv/bin/python bench/sim_fleet.py --devices 200 --people 1000 --duration 60
+    .venv/bin/python bench/sim_fleet.py --server http://10.0.0.5:8080 --devices 500
 
 Without --server, a server is started on a free loopback port with a fresh
 database in a temporary directory and open enrollment, and stopped at the end;

@@ -1,7 +1,7 @@
 """Soak: a simulated fleet against a real `facectl serve` for a bounded time; the server's memory and files sampled.
 
-    /work/venv/bin/python bench/soak.py                                  # short run: 1 min, 100 devices
-    flock /tmp/facectl-bench.lock /work/venv/bin/python bench/soak.py --minutes 10 --devices 1000 \\
+    .venv/bin/python bench/soak.py                                  # short run: 1 min, 100 devices
+    flock /tmp/facectl-bench.lock .venv/bin/python bench/soak.py --minutes 10 --devices 1000 \\
         --people 20 --report soak.json                                   # the real one (docs/reliability.md)
 
 The server runs in its own process (`python -m facectl serve`, open enrollment, a fresh
